@@ -1,0 +1,1 @@
+"""portside consul-templates daemon (see README and issue #6)."""

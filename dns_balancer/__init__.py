@@ -1,0 +1,1 @@
+"""portside dns-balancer daemon (see README and issue #5)."""

@@ -1,0 +1,5 @@
+import sys
+
+from dns_balancer.cli import main
+
+sys.exit(main())

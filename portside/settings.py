@@ -1,0 +1,103 @@
+"""Consul connection settings from the standard CONSUL_* environment variables.
+
+Explicit values (CLI flags, config files) always beat the environment; the environment beats defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+
+class SettingsError(ValueError):
+    """A setting could not be understood; the message names the setting and the value."""
+
+
+@dataclass(frozen=True)
+class ConsulSettings:
+    host: str = "127.0.0.1"
+    port: int = 8500
+    scheme: str = "http"
+    token: str | None = None
+    cacert: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    verify: bool = True
+    unix_socket: str | None = None
+
+    @property
+    def address(self) -> str:
+        if self.unix_socket:
+            return f"unix://{self.unix_socket}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def parse_address(addr: str, default_scheme: str = "http") -> tuple[str, str, int]:
+    """`host:port`, `http://host:port`, `https://host`, `[::1]:8500` -> (scheme, host, port)."""
+    text = addr.strip()
+    if not text:
+        raise SettingsError("empty Consul address")
+    if "//" not in text:
+        text = f"{default_scheme}://{text}"
+    parsed = urllib.parse.urlsplit(text)
+    scheme = parsed.scheme or default_scheme
+    if scheme not in {"http", "https"}:
+        raise SettingsError(f"Consul address {addr!r}: scheme must be http or https, not {scheme!r}")
+    try:
+        port = parsed.port
+    except ValueError as exc:
+        raise SettingsError(f"Consul address {addr!r}: bad port") from exc
+    if not parsed.hostname:
+        raise SettingsError(f"Consul address {addr!r}: no host")
+    return scheme, parsed.hostname, port or (8501 if scheme == "https" else 8500)
+
+
+def consul_settings(
+    env: Mapping[str, str] | None = None,
+    *,
+    address: str | None = None,
+    token: str | None = None,
+    ssl: bool | None = None,
+    cacert: str | None = None,
+    client_cert: str | None = None,
+    client_key: str | None = None,
+    verify: bool | None = None,
+) -> ConsulSettings:
+    """Build settings: explicit arguments first, then CONSUL_* variables from `env` (default os.environ)."""
+    env = os.environ if env is None else env
+    s = ConsulSettings()
+    ssl_flag = ssl if ssl is not None else (_truthy(env["CONSUL_HTTP_SSL"]) if "CONSUL_HTTP_SSL" in env else None)
+    default_scheme = "https" if ssl_flag else "http"
+    addr = address if address is not None else env.get("CONSUL_HTTP_ADDR")
+    if addr:
+        if addr.startswith("unix://"):
+            s = replace(s, unix_socket=addr[len("unix://") :])
+        else:
+            scheme, host, port = parse_address(addr, default_scheme)
+            if ssl_flag is not None and "//" in addr:
+                # an explicit scheme in the address wins unless SSL was asked for explicitly
+                scheme = "https" if ssl_flag and ssl is not None else scheme
+            elif ssl_flag is not None:
+                scheme = default_scheme
+            s = replace(s, scheme=scheme, host=host, port=port)
+    elif ssl_flag:
+        s = replace(s, scheme="https", port=8501)
+    tok = token if token is not None else env.get("CONSUL_HTTP_TOKEN") or None
+    ver = verify if verify is not None else (
+        _truthy(env["CONSUL_HTTP_SSL_VERIFY"]) if "CONSUL_HTTP_SSL_VERIFY" in env else True
+    )
+    return replace(
+        s,
+        token=tok,
+        cacert=cacert if cacert is not None else env.get("CONSUL_CACERT") or None,
+        client_cert=client_cert if client_cert is not None else env.get("CONSUL_CLIENT_CERT") or None,
+        client_key=client_key if client_key is not None else env.get("CONSUL_CLIENT_KEY") or None,
+        verify=ver,
+    )

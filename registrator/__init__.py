@@ -1,0 +1,1 @@
+"""portside registrator daemon (see README and issue #4)."""

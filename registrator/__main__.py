@@ -1,0 +1,5 @@
+import sys
+
+from registrator.cli import main
+
+sys.exit(main())

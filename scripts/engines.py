@@ -1,0 +1,320 @@
+"""Start and stop the real engines portside works with: dockerd, a Consul dev agent and nginx.
+
+Used by the test harness (tests/conftest.py) and by `make demo`. Each engine lives in its own temp
+directory, on private sockets and free loopback ports, and never touches the system's configuration.
+Docker networks stay in 198.18.0.0/15 (RFC 2544), never in the private ranges.
+
+    python scripts/engines.py up      # start all three, print where they run, stop on Ctrl-C
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKER_BIP = "198.18.0.1/24"
+DOCKER_POOL = "base=198.18.64.0/18,size=24"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct free ports on 127.0.0.1, free for both TCP and UDP."""
+    ports: list[int] = []
+    while len(ports) < n:
+        p = free_port()
+        with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", p))
+            if p not in ports:
+                ports.append(p)
+    return ports
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception as exc:  # noqa: BLE001 - keep the last reason for the error message
+            last = exc
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s" + (f": {last}" if last else ""))
+
+
+def _stop(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def consul_binary() -> str:
+    """Path of the consul binary: PATH first, else the one scripts/consul.sh builds (building if needed)."""
+    found = shutil.which("consul")
+    if found:
+        return found
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "consul.sh")], check=True, stdout=subprocess.PIPE,
+                         text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Dockerd:
+    """A private dockerd (root), or the engine already at DOCKER_HOST when it answers."""
+
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="psd-", dir="/tmp")))
+    proc: subprocess.Popen | None = None
+    host: str = ""
+    external: bool = False
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"DOCKER_HOST": self.host}
+
+    def ping(self) -> bool:
+        r = subprocess.run(["docker", "-H", self.host, "version", "--format", "{{.Server.Version}}"],
+                           capture_output=True, text=True, timeout=10)
+        return r.returncode == 0
+
+    def start(self) -> Dockerd:
+        existing = os.environ.get("DOCKER_HOST")
+        if existing:
+            self.host = existing
+            if self.ping():
+                self.external = True
+                return self
+        sock = self.workdir / "docker.sock"
+        self.host = f"unix://{sock}"
+        log = open(self.workdir / "dockerd.log", "wb")  # noqa: SIM115 - lives as long as the daemon
+        self.proc = subprocess.Popen(
+            ["dockerd", "-H", self.host, "--data-root", str(self.workdir / "data"),
+             "--exec-root", str(self.workdir / "x"), "--pidfile", str(self.workdir / "docker.pid"),
+             "--bip", DOCKER_BIP, "--default-address-pool", DOCKER_POOL, "--log-level", "warn"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            wait_until(lambda: self.proc.poll() is None and self.ping(), 60, "dockerd")  # type: ignore[union-attr]
+        except TimeoutError:
+            self.stop()
+            tail = (self.workdir / "dockerd.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"dockerd did not start; log tail:\n{tail}") from None
+        return self
+
+    def restart(self) -> None:
+        """Stop and start the same private engine (same data root): containers and images survive."""
+        if self.external:
+            raise RuntimeError("cannot restart an external engine")
+        _stop(self.proc, 30)
+        self.proc = None
+        os.environ.pop("DOCKER_HOST", None)
+        self.start()
+
+    def stop(self) -> None:
+        if self.external:
+            return
+        if self.proc and self.proc.poll() is None:
+            with contextlib.suppress(Exception):
+                ids = subprocess.run(["docker", "-H", self.host, "ps", "-aq"], capture_output=True, text=True,
+                                     timeout=20).stdout.split()
+                if ids:
+                    subprocess.run(["docker", "-H", self.host, "rm", "-f", *ids], capture_output=True, timeout=60)
+        _stop(self.proc, 30)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class ConsulAgent:
+    """A Consul dev agent on 127.0.0.1 with its own free ports; gRPC off; local script checks on."""
+
+    binary: str = ""
+    bind: str = "127.0.0.1"
+    node: str = "portside-dev"
+    extra_args: list[str] = field(default_factory=list)
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="psc-", dir="/tmp")))
+    proc: subprocess.Popen | None = None
+    ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def http_addr(self) -> str:
+        return f"{self.bind}:{self.ports['http']}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"CONSUL_HTTP_ADDR": f"http://{self.http_addr}"}
+
+    def api(self, path: str, method: str = "GET", body: object = None, token: str | None = None):
+        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        req = urllib.request.Request(f"http://{self.http_addr}{path}", data=data, method=method)
+        if token:
+            req.add_header("X-Consul-Token", token)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+        return json.loads(raw) if raw.strip() else None
+
+    def start(self) -> ConsulAgent:
+        self.binary = self.binary or consul_binary()
+        if not self.ports:
+            http, dns, lan, wan, server = free_ports(5)
+            self.ports = {"http": http, "dns": dns, "serf_lan": lan, "serf_wan": wan, "server": server}
+        hcl = self.workdir / "ports.hcl"
+        hcl.write_text("ports { grpc = -1\n grpc_tls = -1 }\n")
+        p = self.ports
+        log = open(self.workdir / "consul.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [self.binary, "agent", "-dev", "-node", self.node, "-bind", self.bind, "-client", self.bind,
+             "-http-port", str(p["http"]), "-dns-port", str(p["dns"]), "-serf-lan-port", str(p["serf_lan"]),
+             "-serf-wan-port", str(p["serf_wan"]), "-server-port", str(p["server"]),
+             "-enable-local-script-checks", "-log-level", "warn", "-config-file", str(hcl), *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            wait_until(lambda: self.proc.poll() is None and bool(self.api("/v1/status/leader")), 60,  # type: ignore
+                       "consul dev agent")
+        except TimeoutError:
+            self.stop()
+            tail = (self.workdir / "consul.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"consul did not start; log tail:\n{tail}") from None
+        return self
+
+    def restart(self, down_seconds: float = 0.0) -> None:
+        """Stop and start on the same ports. A dev agent keeps nothing: every service is gone after."""
+        _stop(self.proc)
+        if down_seconds:
+            time.sleep(down_seconds)
+        self.start()
+
+    def stop(self, keep_dir: bool = False) -> None:
+        _stop(self.proc)
+        self.proc = None
+        if not keep_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+NGINX_MAIN = """\
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 512; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    include {prefix}/conf.d/*.conf;
+}}
+"""
+
+
+@dataclass
+class Nginx:
+    """An nginx master with its own prefix and config in a temp dir (never the system config)."""
+
+    prefix: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="psn-", dir="/tmp")))
+    proc: subprocess.Popen | None = None
+
+    @property
+    def conf(self) -> Path:
+        return self.prefix / "nginx.conf"
+
+    @property
+    def conf_d(self) -> Path:
+        return self.prefix / "conf.d"
+
+    def _cmd(self, *args: str) -> list[str]:
+        return ["nginx", "-p", str(self.prefix), "-c", str(self.conf), *args]
+
+    def start(self) -> Nginx:
+        (self.prefix / "tmp").mkdir(parents=True, exist_ok=True)
+        self.conf_d.mkdir(exist_ok=True)
+        (self.prefix / "logs").mkdir(exist_ok=True)  # nginx opens prefix/logs/error.log before reading conf
+        self.conf.write_text(NGINX_MAIN.format(prefix=self.prefix))
+        self.proc = subprocess.Popen(self._cmd("-g", "daemon off; master_process on;"), start_new_session=True,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_until(lambda: self.proc.poll() is None and (self.prefix / "nginx.pid").exists(), 20,  # type: ignore
+                   "nginx")
+        return self
+
+    def test_config(self) -> subprocess.CompletedProcess:
+        return subprocess.run(self._cmd("-t", "-q"), capture_output=True, text=True)
+
+    def reload(self) -> None:
+        subprocess.run(self._cmd("-s", "reload"), check=True, capture_output=True, text=True)
+
+    @property
+    def reload_command(self) -> str:
+        return " ".join(self._cmd("-s", "reload"))
+
+    @property
+    def check_command(self) -> str:
+        return " ".join(self._cmd("-t", "-q"))
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        shutil.rmtree(self.prefix, ignore_errors=True)
+
+
+def main(argv: list[str]) -> int:
+    if argv[1:2] != ["up"]:
+        print(__doc__)
+        return 2
+    engines: list = []
+    try:
+        d = Dockerd().start()
+        engines.append(d)
+        c = ConsulAgent().start()
+        engines.append(c)
+        n = Nginx().start()
+        engines.append(n)
+        print("portside engines are running:")
+        print(f"  docker   DOCKER_HOST={d.host}" + (" (external)" if d.external else f"  (data in {d.workdir})"))
+        print(f"  consul   CONSUL_HTTP_ADDR=http://{c.http_addr}  DNS on 127.0.0.1:{c.ports['dns']}")
+        print(f"  nginx    prefix {n.prefix}  (config {n.conf})")
+        print("Press Ctrl-C to stop them.", flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        while all(getattr(e, "proc", None) is None or e.proc.poll() is None for e in engines):
+            time.sleep(1)
+        print("an engine exited; stopping the others", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for e in reversed(engines):
+            e.stop()
+        print("engines stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

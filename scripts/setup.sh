@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# One-time, idempotent set-up on a fresh machine (as root). Installs only what is missing:
+#   Debian packages (docker.io nginx dnsperf wrk busybox-static dnsutils debootstrap file),
+#   the virtualenv .venv with `pip install -e .[test]`, Compose v2 as a Docker CLI plugin,
+#   and Consul v1.20.6 (from PATH, else built once into ~/.cache/portside; see scripts/consul.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { echo "setup: $*" >&2; }
+
+pkgs=(docker.io nginx dnsperf wrk busybox-static dnsutils debootstrap file)
+bins=(dockerd nginx dnsperf wrk busybox dig debootstrap file)
+missing=()
+for i in "${!pkgs[@]}"; do command -v "${bins[$i]}" >/dev/null 2>&1 || missing+=("${pkgs[$i]}"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { say "need root to install: ${missing[*]}"; exit 1; }
+  say "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # the distribution starts nginx/docker services on install; portside runs its own instances
+  for svc in nginx docker containerd; do
+    (command -v systemctl >/dev/null && systemctl disable --now "$svc" >/dev/null 2>&1) || true
+    (command -v service >/dev/null && service "$svc" stop >/dev/null 2>&1) || true
+  done
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv"
+  "$PY" -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+fi
+stamp=.venv/.portside-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/compose-requirements.txt -nt "$stamp" ]; then
+  say "installing portside and its test dependencies into .venv"
+  .venv/bin/pip install -q -e '.[test]'
+  .venv/bin/pip install -q --no-deps --require-hashes -r scripts/compose-requirements.txt
+  touch "$stamp"
+fi
+
+plugdir="$HOME/.docker/cli-plugins"
+mkdir -p "$plugdir"
+if [ "$(readlink "$plugdir/docker-compose" 2>/dev/null)" != "$(pwd)/.venv/bin/docker-compose" ]; then
+  ln -sf "$(pwd)/.venv/bin/docker-compose" "$plugdir/docker-compose"
+  say "linked Compose v2 as a Docker CLI plugin: $(docker compose version 2>&1 | head -1)"
+fi
+
+consul=$(bash scripts/consul.sh | tail -n 1)
+say "consul: $consul ($("$consul" version | head -1))"
+say "ready"
