@@ -12,8 +12,10 @@ lint: setup
 	$(VENV)/ruff check portside registrator dns_balancer consul_templates tests scripts bench
 	$(VENV)/mypy
 
+# pytest exits 5 when it collects nothing: that is a failure here, said plainly.
 test: setup lint
-	PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/python -m pytest -q
+	@PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/python -m pytest -q; rc=$$?; \
+	  if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 unit: setup
 	$(VENV)/python -m pytest -q tests/unit

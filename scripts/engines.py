@@ -148,7 +148,11 @@ class Dockerd:
 # ---------------------------------------------------------------------------------------------
 @dataclass
 class ConsulAgent:
-    """A Consul dev agent on 127.0.0.1 with its own free ports; gRPC off; local script checks on."""
+    """A Consul dev agent on 127.0.0.1 with its own free ports; gRPC off.
+
+    Script and docker-exec checks registered through the HTTP API (as registrator does) need
+    `-enable-script-checks`; `-enable-local-script-checks` alone covers only config files. Safe here
+    because the agent's HTTP API listens on loopback only."""
 
     binary: str = ""
     bind: str = "127.0.0.1"
@@ -188,7 +192,8 @@ class ConsulAgent:
             [self.binary, "agent", "-dev", "-node", self.node, "-bind", self.bind, "-client", self.bind,
              "-http-port", str(p["http"]), "-dns-port", str(p["dns"]), "-serf-lan-port", str(p["serf_lan"]),
              "-serf-wan-port", str(p["serf_wan"]), "-server-port", str(p["server"]),
-             "-enable-local-script-checks", "-log-level", "warn", "-config-file", str(hcl), *self.extra_args],
+             "-enable-local-script-checks", "-enable-script-checks", "-log-level", "warn",
+             "-config-file", str(hcl), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         try:
