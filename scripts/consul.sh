@@ -7,7 +7,9 @@ VERSION=1.20.6
 if command -v consul >/dev/null 2>&1; then command -v consul; exit 0; fi
 cache="${PORTSIDE_CACHE:-$HOME/.cache/portside}/consul-$VERSION"
 bin="$cache/consul"
-if [ -x "$bin" ] && "$bin" version 2>/dev/null | grep -q "v$VERSION"; then echo "$bin"; exit 0; fi
+have=""
+[ -x "$bin" ] && have=$("$bin" version 2>/dev/null || true)  # no pipe into grep -q: SIGPIPE + pipefail
+case "$have" in *"Consul v$VERSION"*) echo "$bin"; exit 0 ;; esac
 command -v go >/dev/null || { echo "consul.sh: Go is needed to build Consul (apt-get install golang-go)" >&2; exit 1; }
 mkdir -p "$cache"
 here="$(cd "$(dirname "$0")/consul" && pwd)"
@@ -23,7 +25,7 @@ while kill -0 $dl 2>/dev/null; do echo "consul.sh: downloading modules... $(( $(
 ( cd "$here" && go build -trimpath -ldflags='-s -w' -o "$bin.tmp" github.com/hashicorp/consul ) &
 b=$!
 while kill -0 $b 2>/dev/null; do echo "consul.sh: compiling... $(( $(date +%s) - start ))s" >&2; sleep 15; done
-wait $b
+wait $b || { echo "consul.sh: go build failed" >&2; exit 1; }
 mv "$bin.tmp" "$bin"
 echo "consul.sh: built $("$bin" version | head -1) in $(( $(date +%s) - start ))s" >&2
 echo "$bin"

@@ -188,3 +188,33 @@ async def test_explicit_token_beats_env_and_403_names_the_right(acl_agent, monke
     msg = str(err.value)
     assert "service:write" in msg and addr in msg and "register service" in msg
     assert json.dumps(msg)  # plain text, loggable
+
+
+@pytest.fixture
+def restartable_agent():
+    """An agent of this test's own, so restarting it does not disturb the session agent."""
+    agent = engines.ConsulAgent(node="portside-restart").start()
+    yield agent
+    agent.stop()
+
+
+async def test_watch_survives_agent_restart_and_resets_index(restartable_agent, monkeypatch):
+    """A dev agent restarts with an empty state and a small index: the watch must notice the index going
+    backwards, reset, keep going through the outage, and deliver the new data."""
+    name = f"rs-{uuid.uuid4().hex[:6]}"
+    async with await ConsulClient.open(consul_settings({}, address=restartable_agent.http_addr)) as c:
+        for i in range(30):  # push the raft index well above what a fresh agent starts at
+            await c.kv_put(f"bump/{i}", "x")
+        await c.register_service(_svc(name))
+        watch = c.watch(f"/v1/health/service/{name}", wait="10s")
+        idx0, data0 = await anext(watch)
+        assert len(data0) == 1
+        pending = asyncio.ensure_future(anext(watch))
+        await asyncio.to_thread(restartable_agent.restart, 0.5)
+        idx1, data1 = await asyncio.wait_for(pending, 20)
+        assert data1 == [] and idx1 < idx0  # state lost, index went backwards
+        pending = asyncio.ensure_future(anext(watch))
+        await c.register_service(_svc(name))
+        idx2, data2 = await asyncio.wait_for(pending, 5)
+        assert [e["Service"]["ID"] for e in data2] == [f"{name}-1"]
+        await watch.aclose()
