@@ -34,9 +34,13 @@ def _duration(meta: Mapping[str, str], key: str) -> str | None:
     return value
 
 
+def _substitute(value: str, ip: str, port: int) -> str:
+    text = value.replace("${SERVICE_IP}", ip).replace("$SERVICE_IP", ip)
+    return text.replace("${SERVICE_PORT}", str(port)).replace("$SERVICE_PORT", str(port))
+
+
 def _args(key: str, value: str, ip: str, port: int) -> list[str]:
-    text = value.replace("$SERVICE_IP", ip).replace("${SERVICE_IP}", ip)
-    text = text.replace("$SERVICE_PORT", str(port)).replace("${SERVICE_PORT}", str(port))
+    text = _substitute(value, ip, port)
     try:
         args = shlex.split(text)
     except ValueError as exc:
@@ -109,8 +113,12 @@ def build_checks(
         add("script", {"Args": _args("check_script", script, ip, port)})
     docker = meta.get("check_docker")
     if docker:
-        add("docker", {"DockerContainerID": container_id, "Shell": meta.get("check_docker_shell") or "/bin/sh",
-                       "Args": _args("check_docker", docker, ip, port)})
+        # run inside the container through its shell, so `test -f x || exit 2` works as written
+        shell = meta.get("check_docker_shell") or "/bin/sh"
+        command = _substitute(docker, ip, port).strip()
+        if not command:
+            raise CheckError("check_docker", docker, "empty command")
+        add("docker", {"DockerContainerID": container_id, "Shell": shell, "Args": [shell, "-c", command]})
     ttl = _duration(meta, "check_ttl")
     if ttl:
         add("ttl", {"TTL": ttl}, periodic=False)

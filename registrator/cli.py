@@ -1,17 +1,164 @@
-"""Command line of `registrator`. The daemon itself is not built yet (issue #4): this entry point exists so
-the console script and `python -m registrator` are wired, and says so plainly instead of pretending."""
+"""`registrator [options] consul://host:port` — flags of gliderlabs/registrator, each also `--long-form`
+and env var REGISTRATOR_<NAME>; builds a frozen Config and runs the daemon."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import socket
+import urllib.parse
+
+import aiodocker
 import click
 
+from portside.consul import ConsulClient, ConsulError
+from portside.observe import make_app, serve_http, setup_logging
+from portside.run import run
+from portside.settings import ConsulSettings, SettingsError, consul_settings
+from registrator.config import DEREGISTER_MODES, Config
+from registrator.daemon import Registrator
+from registrator.metrics import Metrics
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
-    """registrator: NOT IMPLEMENTED YET (issue #4). Exits with status 2."""
-    raise click.UsageError("registrator is not implemented yet (issue #4)")
+log = logging.getLogger("registrator")
+
+
+def parse_registry_uri(uri: str | None) -> ConsulSettings:
+    """consul://host:port, consul-tls://host:port, consul-unix:///path.sock; None -> CONSUL_* env."""
+    if not uri:
+        return consul_settings()
+    parsed = urllib.parse.urlsplit(uri)
+    if parsed.scheme == "consul":
+        return consul_settings(address=f"http://{parsed.netloc or '127.0.0.1:8500'}")
+    if parsed.scheme == "consul-tls":
+        return consul_settings(address=f"https://{parsed.netloc or '127.0.0.1:8501'}", ssl=True)
+    if parsed.scheme == "consul-unix":
+        return consul_settings(address=f"unix://{parsed.path}")
+    raise SettingsError(f"registry URI {uri!r}: use consul://, consul-tls:// or consul-unix://")
+
+
+def default_host_ip() -> str:
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+
+
+def _opt(*names: str, env: str, **kw):  # type: ignore[no-untyped-def]
+    return click.option(*names, envvar=f"REGISTRATOR_{env}", show_envvar=True, **kw)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.argument("registry_uri", required=False, envvar="REGISTRATOR_REGISTRY_URI")
+@_opt("-ip", "--ip", env="IP", help="Address registered for every service (host IP for published ports).")
+@_opt("-internal", "--internal", env="INTERNAL", is_flag=True,
+      help="Register container IP + exposed port instead of host IP + published port.")
+@_opt("-explicit", "--explicit", env="EXPLICIT", is_flag=True,
+      help="Only register ports that have SERVICE_NAME or SERVICE_<port>_NAME.")
+@_opt("-tags", "--tags", env="TAGS", default="", help="Comma list of tags added to every service.")
+@_opt("-resync", "--resync", env="RESYNC", type=float, default=0, show_default=True,
+      help="Every N seconds re-register everything and pick up missed containers (0 = off).")
+@_opt("-cleanup", "--cleanup", env="CLEANUP", is_flag=True,
+      help="Remove services this node registered whose container is gone.")
+@_opt("-deregister", "--deregister", env="DEREGISTER", type=click.Choice(DEREGISTER_MODES), default="always",
+      show_default=True, help="on-success keeps services of containers that exited non-zero; never keeps all.")
+@_opt("-retry-attempts", "--retry-attempts", env="RETRY_ATTEMPTS", type=int, default=-1, show_default=True,
+      help="Attempts to reach Consul at start-up (-1 = forever).")
+@_opt("-retry-interval", "--retry-interval", env="RETRY_INTERVAL", type=int, default=2000, show_default=True,
+      help="Milliseconds between start-up attempts.")
+@_opt("-useIpFromLabel", "--use-ip-from-label", env="USE_IP_FROM_LABEL",
+      help="Take the service address from this container label (a /cidr suffix is stripped).")
+@_opt("--node-id", env="NODE_ID", default=None,
+      help="Stable identity used in service IDs and ownership meta [default: hostname].")
+@_opt("--network", env="NETWORK", help="Network whose container address -internal registers.")
+@_opt("--drain-seconds", env="DRAIN_SECONDS", type=float, default=0, show_default=True,
+      help="Keep a stopping container in maintenance at least this long before deregistering it.")
+@_opt("--deregister-on-exit", env="DEREGISTER_ON_EXIT", is_flag=True,
+      help="On SIGTERM/SIGINT, remove every service this node registered.")
+@_opt("--health-starting", env="HEALTH_STARTING", type=click.Choice(["warning", "critical"]), default="critical",
+      show_default=True, help="Consul status while a Docker HEALTHCHECK is still 'starting'.")
+@_opt("--http-addr", env="HTTP_ADDR", default="", help="host:port for /health and /metrics (empty = off).")
+@_opt("--log-format", env="LOG_FORMAT", type=click.Choice(["text", "json"]), default="text", show_default=True,
+      help="Log line format.")
+@_opt("--log-level", env="LOG_LEVEL", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+      show_default=True, help="Log level.")
+def cli(registry_uri: str | None, ip: str | None, internal: bool, explicit: bool, tags: str, resync: float,
+        cleanup: bool, deregister: str, retry_attempts: int, retry_interval: int, use_ip_from_label: str | None,
+        node_id: str | None, network: str | None, drain_seconds: float, deregister_on_exit: bool,
+        health_starting: str, http_addr: str, log_format: str, log_level: str) -> None:
+    """Register Docker containers' services in Consul (drop-in for gliderlabs/registrator).
+
+    REGISTRY_URI: consul://host:port (default: CONSUL_HTTP_ADDR, else consul://127.0.0.1:8500),
+    consul-tls://host:port or consul-unix:///path.sock. Token and TLS files come from CONSUL_HTTP_TOKEN,
+    CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY; Docker from DOCKER_HOST.
+    """
+    try:
+        consul = parse_registry_uri(registry_uri)
+    except SettingsError as exc:
+        raise click.BadParameter(str(exc), param_hint="REGISTRY_URI") from exc
+    cfg = Config(
+        node_id=node_id or socket.gethostname(), ip=ip, host_ip=ip or default_host_ip(), internal=internal,
+        explicit=explicit, tags=tuple(t.strip() for t in tags.split(",") if t.strip()), resync=resync,
+        cleanup=cleanup, deregister=deregister, retry_attempts=retry_attempts, retry_interval_ms=retry_interval,
+        ip_from_label=use_ip_from_label, network=network, drain_seconds=drain_seconds,
+        deregister_on_exit=deregister_on_exit, health_starting=health_starting, http_addr=http_addr or None,
+        log_format=log_format, consul=consul, docker_host=os.environ.get("DOCKER_HOST"),
+    )
+    setup_logging(log_format, log_level)
+    raise SystemExit(run(lambda stop: amain(cfg, stop)))
+
+
+async def wait_for_consul(consul: ConsulClient, cfg: Config, stop: asyncio.Event) -> bool:
+    attempt = 0
+    while not stop.is_set():
+        try:
+            await consul.leader()
+            return True
+        except ConsulError as exc:
+            attempt += 1
+            if 0 <= cfg.retry_attempts < attempt:
+                log.error("giving up on Consul after %d attempt(s): %s", attempt, exc)
+                return False
+            log.warning("waiting for Consul (attempt %d): %s", attempt, exc)
+            try:
+                await asyncio.wait_for(stop.wait(), cfg.retry_interval_ms / 1000)
+            except TimeoutError:
+                pass
+    return False
+
+
+async def amain(cfg: Config, stop: asyncio.Event) -> int:
+    metrics = Metrics()
+    async with await ConsulClient.open(cfg.consul) as consul, aiodocker.Docker(url=cfg.docker_host) as docker:
+        if not await wait_for_consul(consul, cfg, stop):
+            return 0 if stop.is_set() else 1
+        registrator = Registrator(cfg, docker, consul, metrics)
+        runner = None
+        if cfg.http_addr:
+            async def health() -> dict[str, bool]:
+                parts = {}
+                for name, probe in (("docker", docker.version()), ("consul", consul.leader())):
+                    try:
+                        await asyncio.wait_for(probe, 2)
+                        parts[name] = True
+                    except Exception:  # noqa: BLE001 - any failure means unhealthy
+                        parts[name] = False
+                return parts
+
+            runner = await serve_http(make_app(metrics.registry, health), cfg.http_addr)
+        log.info("registrator started: node %s, Consul %s, Docker %s", cfg.node_id, cfg.consul.address,
+                 cfg.docker_host or "default socket")
+        try:
+            await registrator.run(stop)
+        finally:
+            if runner:
+                await runner.cleanup()
+        log.info("registrator stopped")
+    return 0
 
 
 def main() -> int:
-    cli.main(prog_name="registrator", standalone_mode=True)
+    cli.main(prog_name="registrator")
     return 0
+
+

@@ -158,6 +158,7 @@ class ConsulAgent:
     bind: str = "127.0.0.1"
     node: str = "portside-dev"
     extra_args: list[str] = field(default_factory=list)
+    proc_env: dict[str, str] = field(default_factory=dict)  # e.g. DOCKER_HOST for docker-exec checks
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="psc-", dir="/tmp")))
     proc: subprocess.Popen | None = None
     ports: dict[str, int] = field(default_factory=dict)
@@ -194,7 +195,7 @@ class ConsulAgent:
              "-serf-wan-port", str(p["serf_wan"]), "-server-port", str(p["server"]),
              "-enable-local-script-checks", "-enable-script-checks", "-log-level", "warn",
              "-config-file", str(hcl), *self.extra_args],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **self.proc_env},
         )
         try:
             wait_until(lambda: self.proc.poll() is None and bool(self.api("/v1/status/leader")), 60,  # type: ignore

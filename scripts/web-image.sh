@@ -12,7 +12,7 @@ root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,www,tmp,etc,proc,sys,dev}
 cp "$bb" "$root/bin/busybox"
-for app in sh ls cat echo rm touch sleep httpd hostname wget nc kill ps env mkdir true false test grep; do
+for app in sh ls cat echo rm touch sleep httpd hostname wget nc kill killall pkill ps env mkdir true false test grep; do
   ln -s busybox "$root/bin/$app"
 done
 cat > "$root/bin/web" <<'SH'

@@ -46,8 +46,9 @@ def web_image(dockerd: engines.Dockerd) -> str:
 
 
 @pytest.fixture(scope="session")
-def consul_agent() -> Iterator[engines.ConsulAgent]:
-    agent = engines.ConsulAgent(node="portside-test").start()
+def consul_agent(dockerd: engines.Dockerd) -> Iterator[engines.ConsulAgent]:
+    """The session's agent; it can run docker-exec checks against the test dockerd."""
+    agent = engines.ConsulAgent(node="portside-test", proc_env=dockerd.env).start()
     yield agent
     agent.stop()
 
