@@ -66,7 +66,8 @@ def test_every_check_kind_passing_and_critical(registrator, docker_client, web_i
         "SERVICE_NAME": "checked", "SERVICE_CHECK_INTERVAL": "500ms", "SERVICE_CHECK_TIMEOUT": "1s",
         "SERVICE_CHECK_HTTP": "/health", "SERVICE_CHECK_TCP": "true",
         # Consul: exit 0 passing, 1 warning, anything else critical
-        "SERVICE_CHECK_SCRIPT": "sh -c 'busybox wget -q -O /dev/null http://$SERVICE_IP:$SERVICE_PORT/health || exit 2'",
+        "SERVICE_CHECK_SCRIPT":
+            "sh -c 'busybox wget -q -O /dev/null http://$SERVICE_IP:$SERVICE_PORT/health || exit 2'",
         "SERVICE_CHECK_DOCKER": "test -f /www/health || exit 2", "SERVICE_CHECK_TTL": "30s",
         "SERVICE_CHECK_GRPC": "true",
     })
