@@ -1,17 +1,115 @@
-"""Command line of `dns-balancer`. The daemon itself is not built yet (issue #5): this entry point exists so
-the console script and `python -m dns_balancer` are wired, and says so plainly instead of pretending."""
+"""Command line of `dns-balancer`: click options, each also read from DNS_BALANCER_<NAME>, -> DaemonConfig.
+Consul comes from the standard CONSUL_* variables (explicit --consul-addr / --consul-token win)."""
 
 from __future__ import annotations
 
+import ipaddress
+
 import click
 
+from dns_balancer.daemon import DaemonConfig, serve
+from dns_balancer.forward import parse_recursor
+from dns_balancer.records import labels_of, valid_label
+from dns_balancer.server import ServerConfig, parse_listen
+from dns_balancer.zone import ZoneConfig
+from portside.observe import setup_logging
+from portside.run import run
+from portside.settings import SettingsError, consul_settings
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
-    """dns-balancer: NOT IMPLEMENTED YET (issue #5). Exits with status 2."""
-    raise click.UsageError("dns-balancer is not implemented yet (issue #5)")
+ENV_PREFIX = "DNS_BALANCER"
+
+
+def _domain(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    labels = labels_of(value)
+    if not labels or not all(valid_label(label) for label in labels):
+        raise click.BadParameter(f"{value!r} is not a domain name")
+    return ".".join(labels)
+
+
+def _ns_address(host: str) -> str | None:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return None if ip.is_unspecified else str(ip)
+
+
+def build_config(
+    *, listen: str, domain: str, alt_domain: str | None, datacenter: str | None, ttl: int, negative_ttl: int,
+    only_passing: bool, a_record_limit: int, recursor: tuple[str, ...], recursor_timeout: float, http_addr: str,
+    consul_addr: str | None, consul_token: str | None, stale: bool, tcp_idle_timeout: float,
+    tcp_max_connections: int, workers: int = 1,
+) -> DaemonConfig:
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from exc
+    try:
+        recursors = tuple(parse_recursor(r) for r in recursor)
+    except ValueError as exc:
+        raise click.BadParameter(f"recursor: {exc}", param_hint="--recursor") from exc
+    try:
+        settings = consul_settings(address=consul_addr, token=consul_token)
+    except SettingsError as exc:
+        raise click.BadParameter(str(exc), param_hint="--consul-addr / CONSUL_HTTP_ADDR") from exc
+    zone = ZoneConfig(
+        domain=domain, alt_domain=alt_domain, datacenter=datacenter, ttl=ttl, negative_ttl=negative_ttl,
+        only_passing=only_passing, ns_address=_ns_address(host),
+    )
+    server = ServerConfig(
+        host=host, port=port, tcp_idle_timeout=tcp_idle_timeout, tcp_max_connections=tcp_max_connections,
+        reuse_port=workers > 1,
+    )
+    http = http_addr.strip()
+    return DaemonConfig(
+        consul=settings, zone=zone, server=server, a_record_limit=a_record_limit, recursors=recursors,
+        recursor_timeout=recursor_timeout, http_addr=None if http in ("", "off") else http, stale_reads=stale,
+        datacenter=datacenter,
+    )
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": ENV_PREFIX})
+@click.option("--listen", default="127.0.0.1:8600", show_default=True, show_envvar=True,
+              help="host:port for UDP and TCP ([::1]:port for IPv6).")
+@click.option("--domain", default="consul", show_default=True, show_envvar=True, callback=_domain,
+              help="Zone answered.")
+@click.option("--alt-domain", default=None, show_envvar=True, callback=_domain, help="A second zone, same names.")
+@click.option("--datacenter", default=None, show_envvar=True,
+              help="Datacenter to mirror and to accept in names (default: the agent's).")
+@click.option("--ttl", default=5, show_default=True, show_envvar=True, type=click.IntRange(0, 2**31 - 1))
+@click.option("--negative-ttl", default=5, show_default=True, show_envvar=True, type=click.IntRange(0, 2**31 - 1),
+              help="TTL of NXDOMAIN/NODATA answers (SOA minimum).")
+@click.option("--only-passing", is_flag=True, show_envvar=True, help="Drop instances in warning too.")
+@click.option("--a-record-limit", default=0, show_default=True, show_envvar=True, type=click.IntRange(0, 65535),
+              help="At most this many records per answer, after rotation (0: no limit).")
+@click.option("--recursor", multiple=True, show_envvar=True,
+              help="Forward foreign names to this resolver (host[:port]; repeat for fallbacks). Without it: REFUSED.")
+@click.option("--recursor-timeout", default=2.0, show_default=True, show_envvar=True,
+              type=click.FloatRange(0.01, 60))
+@click.option("--http-addr", default="127.0.0.1:9600", show_default=True, show_envvar=True,
+              help="host:port for /health and /metrics ('off' to disable).")
+@click.option("--log-format", default="text", show_default=True, show_envvar=True,
+              type=click.Choice(["text", "json"]))
+@click.option("--log-level", default="info", show_default=True, show_envvar=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--consul-addr", default=None, show_envvar=True, help="Consul HTTP address (else CONSUL_HTTP_ADDR).")
+@click.option("--consul-token", default=None, show_envvar=True, help="ACL token (else CONSUL_HTTP_TOKEN).")
+@click.option("--stale/--consistent", default=True, show_default=True, show_envvar=True,
+              help="Let any Consul server answer the watches (as Consul's own DNS does), or only the leader.")
+@click.option("--tcp-idle-timeout", default=10.0, show_default=True, show_envvar=True,
+              type=click.FloatRange(0.1, 3600))
+@click.option("--tcp-max-connections", default=256, show_default=True, show_envvar=True,
+              type=click.IntRange(1, 65535))
+def cli(log_format: str, log_level: str, **options: object) -> None:
+    """dns-balancer: round-robin DNS for Consul services, answered from an in-memory mirror."""
+    config = build_config(**options)  # type: ignore[arg-type]
+    setup_logging(log_format, log_level)
+    code = run(lambda stop: serve(config, stop))
+    raise SystemExit(code)
 
 
 def main() -> int:
-    cli.main(prog_name="dns-balancer", standalone_mode=True)
+    cli.main(prog_name="dns-balancer", auto_envvar_prefix=ENV_PREFIX)
     return 0

@@ -1,0 +1,115 @@
+"""Wiring: mirror (Consul watches) -> zone (rebuilt per change, coalesced per loop turn) -> responder -> server,
+plus /health and /metrics. `serve(config, stop)` is the daemon's main coroutine for `portside.run.run`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dns_balancer.forward import Forwarder
+from dns_balancer.metrics import Sources, make_registry
+from dns_balancer.mirror import Mirror, ObservedConsul
+from dns_balancer.server import DnsServer, ServerConfig
+from dns_balancer.snapshot import Snapshot
+from dns_balancer.wire import Responder
+from dns_balancer.zone import Zone, ZoneConfig, build_zone
+from portside.observe import make_app, serve_http
+from portside.settings import ConsulSettings
+
+log = logging.getLogger("dns_balancer")
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    consul: ConsulSettings
+    zone: ZoneConfig = field(default_factory=ZoneConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    a_record_limit: int = 0
+    recursors: tuple[tuple[str, int], ...] = ()
+    recursor_timeout: float = 2.0
+    http_addr: str | None = "127.0.0.1:9600"
+    stale_reads: bool = True
+    datacenter: str | None = None  # ask Consul for this datacenter's catalog (None: the agent's own)
+
+
+class ZonePublisher:
+    """Turns snapshots into zones; several changes in one loop turn make one rebuild."""
+
+    def __init__(self, responder: Responder, config: ZoneConfig) -> None:
+        self.responder = responder
+        self.config = config
+        self.zone: Zone | None = None
+        self.pending: Snapshot | None = None
+        self.rebuilds = 0
+        self.synced: Callable[[], bool] = lambda: True  # until then, in-zone misses are SERVFAIL, not NXDOMAIN
+
+    def publish(self, snapshot: Snapshot) -> None:
+        if self.pending is None:
+            asyncio.get_running_loop().call_soon(self._rebuild)
+        self.pending = snapshot
+
+    def _rebuild(self) -> None:
+        snapshot, self.pending = self.pending, None
+        if snapshot is None:
+            return
+        try:
+            self.zone = build_zone(snapshot, self.config, self.zone)
+        except Exception:  # keep serving the previous zone
+            log.exception("zone rebuild failed; still serving the previous zone")
+            return
+        self.rebuilds += 1
+        self.responder.set_zone(self.zone, ready=self.synced())
+
+
+async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event | None = None) -> int:
+    responder = Responder(recursion=bool(config.recursors), a_record_limit=config.a_record_limit)
+    forwarder = Forwarder(config.recursors, config.recursor_timeout)
+    server = DnsServer(responder, config.server, forwarder)
+    publisher = ZonePublisher(responder, config.zone)
+    consul = await ObservedConsul.open(config.consul)
+
+    def on_reachability(ok: bool, detail: str) -> None:
+        responder.stale = not ok
+        if ok:
+            log.info("Consul reachable again at %s: answers follow the catalog again", config.consul.address)
+        else:
+            log.warning("Consul unreachable (%s): serving the last good data until it is back", detail)
+
+    consul.on_reachability = on_reachability
+    mirror = Mirror(consul, publisher.publish, datacenter=config.datacenter, stale=config.stale_reads)
+    publisher.synced = mirror.synced.is_set
+    runner = None
+    tasks: list[asyncio.Task[object]] = []
+    try:
+        await server.start()
+        if config.http_addr:
+            registry = make_registry(Sources(responder, server, mirror, consul, forwarder, lambda: publisher.rebuilds))
+
+            async def health() -> dict[str, bool]:
+                return {"dns": server.listening, "mirror_synced": mirror.synced.is_set()}
+
+            runner = await serve_http(make_app(registry, health), config.http_addr)
+            log.info("/health and /metrics on http://%s", config.http_addr)
+        tasks.append(asyncio.create_task(mirror.run(), name="mirror"))
+        if ready is not None:
+            ready.set()
+        stopped = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopped, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
+        if tasks[0] in done and not stop.is_set():
+            exc = tasks[0].exception()
+            log.error("mirror stopped: %r", exc)
+            return 1
+        stopped.cancel()
+        return 0
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await server.close()
+        if runner is not None:
+            await runner.cleanup()
+        await consul.close()

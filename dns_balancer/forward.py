@@ -1,0 +1,102 @@
+"""Opt-in recursion: forward a foreign query to the configured recursors in turn.
+
+Each try has a timeout; a refused port, a timeout or an unusable reply moves on to the next recursor; when all
+fail the client gets SERVFAIL. The upstream query carries a fresh random ID (the client's is restored), and
+the reply is held to the size the client accepts (TC otherwise). Over TCP a truncated UDP reply is retried over
+TCP with the same recursor."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import struct
+from collections.abc import Sequence
+
+from dns_balancer.wire import Forward, truncate_forwarded
+
+log = logging.getLogger("dns_balancer.forward")
+
+
+class _OneReply(asyncio.DatagramProtocol):
+    def __init__(self, qid: bytes) -> None:
+        self.qid = qid
+        self.reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        if data[:2] == self.qid and not self.reply.done():
+            self.reply.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.reply.done():
+            self.reply.set_exception(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.reply.done():
+            self.reply.set_exception(exc or ConnectionError("closed"))
+
+
+def parse_recursor(text: str) -> tuple[str, int]:
+    """"1.2.3.4", "1.2.3.4:53", "[::1]:5353", "::1" -> (host, port)."""
+    value = text.strip()
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        return host, int(rest.lstrip(":") or 53)
+    if value.count(":") == 1:
+        host, port = value.split(":")
+        return host, int(port)
+    return value, 53
+
+
+class Forwarder:
+    def __init__(self, recursors: Sequence[tuple[str, int]], timeout: float = 2.0) -> None:
+        self.recursors = tuple(recursors)
+        self.timeout = timeout
+        self.results: dict[str, int] = {"answered": 0, "failed_try": 0, "servfail": 0}
+
+    async def resolve(self, query: bytes, forward: Forward, tcp: bool = False) -> bytes:
+        for host, port in self.recursors:
+            try:
+                reply = await asyncio.wait_for(self._udp(query, host, port), self.timeout)
+                if tcp and len(reply) > 2 and reply[2] & 0x02:
+                    reply = await asyncio.wait_for(self._tcp(query, host, port), self.timeout)
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+                self.results["failed_try"] += 1
+                log.debug("recursor %s:%d failed: %r", host, port, exc)
+                continue
+            safe = truncate_forwarded(reply, query, forward)
+            if safe is not None:
+                self.results["answered"] += 1
+                return safe
+            self.results["failed_try"] += 1
+        self.results["servfail"] += 1
+        flags = bytes((0x80 | (query[2] & 0x01), 0x80 | 2))  # QR, RD echoed; RA, SERVFAIL
+        return query[:2] + flags + b"\x00\x01\x00\x00\x00\x00\x00\x00" + query[12 : forward.question_end]
+
+    async def _udp(self, query: bytes, host: str, port: int) -> bytes:
+        qid = secrets.token_bytes(2)
+        loop = asyncio.get_running_loop()
+        transport, proto = await loop.create_datagram_endpoint(lambda: _OneReply(qid), remote_addr=(host, port))
+        try:
+            transport.sendto(qid + query[2:])
+            reply = await proto.reply
+        finally:
+            transport.close()
+        return query[:2] + reply[2:]
+
+    async def _tcp(self, query: bytes, host: str, port: int) -> bytes:
+        qid = secrets.token_bytes(2)
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(struct.pack("!H", len(query)) + qid + query[2:])
+            await writer.drain()
+            (length,) = struct.unpack("!H", await reader.readexactly(2))
+            reply = await reader.readexactly(length)
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+        if reply[:2] != qid:
+            raise ValueError("reply ID does not match")
+        return query[:2] + reply[2:]

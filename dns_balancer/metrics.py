@@ -1,0 +1,93 @@
+"""Prometheus metrics, read at scrape time from the plain counters the hot path keeps (no per-query locks)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from dns_balancer.forward import Forwarder
+from dns_balancer.mirror import Mirror, ObservedConsul
+from dns_balancer.records import RCODE_NAMES, TYPE_NAMES
+from dns_balancer.server import DnsServer
+from dns_balancer.wire import Responder
+
+
+@dataclass
+class Sources:
+    responder: Responder
+    server: DnsServer
+    mirror: Mirror
+    consul: ObservedConsul
+    forwarder: Forwarder
+    rebuilds: Callable[[], int]
+
+
+def _type_name(qtype: int) -> str:
+    return TYPE_NAMES.get(qtype, "none" if qtype < 0 else "other")
+
+
+class DnsCollector(Collector):
+    def __init__(self, sources: Sources) -> None:
+        self.s = sources
+
+    def collect(self) -> Iterable[Metric]:
+        s = self.s
+        r = s.responder
+        queries = CounterMetricFamily(
+            "dns_balancer_queries", "Queries answered, by question type and response code", labels=["qtype", "rcode"]
+        )
+        merged: dict[tuple[str, str], int] = {}
+        for (qtype, rcode), n in list(r.counts.items()):
+            key = (_type_name(qtype), RCODE_NAMES.get(rcode, str(rcode)))
+            merged[key] = merged.get(key, 0) + n
+        for labels, n in sorted(merged.items()):
+            queries.add_metric(list(labels), n)
+        yield queries
+        yield CounterMetricFamily("dns_balancer_truncated", "UDP answers sent with TC set", value=r.truncated)
+        yield CounterMetricFamily(
+            "dns_balancer_dropped", "Packets dropped unanswered (responses, under 12 bytes)", value=r.dropped
+        )
+        yield CounterMetricFamily(
+            "dns_balancer_handler_errors", "Internal errors while answering (answered SERVFAIL)", value=r.errors
+        )
+        yield CounterMetricFamily(
+            "dns_balancer_stale_answers", "Answers served while Consul could not be reached", value=r.stale_answers
+        )
+        yield GaugeMetricFamily(
+            "dns_balancer_consul_reachable", "1 when every watch's last fetch succeeded", value=int(s.consul.reachable)
+        )
+        yield CounterMetricFamily("dns_balancer_watch_errors", "Failed Consul fetches", value=s.consul.errors)
+        yield GaugeMetricFamily("dns_balancer_mirror_synced", "1 once the first full sync is done",
+                                value=int(s.mirror.synced.is_set()))
+        snap = s.mirror.snapshot
+        yield GaugeMetricFamily("dns_balancer_mirror_services", "Services in the mirror", value=len(snap.services))
+        yield GaugeMetricFamily(
+            "dns_balancer_mirror_instances", "Instances in the mirror (all health states)",
+            value=sum(len(v) for v in snap.services.values()),
+        )
+        yield GaugeMetricFamily("dns_balancer_mirror_nodes", "Nodes in the mirror", value=len(snap.nodes))
+        yield GaugeMetricFamily(
+            "dns_balancer_zone_instances", "Healthy instances published in the zone", value=r.zone.instances
+        )
+        yield GaugeMetricFamily("dns_balancer_zone_entries", "Pre-encoded answers", value=len(r.zone.table))
+        yield CounterMetricFamily("dns_balancer_zone_rebuilds", "Zone rebuilds", value=s.rebuilds())
+        yield GaugeMetricFamily("dns_balancer_tcp_connections", "Open TCP connections", value=s.server.tcp_open)
+        tcp = CounterMetricFamily("dns_balancer_tcp_closed", "TCP connections closed by us", labels=["reason"])
+        tcp.add_metric(["over_cap"], s.server.tcp_rejected)
+        tcp.add_metric(["idle"], s.server.tcp_idle_closed)
+        tcp.add_metric(["bad_length"], s.server.tcp_bad_length)
+        yield tcp
+        fwd = CounterMetricFamily("dns_balancer_forwarded", "Forwarding to recursors", labels=["result"])
+        for result, n in s.forwarder.results.items():
+            fwd.add_metric([result], n)
+        yield fwd
+
+
+def make_registry(sources: Sources) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DnsCollector(sources))
+    return registry

@@ -1,0 +1,320 @@
+"""The hot path: query bytes -> reply bytes, without running a DNS codec per query.
+
+A plain query (QR=0, opcode QUERY, QDCOUNT=1, no answer/authority records, class IN, an optional simple OPT
+record) is answered by one dict lookup on the lowercased question (wire name + qtype) and a few slices of the
+pre-encoded Answer: the reply is the query's ID, new flags and counts, the question exactly as asked (0x20
+case kept), the records rotated by offset, glue, OPT. Everything else goes through the careful path below,
+which parses by hand and hands odd additional sections to dnslib; whatever happens, `answer()` returns bytes
+or None (drop), never raises.
+
+Size rules: UDP replies fit 512 bytes without EDNS, else the client's EDNS size capped at 1232; when answer
+records have to be left out, TC is set (glue alone is left out without TC, RFC 2181 §9). TCP: up to 65535."""
+
+from __future__ import annotations
+
+import logging
+import struct
+from dataclasses import dataclass
+
+import dnslib
+
+from dns_balancer.records import (
+    ANY,
+    AXFR,
+    BADVERS,
+    CLASS_ANY,
+    CLASS_IN,
+    FORMERR,
+    IXFR,
+    NOERROR,
+    NOTIMP,
+    NXDOMAIN,
+    OPT,
+    REFUSED,
+    SERVFAIL,
+    Answer,
+)
+from dns_balancer.zone import Apex, Zone
+
+log = logging.getLogger("dns_balancer.wire")
+
+MAX_UDP = 1232
+MIN_UDP = 512
+MAX_TCP = 65535
+_HDR = struct.Struct("!BBHHHH")  # flags, flags, QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT (the ID is copied as bytes)
+_COUNTS = struct.Struct("!HHHH")
+_PTR = struct.Struct("!H")
+_ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00"  # QDCOUNT=1, ANCOUNT=0, NSCOUNT=0
+_IN = b"\x00\x01"
+_OPT_HEAD = b"\x00\x00\x29"  # root owner, type OPT
+_OPT = b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00"  # payload 1232, ext-rcode 0, version 0, no flags
+_OPT_DO = b"\x00\x00\x29\x04\xd0\x00\x00\x80\x00\x00\x00"  # same with DO echoed
+_OPT_BADVERS = b"\x00\x00\x29\x04\xd0\x01\x00\x00\x00\x00\x00"  # ext-rcode 1: BADVERS (16) with rcode 0
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """`answer()` result for a foreign name when recursors are configured: forward the query as it is."""
+
+    limit: int  # the reply size the client accepts
+    question_end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Edns:
+    payload: int
+    version: int
+    do: bool
+
+
+def parse_question(data: bytes) -> tuple[list[bytes], int] | None:
+    """Labels (raw) of the question name and the offset just past QTYPE/QCLASS; None if malformed (compression
+    pointers included: a question has nothing before it to point at)."""
+    i, size, total = 12, len(data), 1
+    labels: list[bytes] = []
+    while True:
+        if i >= size:
+            return None
+        n = data[i]
+        if n == 0:
+            i += 1
+            break
+        if n > 63:
+            return None
+        total += n + 1
+        if total > 255 or i + 1 + n > size:
+            return None
+        labels.append(data[i + 1 : i + 1 + n])
+        i += 1 + n
+    if i + 4 > size:
+        return None
+    return labels, i + 4
+
+
+def parse_edns(data: bytes, end: int) -> Edns | None | bool:
+    """The query's EDNS after the question: Edns, None (no OPT), or False (malformed: FORMERR)."""
+    _, an, ns, ar = _COUNTS.unpack_from(data, 4)
+    size = len(data)
+    if an == ns == ar == 0:
+        return None if size == end else _parse_edns_dnslib(data)
+    if an == ns == 0 and ar == 1 and size >= end + 11 and data[end : end + 3] == _OPT_HEAD:
+        if size == end + 11 + _PTR.unpack_from(data, end + 9)[0]:
+            return Edns(max(_PTR.unpack_from(data, end + 3)[0], MIN_UDP), data[end + 6], bool(data[end + 7] & 0x80))
+    return _parse_edns_dnslib(data)
+
+
+def _parse_edns_dnslib(data: bytes) -> Edns | None | bool:
+    """The slow path for anything unusual after the question (extra records, trailing bytes, several OPTs)."""
+    try:
+        record = dnslib.DNSRecord.parse(data)
+    except Exception:  # dnslib raises several types on malformed input
+        return False
+    opts = [r for r in record.ar if r.rtype == OPT]
+    if len(opts) > 1 or any(str(r.rname) not in (".", "") for r in opts):
+        return False
+    if not opts:
+        return None
+    return Edns(max(int(opts[0].rclass), MIN_UDP), (int(opts[0].ttl) >> 16) & 0xFF, bool(int(opts[0].ttl) & 0x8000))
+
+
+class Responder:
+    """Answers queries from the current Zone. Mutable state (rotation counters, counts) lives here, per daemon."""
+
+    def __init__(self, zone: Zone | None = None, *, recursion: bool = False, a_record_limit: int = 0) -> None:
+        self.zone = zone or Zone()
+        self._table = self.zone.table
+        self.ready = zone is not None  # until the mirror's first sync, in-zone misses get SERVFAIL, not NXDOMAIN
+        self.stale = False  # the mirror cannot reach Consul: answers come from the last good data
+        self.recursion = recursion
+        self._ra = 0x80 if recursion else 0
+        self.cap = max(0, a_record_limit)
+        self.rotation: dict[bytes, int] = {}
+        self.counts: dict[tuple[int, int], int] = {}  # (qtype, rcode) -> queries
+        self.truncated = 0
+        self.dropped = 0
+        self.errors = 0
+        self.stale_answers = 0
+
+    def set_zone(self, zone: Zone, ready: bool = True) -> None:
+        self.zone = zone
+        self._table = zone.table
+        self.ready = ready
+        if len(self.rotation) > 2 * len(zone.table) + 1024:
+            self.rotation = {k: v for k, v in self.rotation.items() if k in zone.table}
+
+    # ---- the hot path ------------------------------------------------------------------------
+    def answer(self, data: bytes, tcp: bool = False) -> bytes | Forward | None:
+        """Reply bytes, a Forward, or None to drop. Never raises."""
+        try:
+            if len(data) > 16 and data[4:10] == _ONE_QUESTION and not data[2] & 0xF8:
+                z = data.find(0, 12)
+                key = data[12 : z + 3].lower()  # qtype bytes of stored keys hold no ASCII letters: lower() is safe
+                ans = self._table.get(key)
+                if ans is not None:
+                    end = z + 5
+                    size = len(data)
+                    if data[z + 3 : end] == _IN:
+                        if size == end and data[10:12] == b"\x00\x00":
+                            return self._positive(data, end, key, ans, MAX_TCP if tcp else MIN_UDP, b"")
+                        if (
+                            size >= end + 11 and data[10:12] == b"\x00\x01" and data[end : end + 3] == _OPT_HEAD
+                            and data[end + 6] == 0 and size == end + 11 + (data[end + 9] << 8 | data[end + 10])
+                        ):
+                            limit = MAX_TCP if tcp else min(max(data[end + 3] << 8 | data[end + 4], MIN_UDP), MAX_UDP)
+                            return self._positive(data, end, key, ans, limit, _OPT_DO if data[end + 7] & 0x80 else _OPT)
+            return self._careful(data, tcp)
+        except Exception:  # the last line of defence: count, log, answer SERVFAIL when we can
+            self.errors += 1
+            log.exception("internal error answering a %d-byte query", len(data))
+            if len(data) >= 12 and not data[2] & 0x80:
+                return data[:2] + _HDR.pack(0x80 | (data[2] & 0x79), self._ra | SERVFAIL, 0, 0, 0, 0)
+            return None
+
+    def _positive(self, data: bytes, end: int, key: bytes, ans: Answer, limit: int, opt: bytes) -> bytes:
+        n = ans.count
+        k = 0
+        if ans.rotate:
+            k = self.rotation.get(key, 0)
+            self.rotation[key] = k + 1
+            k %= n
+        m = self.cap if self.cap and n > self.cap else n
+        offs = ans.offsets
+        start = offs[k]
+        stop = offs[k + m]
+        budget = limit - end - len(opt)
+        flags = 0x84 | (data[2] & 0x01)  # QR, AA, RD echoed
+        if m == n and stop - start + len(ans.glue) <= budget:
+            body = ans.records[start:stop]
+            glue = ans.glue
+            ar = ans.glue_count
+        else:
+            if stop - start > budget:
+                m = _fit(offs, k, m, budget)
+                stop = offs[k + m]
+                flags |= 0x02  # TC: the client should ask again over TCP
+                self.truncated += 1
+            body = ans.records[start:stop]
+            glue, ar = _glue(ans, k, m, budget - (stop - start))
+        if opt:
+            ar += 1
+        if self.stale:
+            self.stale_answers += 1
+        counts = self.counts
+        stat = (ans.qtype, NOERROR)
+        counts[stat] = counts.get(stat, 0) + 1
+        head = _HDR.pack(flags, self._ra | (data[3] & 0x10), 1, m, 0, ar)
+        return b"".join((data[:2], head, data[12:end], body, glue, opt))
+
+    # ---- the careful path --------------------------------------------------------------------
+    def _careful(self, data: bytes, tcp: bool) -> bytes | Forward | None:
+        if len(data) < 12 or data[2] & 0x80:
+            self.dropped += 1  # too short to answer, or a response: never answer those
+            return None
+        opcode = (data[2] >> 3) & 0x0F
+        if opcode != 0:
+            return self._error(data, NOTIMP, -1, opcode=opcode)
+        if _COUNTS.unpack_from(data, 4)[0] != 1:
+            return self._error(data, FORMERR, -1)
+        question = parse_question(data)
+        if question is None:
+            return self._error(data, FORMERR, -1)
+        raw_labels, end = question
+        qtype, qclass = struct.unpack_from("!HH", data, end - 4)
+        edns = parse_edns(data, end)
+        if edns is False:
+            return self._error(data, FORMERR, -1)
+        assert edns is None or isinstance(edns, Edns)
+        if edns is not None and edns.version != 0:
+            return self._error(data, BADVERS, end, _OPT_BADVERS, qtype=qtype)
+        opt = b"" if edns is None else (_OPT_DO if edns.do else _OPT)
+        limit = MAX_TCP if tcp else (min(edns.payload, MAX_UDP) if edns else MIN_UDP)
+        if qtype == OPT:
+            return self._error(data, FORMERR, -1)
+        labels = tuple(label.lower().decode("latin-1") for label in raw_labels)
+        apex = self.zone.apex_of(labels)
+        if apex is None or qclass not in (CLASS_IN, CLASS_ANY):
+            if self.recursion and qclass == CLASS_IN and qtype not in (AXFR, IXFR):
+                self._count(qtype, NOERROR)
+                return Forward(limit, end)
+            return self._error(data, REFUSED, end, opt, qtype=qtype)
+        if qtype in (AXFR, IXFR):
+            return self._error(data, NOTIMP, end, opt, qtype=qtype, aa=True)
+        key = data[12 : end - 2].lower()
+        ans = self._table.get(key)
+        if ans is not None:
+            return self._positive(data, end, key, ans, limit, opt)
+        if not self.ready:
+            return self._error(data, SERVFAIL, end, opt, qtype=qtype)
+        rcode = NOERROR if key[:-2] in self.zone.names else NXDOMAIN
+        return self._negative(data, end, rcode, apex, labels, opt, qtype)
+
+    def _negative(
+        self, data: bytes, end: int, rcode: int, apex: Apex, labels: tuple[str, ...], opt: bytes, qtype: int
+    ) -> bytes:
+        """NXDOMAIN / NODATA with the zone's SOA in authority, its owner a pointer into the question."""
+        offset = 12 + sum(len(label) + 1 for label in labels[: len(labels) - len(apex.labels)])
+        if self.stale:
+            self.stale_answers += 1
+        self._count(qtype, rcode)
+        head = _HDR.pack(0x84 | (data[2] & 0x01), self._ra | (data[3] & 0x10) | rcode, 1, 0, 1, 1 if opt else 0)
+        return b"".join((data[:2], head, data[12:end], _PTR.pack(0xC000 | offset), apex.soa_tail, opt))
+
+    def _error(
+        self, data: bytes, rcode: int, end: int, opt: bytes = b"", *, opcode: int = 0, qtype: int = -1,
+        aa: bool = False,
+    ) -> bytes:
+        """An error reply: the question echoed when it parsed (end > 0), else the header alone."""
+        self._count(qtype, rcode)
+        flags = 0x80 | (opcode << 3) | (data[2] & 0x01) | (0x04 if aa else 0)
+        if end < 0:
+            return data[:2] + _HDR.pack(flags, self._ra | (rcode & 0x0F), 0, 0, 0, 0)
+        head = _HDR.pack(flags, self._ra | (rcode & 0x0F), 1, 0, 0, 1 if opt else 0)
+        return b"".join((data[:2], head, data[12:end], opt))
+
+    def _count(self, qtype: int, rcode: int) -> None:
+        stat = (qtype, rcode)
+        self.counts[stat] = self.counts.get(stat, 0) + 1
+
+
+def _fit(offsets: tuple[int, ...], k: int, m: int, budget: int) -> int:
+    """How many records from k on (at most m) fit in `budget` bytes."""
+    lo, hi, base = 0, m, offsets[k]
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if offsets[k + mid] - base <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _glue(ans: Answer, k: int, m: int, budget: int) -> tuple[bytes, int]:
+    """Glue for answer records k..k+m-1 (deduplicated), as much as fits."""
+    if not ans.glue_parts or budget <= 0:
+        return b"", 0
+    picked: list[bytes] = []
+    seen: set[bytes] = set()
+    used = 0
+    for i in range(k, k + m):
+        part = ans.glue_parts[i % ans.count]
+        if part and part not in seen:
+            if used + len(part) > budget:
+                break
+            seen.add(part)
+            picked.append(part)
+            used += len(part)
+    return b"".join(picked), len(picked)
+
+
+def truncate_forwarded(reply: bytes, query: bytes, forward: Forward) -> bytes | None:
+    """A recursor's reply made safe for our client: same ID, a response, within the size the client accepts
+    (else the header and question alone with TC). None when the reply is unusable."""
+    if len(reply) < 12 or reply[:2] != query[:2] or not reply[2] & 0x80:
+        return None
+    if len(reply) <= forward.limit:
+        return reply
+    counts = b"\x00\x01\x00\x00\x00\x00\x00\x00"
+    return b"".join((reply[:2], bytes((reply[2] | 0x02, reply[3])), counts, query[12 : forward.question_end]))
+
+
+__all__ = ["ANY", "Edns", "Forward", "Responder", "parse_edns", "parse_question", "truncate_forwarded"]

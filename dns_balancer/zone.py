@@ -1,0 +1,272 @@
+"""Pure: Snapshot + ZoneConfig -> Zone, a table (lowercased wire name + qtype) -> pre-encoded Answer.
+
+Names served under each domain (and the alternative domain), with and without the datacenter label:
+  <svc>.service[.<dc>].<domain>             A, AAAA, SRV, ANY
+  <tag>.<svc>.service[.<dc>].<domain>       same, instances with that tag
+  _<svc>._<tag|tcp>.service[.<dc>].<domain>  same (RFC 2782; _tcp = no tag filter)
+  <node>.node[.<dc>].<domain>               A, AAAA, ANY
+  <hex>.addr[.<dc>].<domain>                A/AAAA, the SRV targets of instances whose address is not the node's
+  <domain>                                  SOA, NS (ns.<domain>), ANY -> SOA
+Only healthy instances are published (critical and maintenance dropped; warning unless only_passing), so a
+name exists only while it has at least one instance: NXDOMAIN otherwise, NODATA for a missing type.
+
+Rebuilds are incremental: a service whose instance tuple did not change keeps its encoded part."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from dns_balancer.records import (
+    AAAA,
+    ANY,
+    NS,
+    QNAME_PTR,
+    SOA,
+    SRV,
+    A,
+    Answer,
+    BadName,
+    addr_label,
+    address_rr,
+    compress,
+    encode_name,
+    labels_of,
+    make_answer,
+    rr,
+    soa_rdata,
+    srv_rdata,
+    valid_label,
+)
+from dns_balancer.snapshot import PASSING, WARNING, Instance, Node, Snapshot, ip_version
+
+_TYPE = {t: struct.pack("!H", t) for t in (A, NS, SOA, AAAA, SRV, ANY)}
+
+
+@dataclass(frozen=True)
+class ZoneConfig:
+    domain: str = "consul"
+    alt_domain: str | None = None
+    datacenter: str | None = None  # None: the datacenter Consul reports, else "dc1"
+    ttl: int = 5
+    negative_ttl: int = 5
+    only_passing: bool = False
+    ns_address: str | None = None  # A/AAAA of ns.<domain> (our listen address when it is a specific IP)
+
+    def domains(self) -> tuple[tuple[str, ...], ...]:
+        out = [labels_of(self.domain)]
+        if self.alt_domain and labels_of(self.alt_domain) not in out:
+            out.append(labels_of(self.alt_domain))
+        return tuple(d for d in out if d)
+
+
+@dataclass(frozen=True)
+class Apex:
+    """One domain we are authoritative for; `soa_tail` is its SOA record minus the owner name (negative TTL),
+    for the authority section of negative answers."""
+
+    labels: tuple[str, ...]
+    soa_tail: bytes
+
+
+@dataclass(frozen=True)
+class ServicePart:
+    instances: tuple[Instance, ...]
+    entries: Mapping[bytes, Answer]
+    names: frozenset[bytes]
+    served: int  # healthy instances published
+
+
+@dataclass(frozen=True)
+class Zone:
+    config: ZoneConfig = field(default_factory=ZoneConfig)
+    datacenter: str = "dc1"
+    table: Mapping[bytes, Answer] = field(default_factory=dict)  # a plain dict for lookup speed; never mutated
+    names: frozenset[bytes] = frozenset()
+    apexes: tuple[Apex, ...] = ()
+    parts: Mapping[str, ServicePart] = field(default_factory=dict)
+    instances: int = 0  # healthy instances published, all services
+
+    def apex_of(self, labels: Sequence[str]) -> Apex | None:
+        """The apex `labels` (lowercased) fall under, longest first; None for a foreign name."""
+        best: Apex | None = None
+        for apex in self.apexes:
+            n = len(apex.labels)
+            if len(labels) >= n and tuple(labels[len(labels) - n :]) == apex.labels:
+                if best is None or n > len(best.labels):
+                    best = apex
+        return best
+
+
+def healthy(instances: Iterable[Instance], only_passing: bool) -> list[Instance]:
+    ok = {PASSING} if only_passing else {PASSING, WARNING}
+    return [i for i in instances if i.status in ok]
+
+
+def _ancestors(labels: tuple[str, ...], apex_len: int) -> Iterable[bytes]:
+    for cut in range(len(labels) - apex_len + 1):
+        yield encode_name(labels[cut:])
+
+
+def _origins(cfg: ZoneConfig, dc: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """(origin labels, domain labels): each domain with and without the datacenter label."""
+    out = []
+    for domain in cfg.domains():
+        out.append((domain, domain))
+        if valid_label(dc):
+            out.append(((dc.lower(), *domain), domain))
+    return out
+
+
+def _address_answers(members: Sequence[Instance], ttl: int) -> tuple[Answer | None, Answer | None]:
+    v4: dict[str, bytes] = {}
+    v6: dict[str, bytes] = {}
+    for inst in members:
+        version = ip_version(inst.address)
+        if version == 4:
+            v4.setdefault(inst.address, address_rr(QNAME_PTR, inst.address, ttl))
+        elif version == 6:
+            v6.setdefault(inst.address, address_rr(QNAME_PTR, inst.address, ttl))
+    return (make_answer(A, list(v4.values())) if v4 else None, make_answer(AAAA, list(v6.values())) if v6 else None)
+
+
+def _target(inst: Instance, dc: str, domain: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
+    """SRV target labels for an instance, and whether glue (its address) goes with it: the node's name when the
+    instance uses the node's address, else Consul's `<hex>.addr.` name (a node name would be ambiguous when
+    instances on one node have different addresses), else the hostname the service gave."""
+    version = ip_version(inst.address)
+    if version and valid_label(inst.node) and inst.node_address in ("", inst.address):
+        return (inst.node.lower(), "node", dc, *domain), True
+    if version:
+        return (addr_label(inst.address), "addr", dc, *domain), True
+    return labels_of(inst.address), False
+
+
+def _srv_answer(
+    members: Sequence[Instance], qlabels: tuple[str, ...], dc: str, domain: tuple[str, ...], ttl: int
+) -> Answer | None:
+    records: list[bytes] = []
+    glue: list[bytes] = []
+    seen: set[bytes] = set()
+    for inst in members:
+        target, has_glue = _target(inst, dc, domain)
+        try:
+            record = rr(QNAME_PTR, SRV, ttl, srv_rdata(1, inst.weight, inst.port, encode_name(target)))
+        except BadName:
+            continue
+        if record in seen:
+            continue
+        seen.add(record)
+        records.append(record)
+        glue.append(address_rr(compress(target, qlabels), inst.address, ttl) if has_glue else b"")
+    return make_answer(SRV, records, glue) if records else None
+
+
+def _put(
+    entries: dict[bytes, Answer], names: set[bytes], qlabels: tuple[str, ...], apex_len: int,
+    answers: Mapping[int, Answer | None],
+) -> None:
+    try:
+        wire = encode_name(qlabels)
+    except BadName:
+        return
+    put = False
+    for qtype, answer in answers.items():
+        if answer is not None:
+            # the ANY entry shares the encoded bytes but counts as ANY in the metrics
+            entries[wire + _TYPE[qtype]] = answer if answer.qtype == qtype else replace(answer, qtype=qtype)
+            put = True
+    if put:
+        names.update(_ancestors(qlabels, apex_len))
+
+
+def service_part(name: str, instances: tuple[Instance, ...], cfg: ZoneConfig, dc: str) -> ServicePart:
+    """Every name of one service, encoded."""
+    members = healthy(instances, cfg.only_passing)
+    svc = name.lower()
+    entries: dict[bytes, Answer] = {}
+    names: set[bytes] = set()
+    if not members or not valid_label(svc):
+        return ServicePart(instances, MappingProxyType(entries), frozenset(), 0)
+    groups: dict[tuple[str, ...], list[Instance]] = {(svc, "service"): members, (f"_{svc}", "_tcp", "service"): members}
+    for inst in members:
+        for tag in inst.tags:
+            t = tag.lower()
+            if valid_label(t):
+                groups.setdefault((t, svc, "service"), []).append(inst)
+                if t != "tcp" and valid_label(f"_{t}"):
+                    groups.setdefault((f"_{svc}", f"_{t}", "service"), []).append(inst)
+    addresses = {prefix: _address_answers(group, cfg.ttl) for prefix, group in groups.items()}
+    for origin, domain in _origins(cfg, dc):
+        for prefix, group in groups.items():
+            qlabels = prefix + origin
+            a, aaaa = addresses[prefix]
+            srv = _srv_answer(group, qlabels, dc.lower(), domain, cfg.ttl)
+            _put(entries, names, qlabels, len(domain), {A: a, AAAA: aaaa, SRV: srv, ANY: a or aaaa})
+        for inst in members:  # the .addr. names SRV targets may point at
+            if ip_version(inst.address):
+                record = address_rr(QNAME_PTR, inst.address, cfg.ttl)
+                answer = make_answer(A if ip_version(inst.address) == 4 else AAAA, [record])
+                _put(entries, names, (addr_label(inst.address), "addr", *origin), len(domain),
+                     {answer.qtype: answer, ANY: answer})
+    return ServicePart(instances, MappingProxyType(entries), frozenset(names), len(members))
+
+
+def _node_entries(
+    nodes: Mapping[str, Node], cfg: ZoneConfig, dc: str, entries: dict[bytes, Answer], names: set[bytes]
+) -> None:
+    for node in nodes.values():
+        version = ip_version(node.address)
+        if not version or not valid_label(node.name):
+            continue
+        answer = make_answer(A if version == 4 else AAAA, [address_rr(QNAME_PTR, node.address, cfg.ttl)])
+        for origin, domain in _origins(cfg, dc):
+            _put(entries, names, (node.name.lower(), "node", *origin), len(domain),
+                 {answer.qtype: answer, ANY: answer})
+
+
+def _apex_entries(cfg: ZoneConfig, serial: int, entries: dict[bytes, Answer], names: set[bytes]) -> list[Apex]:
+    apexes = []
+    for domain in cfg.domains():
+        ns_name = ("ns", *domain)
+        mbox = ("hostmaster", *domain)
+        soa = rr(QNAME_PTR, SOA, cfg.ttl,
+                 soa_rdata(compress(ns_name, domain), compress(mbox, domain), serial, cfg.negative_ttl))
+        glue = b""
+        if cfg.ns_address and ip_version(cfg.ns_address):
+            glue = address_rr(compress(ns_name, domain), cfg.ns_address, cfg.ttl)
+            ns_a = make_answer(A if ip_version(cfg.ns_address) == 4 else AAAA,
+                               [address_rr(QNAME_PTR, cfg.ns_address, cfg.ttl)])
+            _put(entries, names, ns_name, len(domain), {ns_a.qtype: ns_a, ANY: ns_a})
+        ns = make_answer(NS, [rr(QNAME_PTR, NS, cfg.ttl, compress(ns_name, domain))], [glue])
+        soa_answer = make_answer(SOA, [soa])
+        _put(entries, names, domain, len(domain), {SOA: soa_answer, NS: ns, ANY: soa_answer})
+        neg_rdata = soa_rdata(encode_name(ns_name), encode_name(mbox), serial, cfg.negative_ttl)
+        apexes.append(Apex(domain, struct.pack("!HHIH", SOA, 1, cfg.negative_ttl, len(neg_rdata)) + neg_rdata))
+    return apexes
+
+
+def build_zone(snapshot: Snapshot, cfg: ZoneConfig, previous: Zone | None = None) -> Zone:
+    """The whole zone; parts of `previous` whose service did not change are reused as they are."""
+    dc = cfg.datacenter or snapshot.datacenter or "dc1"
+    reuse = previous is not None and previous.config == cfg and previous.datacenter == dc
+    parts: dict[str, ServicePart] = {}
+    for name, instances in snapshot.services.items():
+        old = previous.parts.get(name) if reuse and previous is not None else None
+        if old is not None and (old.instances is instances or old.instances == instances):
+            parts[name] = old
+        else:
+            parts[name] = service_part(name, instances, cfg, dc)
+    table: dict[bytes, Answer] = {}
+    names: set[bytes] = set()
+    for part in parts.values():
+        table.update(part.entries)
+        names.update(part.names)
+    _node_entries(snapshot.nodes, cfg, dc, table, names)
+    apexes = _apex_entries(cfg, snapshot.index or 1, table, names)
+    return Zone(
+        config=cfg, datacenter=dc, table=table, names=frozenset(names), apexes=tuple(apexes),
+        parts=MappingProxyType(parts), instances=sum(p.served for p in parts.values()),
+    )

@@ -1,0 +1,257 @@
+"""The responder on raw bytes: fast and careful paths, rotation, size rules, errors, fuzzing."""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+
+import dns.flags
+import dns.message
+import dns.opcode
+import dns.rcode
+import dns.rdatatype
+from dnsb_helpers import ask, inst, query, responder, snapshot
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dns_balancer.forward import parse_recursor
+from dns_balancer.wire import Forward, Responder, truncate_forwarded
+from dns_balancer.zone import ZoneConfig, build_zone
+
+THREE = {"web": (inst(0), inst(1), inst(2))}
+FORTY = {"big": tuple(inst(i, service="big") for i in range(40))}
+
+
+def raw(r: Responder, wire: bytes, tcp: bool = False) -> bytes:
+    reply = r.answer(wire, tcp)
+    assert isinstance(reply, bytes)
+    return reply
+
+
+def test_reply_echoes_id_and_question_exactly_as_asked():
+    r = responder(THREE)
+    wire = query("WeB.SeRvIcE.CoNsUl", qid=0xBEEF)
+    reply = raw(r, wire)
+    assert reply[:2] == b"\xbe\xef"
+    assert reply[12 : 12 + len(wire) - 12] == wire[12:]
+    msg = dns.message.from_wire(reply)
+    assert msg.flags & dns.flags.QR and msg.flags & dns.flags.AA and msg.flags & dns.flags.RD
+    assert not msg.flags & dns.flags.RA and not msg.flags & dns.flags.TC
+    assert str(msg.question[0].name) == "WeB.SeRvIcE.CoNsUl."
+
+
+def test_round_robin_three_instances_300_queries_each_first_100_times():
+    r = responder(THREE)
+    firsts = Counter()
+    for i in range(300):
+        name = "web.service.consul" if i % 2 else "WEB.service.CONSUL"  # case does not split the counter
+        firsts[ask(r, name).answer[0][0].address] += 1
+    assert firsts == {"127.0.0.2": 100, "127.0.0.3": 100, "127.0.0.4": 100}
+
+
+def test_rotation_keeps_the_order_cyclic():
+    r = responder(THREE)
+    first = [rd.address for rd in ask(r, "web.service.consul").answer[0]]
+    second = [rd.address for rd in ask(r, "web.service.consul").answer[0]]
+    assert second == first[1:] + first[:1]
+
+
+def test_a_record_limit_caps_after_rotation():
+    r = responder({"web": tuple(inst(i) for i in range(5))}, a_record_limit=2)
+    seen = Counter()
+    for _ in range(5):
+        msg = ask(r, "web.service.consul")
+        assert len(msg.answer[0]) == 2 and not msg.flags & dns.flags.TC
+        seen.update(rd.address for rd in msg.answer[0])
+    assert len(seen) == 5 and set(seen.values()) == {2}
+
+
+def test_udp_without_edns_truncates_at_512_with_tc_and_tcp_serves_all():
+    r = responder(FORTY)
+    reply = raw(r, query("big.service.consul"))
+    assert len(reply) <= 512
+    msg = dns.message.from_wire(reply)
+    assert msg.flags & dns.flags.TC
+    full = dns.message.from_wire(raw(r, query("big.service.consul"), tcp=True))
+    assert not full.flags & dns.flags.TC and len(full.answer[0]) == 40
+
+
+def test_edns_size_is_honoured_and_capped_at_1232():
+    r = responder(FORTY)
+    a = raw(r, query("big.service.consul", edns=4096))
+    assert len(a) <= 1232 and len(dns.message.from_wire(a).answer[0]) == 40  # 40 A records fit
+    srv = raw(r, query("_big._tcp.service.consul", "SRV", edns=4096))
+    msg = dns.message.from_wire(srv)
+    assert len(srv) <= 1232 and msg.flags & dns.flags.TC and 0 < len(msg.answer[0]) < 40
+    small = raw(r, query("big.service.consul", edns=100))  # under 512 counts as 512
+    assert len(small) <= 512 and dns.message.from_wire(small).flags & dns.flags.TC
+    srv_tcp = dns.message.from_wire(raw(r, query("_big._tcp.service.consul", "SRV", edns=4096), tcp=True))
+    assert len(srv_tcp.answer[0]) == 40 and sum(len(x) for x in srv_tcp.additional) == 40
+
+
+def test_glue_is_trimmed_without_tc_when_the_answer_fits():
+    r = responder({"mid": tuple(inst(i, service="mid") for i in range(10))})
+    reply = raw(r, query("_mid._tcp.service.consul", "SRV"))
+    msg = dns.message.from_wire(reply)
+    assert len(reply) <= 512 and not msg.flags & dns.flags.TC
+    assert len(msg.answer[0]) == 10 and sum(len(x) for x in msg.additional) < 10
+
+
+def test_edns_opt_is_echoed_with_do():
+    r = responder(THREE)
+    msg = dns.message.from_wire(raw(r, query("web.service.consul", edns=1232, want_dnssec=True)))
+    assert msg.edns == 0 and msg.payload == 1232 and msg.ednsflags & dns.flags.DO
+    plain = dns.message.from_wire(raw(r, query("web.service.consul")))
+    assert plain.edns == -1
+
+
+def test_edns_version_1_gets_badvers():
+    msg = dns.message.make_query("web.service.consul", "A", use_edns=1)
+    reply = dns.message.from_wire(raw(responder(THREE), msg.to_wire()))
+    assert reply.rcode() == dns.rcode.BADVERS
+
+
+def test_foreign_names_refused_without_aa_or_ra():
+    msg = ask(responder(THREE), "example.com")
+    assert msg.rcode() == dns.rcode.REFUSED and not msg.flags & (dns.flags.AA | dns.flags.RA)
+
+
+def test_recursion_forwards_foreign_names_and_sets_ra():
+    r = responder(THREE, recursion=True)
+    assert isinstance(r.answer(query("example.com")), Forward)
+    assert ask(r, "web.service.consul").flags & dns.flags.RA
+
+
+def _header(qid: int = 7, flags: int = 0x0100, qd: int = 1, an: int = 0, ns: int = 0, ar: int = 0) -> bytes:
+    return struct.pack("!HHHHHH", qid, flags, qd, an, ns, ar)
+
+
+def test_formerr_for_qdcount_not_one_and_bad_questions():
+    r = responder(THREE)
+    question = query("web.service.consul")[12:]
+    for bad in (_header(qd=0), _header(qd=2) + question + question, _header() + b"\x05ab",
+                _header() + b"\xc0\x0c\x00\x01\x00\x01", _header() + b"\x03web\x00\x00"):
+        msg = dns.message.from_wire(raw(r, bad))
+        assert msg.rcode() == dns.rcode.FORMERR and msg.id == 7
+
+
+def test_notimp_for_other_opcodes_and_zone_transfers():
+    r = responder(THREE)
+    question = query("web.service.consul")[12:]
+    for opcode in (dns.opcode.IQUERY, dns.opcode.STATUS, dns.opcode.NOTIFY, dns.opcode.UPDATE):
+        reply = dns.message.from_wire(raw(r, _header(flags=opcode << 11) + question))
+        assert reply.rcode() == dns.rcode.NOTIMP and reply.opcode() == opcode
+    for rdtype in ("AXFR", "IXFR"):
+        assert ask(r, "consul", rdtype).rcode() == dns.rcode.NOTIMP
+
+
+def test_responses_and_short_packets_are_dropped():
+    r = responder(THREE)
+    wire = bytearray(query("web.service.consul"))
+    wire[2] |= 0x80
+    assert r.answer(bytes(wire)) is None
+    assert r.answer(b"\x00" * 11) is None
+    assert r.answer(b"") is None
+    assert r.dropped == 3
+
+
+def test_unusual_but_valid_queries_take_the_careful_path():
+    r = responder(THREE)
+    # class ANY, trailing bytes, an OPT with options (cookie)
+    q = bytearray(query("web.service.consul"))
+    q[-1] = 255
+    assert dns.message.from_wire(raw(r, bytes(q))).answer
+    assert dns.message.from_wire(raw(r, query("web.service.consul") + b"\x00\x00")).answer
+    msg = dns.message.make_query("web.service.consul", "A", use_edns=0, options=[dns.edns.GenericOption(10, b"x" * 8)])
+    assert dns.message.from_wire(raw(r, msg.to_wire())).answer
+    ch = bytearray(query("web.service.consul"))
+    ch[-1] = 3  # CHAOS
+    assert dns.message.from_wire(raw(r, bytes(ch))).rcode() == dns.rcode.REFUSED
+
+
+def test_servfail_until_the_first_sync_then_nxdomain():
+    r = Responder()
+    assert ask(r, "web.service.consul").rcode() == dns.rcode.REFUSED  # no zone yet: nothing is ours
+    zone = build_zone(snapshot(THREE), ZoneConfig())
+    r.set_zone(zone, ready=False)
+    assert ask(r, "nope.service.consul").rcode() == dns.rcode.SERVFAIL
+    assert ask(r, "web.service.consul").answer  # what is known is served
+    r.set_zone(zone, ready=True)
+    assert ask(r, "nope.service.consul").rcode() == dns.rcode.NXDOMAIN
+
+
+def test_stale_answers_are_counted():
+    r = responder(THREE)
+    r.stale = True
+    ask(r, "web.service.consul")
+    ask(r, "nope.service.consul")
+    assert r.stale_answers == 2
+
+
+def test_counts_by_type_and_rcode():
+    r = responder(THREE)
+    ask(r, "web.service.consul")
+    ask(r, "web.service.consul", "ANY")
+    ask(r, "nope.service.consul")
+    ask(r, "example.com")
+    assert r.counts == {(1, 0): 1, (255, 0): 1, (1, 3): 1, (1, 5): 1}
+
+
+def test_forwarded_replies_are_held_to_the_client_size():
+    q = query("example.com", qid=9)
+    fwd = Forward(limit=512, question_end=len(q))
+    small = dns.message.make_response(dns.message.from_wire(q)).to_wire()
+    assert truncate_forwarded(small, q, fwd) == small
+    big = small + b"\x00" * 600
+    cut = truncate_forwarded(big, q, fwd)
+    assert cut is not None and len(cut) <= 512 and dns.message.from_wire(cut).flags & dns.flags.TC
+    assert truncate_forwarded(b"\x00\x01" + small[2:], q, fwd) is None  # wrong ID
+    assert truncate_forwarded(q, q, fwd) is None  # not a response
+
+
+def test_parse_recursor():
+    assert parse_recursor("127.0.0.53") == ("127.0.0.53", 53)
+    assert parse_recursor("127.0.0.53:5353") == ("127.0.0.53", 5353)
+    assert parse_recursor("[::1]:5353") == ("::1", 5353)
+    assert parse_recursor("::1") == ("::1", 53)
+
+
+# ---- fuzzing: whatever comes in, the reply is None or a parseable message within the size rules -----------
+_FUZZ_RESPONDER = responder({**THREE, **FORTY})
+_SEEDS = [
+    query("web.service.consul"), query("_big._tcp.service.consul", "SRV", edns=1232), query("consul", "SOA"),
+    query("example.com"), query("big.service.consul", edns=600), query("nope.service.consul", "AAAA"),
+]
+
+
+def check_reply(wire: bytes, tcp: bool) -> None:
+    reply = _FUZZ_RESPONDER.answer(wire, tcp)
+    if reply is None:
+        return
+    assert isinstance(reply, bytes)
+    msg = dns.message.from_wire(reply)
+    assert msg.id == int.from_bytes(wire[:2], "big") and msg.flags & dns.flags.QR
+    if not tcp:
+        assert len(reply) <= 1232
+        if len(wire) < 12 or wire[10:12] == b"\x00\x00":
+            assert len(reply) <= 512
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=600), st.booleans())
+def test_fuzz_random_bytes(data, tcp):
+    check_reply(data, tcp)
+    assert _FUZZ_RESPONDER.errors == 0
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(_SEEDS), st.lists(st.tuples(st.integers(0, 700), st.integers(0, 255)), max_size=6),
+       st.integers(0, 80), st.binary(max_size=20), st.booleans())
+def test_fuzz_mutated_queries(seed, flips, cut, tail, tcp):
+    data = bytearray(seed)
+    for pos, value in flips:
+        if data:
+            data[pos % len(data)] = value
+    data = data[: len(data) - cut] if cut < len(data) else data
+    check_reply(bytes(data) + tail, tcp)
+    assert _FUZZ_RESPONDER.errors == 0
