@@ -1,0 +1,38 @@
+"""Fixtures for the dns_balancer integration tests (helpers live in dnsb_harness.py)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import engines
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from dnsb_harness import ALT_DOMAIN, Daemon, deregister, register, unique  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def dns_daemon(consul_agent: engines.ConsulAgent) -> Iterator[Daemon]:
+    """The daemon most tests share: defaults plus an alternative domain."""
+    d = Daemon(consul_agent, "--alt-domain", ALT_DOMAIN).start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture
+def services(consul_agent: engines.ConsulAgent) -> Iterator:
+    """Factory registering instances on the session agent; all are deregistered after the test."""
+    made: list[str] = []
+
+    def add(name: str, i: int, address: str | None = None, port: int | None = None, **kw: object) -> str:
+        sid = f"{name}-{i}"
+        register(consul_agent, name, sid, address, port if port is not None else 8000 + i, **kw)  # type: ignore
+        made.append(sid)
+        return sid
+
+    add.unique = unique  # type: ignore[attr-defined]
+    yield add
+    deregister(consul_agent, *made)

@@ -1,0 +1,126 @@
+"""Run the real `dns-balancer` (python -m dns_balancer) against a real Consul agent, ask it with dnspython."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+import dns.flags
+import dns.message
+import dns.query
+import engines
+
+ROOT = Path(__file__).resolve().parents[3]
+ALT_DOMAIN = "portside"  # the shared daemon's --alt-domain
+
+
+class Daemon:
+    def __init__(self, agent: engines.ConsulAgent, *args: str) -> None:
+        self.agent = agent
+        self.port, self.http = engines.free_ports(2)
+        self.args = list(args)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = Path(f"/tmp/dnsb-{uuid.uuid4().hex[:8]}.log")
+
+    def start(self, wait_synced: bool = True) -> Daemon:
+        env = {**os.environ, **self.agent.env}
+        env.pop("CONSUL_HTTP_TOKEN", None)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "dns_balancer", "--listen", f"127.0.0.1:{self.port}",
+                 "--http-addr", f"127.0.0.1:{self.http}", *self.args],
+                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+            )
+        if wait_synced:
+            engines.wait_until(lambda: self.health()[0] == 200, 20, f"dns-balancer {self.args} (log {self.log})")
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.unlink(missing_ok=True)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def health(self) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/health", timeout=2) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+        except OSError:
+            return 0, ""
+
+    def metrics(self) -> dict[str, float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/metrics", timeout=2) as resp:
+            text = resp.read().decode()
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
+    def ask(self, name: str, rdtype: str = "A", *, tcp: bool = False, edns: int | None = None,
+            timeout: float = 2.0) -> dns.message.Message:
+        q = dns.message.make_query(name, rdtype, use_edns=edns is not None, payload=edns or 1232)
+        if tcp:
+            return dns.query.tcp(q, "127.0.0.1", port=self.port, timeout=timeout)
+        return dns.query.udp(q, "127.0.0.1", port=self.port, timeout=timeout, ignore_trailing=False)
+
+    def addresses(self, name: str, rdtype: str = "A", **kw: object) -> list[str]:
+        msg = self.ask(name, rdtype, **kw)  # type: ignore[arg-type]
+        return [rd.address for rrset in msg.answer for rd in rrset]
+
+    def raw_udp(self, wire: bytes, timeout: float = 2.0) -> bytes:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(timeout)
+            s.sendto(wire, ("127.0.0.1", self.port))
+            return s.recv(65535)
+
+
+def register(agent: engines.ConsulAgent, name: str, sid: str, address: str | None, port: int,
+             tags: Iterable[str] = (), ttl_check: str | None = None, weights: tuple[int, int] | None = None) -> None:
+    body: dict[str, object] = {"ID": sid, "Name": name, "Port": port, "Tags": list(tags)}
+    if address is not None:
+        body["Address"] = address
+    if ttl_check is not None:
+        body["Check"] = {"CheckID": f"{sid}-ttl", "TTL": "10m", "Status": ttl_check}
+    if weights is not None:
+        body["Weights"] = {"Passing": weights[0], "Warning": weights[1]}
+    agent.api("/v1/agent/service/register", "PUT", body)
+
+
+def deregister(agent: engines.ConsulAgent, *sids: str) -> None:
+    for sid in sids:
+        try:
+            agent.api(f"/v1/agent/service/deregister/{sid}", "PUT")
+        except OSError:
+            pass
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def wait_for(predicate, timeout: float = 5.0, what: str = "condition") -> float:
+    """Poll until true; returns the seconds it took."""
+    t0 = time.monotonic()
+    engines.wait_until(predicate, timeout, what, interval=0.02)
+    return time.monotonic() - t0
+
+
+__all__ = ["ALT_DOMAIN", "Daemon", "deregister", "dns", "register", "unique", "wait_for"]
