@@ -1,0 +1,199 @@
+"""Put rendered bytes in place without ever leaving a broken live file.
+
+install(): compare with the live file (identical -> nothing), write a candidate in the same directory,
+fsync, run `check_command` on it (`{path}` = the candidate), keep a `.bak` if asked, rename over the live
+file (in-place write when rename fails with EBUSY/EXDEV, as on a single-file bind mount), fsync the
+directory. The caller then runs the command once per cycle and calls `restore()` if it failed, so the live
+file always holds content that passed its check and its command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import shlex
+import signal
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from consul_templates.config import TemplateSpec
+
+log = logging.getLogger("consul_templates.apply")
+
+# Outcomes of install()
+UNCHANGED, INSTALLED, CHECK_FAILED, WRITE_FAILED = "unchanged", "installed", "check_failed", "write_failed"
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    ok: bool
+    returncode: int | None
+    output: str
+    seconds: float
+
+    def describe(self) -> str:
+        status = "timed out" if self.returncode is None else f"exited {self.returncode}"
+        tail = self.output.strip()[-800:]
+        return f"{status} after {self.seconds:.2f}s" + (f": {tail}" if tail else "")
+
+
+@dataclass(frozen=True)
+class Installed:
+    """What install() did; `previous` is the live content it replaced (None: there was no file)."""
+
+    status: str
+    spec: TemplateSpec
+    previous: bytes | None = None
+    detail: str = ""
+
+
+async def run_command(command: str, timeout: float, env: dict[str, str] | None = None) -> CommandResult:
+    """Run a shell command without blocking the loop; kill its whole process group on timeout."""
+    started = time.monotonic()
+    try:
+        proc = await asyncio.create_subprocess_shell(
+            command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True, env=env,
+        )
+    except OSError as exc:
+        return CommandResult(False, -1, f"cannot start: {exc}", time.monotonic() - started)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(proc.wait(), 5)
+        return CommandResult(False, None, "", time.monotonic() - started)
+    except asyncio.CancelledError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    text = out.decode(errors="replace") if out else ""
+    return CommandResult(proc.returncode == 0, proc.returncode, text, time.monotonic() - started)
+
+
+def read_live(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _write_candidate(dest: Path, content: bytes, perms: int | None) -> Path:
+    """Write `content` to a new file next to `dest` (same filesystem, so rename is atomic) and fsync it."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".candidate", dir=dest.parent)
+    try:
+        mode = perms
+        uid = gid = -1
+        try:
+            st = dest.stat()
+            mode = st.st_mode & 0o7777 if mode is None else mode
+            uid, gid = st.st_uid, st.st_gid
+        except FileNotFoundError:
+            pass
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, 0o644 if mode is None else mode)
+        if uid >= 0 and os.geteuid() == 0:
+            with contextlib.suppress(OSError):
+                os.fchown(fd, uid, gid)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+    os.close(fd)
+    return Path(name)
+
+
+def _write_in_place(dest: Path, content: bytes) -> None:
+    fd = os.open(dest, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o644)
+    try:
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def swap(candidate: Path, dest: Path, content: bytes) -> None:
+    """Atomic rename; on EBUSY/EXDEV (single-file bind mounts) overwrite the live file in place instead."""
+    try:
+        os.replace(candidate, dest)
+    except OSError as exc:
+        if exc.errno not in (errno.EBUSY, errno.EXDEV):
+            raise
+        log.info("rename onto %s failed (%s): writing in place", dest, os.strerror(exc.errno))
+        try:
+            _write_in_place(dest, content)
+        finally:
+            with contextlib.suppress(OSError):
+                candidate.unlink()
+    _fsync_dir(dest.parent)
+
+
+async def install(spec: TemplateSpec, content: bytes) -> Installed:
+    """Check and swap one rendered file in; never touches the live file unless the check passed."""
+    dest = spec.destination
+    previous = read_live(dest)
+    if previous == content:
+        return Installed(UNCHANGED, spec, previous)
+    try:
+        candidate = _write_candidate(dest, content, spec.perms)
+    except OSError as exc:
+        return Installed(WRITE_FAILED, spec, previous, f"cannot write a candidate next to {dest}: {exc}")
+    try:
+        if spec.check_command:
+            command = spec.check_command.replace("{path}", shlex.quote(str(candidate)))
+            result = await run_command(command, spec.command_timeout)
+            if not result.ok:
+                return Installed(CHECK_FAILED, spec, previous, f"check_command {command!r} {result.describe()}")
+        if spec.backup and previous is not None:
+            backup = dest.with_name(dest.name + ".bak")
+            bak = _write_candidate(backup, previous, spec.perms)
+            os.replace(bak, backup)
+        swap(candidate, dest, content)
+    except OSError as exc:
+        return Installed(WRITE_FAILED, spec, previous, f"cannot replace {dest}: {exc}")
+    finally:
+        with contextlib.suppress(OSError):
+            candidate.unlink()
+    return Installed(INSTALLED, spec, previous)
+
+
+def restore(item: Installed) -> None:
+    """Put back what install() replaced (after the command failed): the live file stays the last good one."""
+    dest = item.spec.destination
+    try:
+        if item.previous is None:
+            with contextlib.suppress(FileNotFoundError):
+                dest.unlink()
+            _fsync_dir(dest.parent)
+            return
+        candidate = _write_candidate(dest, item.previous, item.spec.perms)
+        try:
+            swap(candidate, dest, item.previous)
+        finally:
+            with contextlib.suppress(OSError):
+                candidate.unlink()
+    except OSError as exc:
+        log.error("cannot restore %s after a failed command: %s", dest, exc)

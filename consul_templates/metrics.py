@@ -1,0 +1,33 @@
+"""Prometheus metrics of one consul-templates daemon, in its own registry (no process-wide globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+def _counter(registry: CollectorRegistry, name: str, doc: str) -> Counter:
+    return Counter(name, doc, ["template"], registry=registry)
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.renders = _counter(r, "consul_templates_renders", "Complete renders")
+        self.render_errors = _counter(r, "consul_templates_render_errors", "Renders refused (unsafe value, error)")
+        self.writes = _counter(r, "consul_templates_writes", "Files swapped in")
+        self.skipped = _counter(r, "consul_templates_skipped_identical", "Renders identical to the live file")
+        self.check_failures = _counter(r, "consul_templates_check_failures", "check_command failures")
+        self.command_failures = Counter("consul_templates_command_failures", "command failures (file restored)",
+                                        ["command"], registry=r)
+        self.commands = Counter("consul_templates_commands", "commands run", ["command"], registry=r)
+        self.render_seconds = Histogram(
+            "consul_templates_render_seconds", "Time to render one template", ["template"], registry=r,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+        self.watches = Gauge("consul_templates_watches_active", "Dependencies watched", registry=r)
+        self.templates = Gauge("consul_templates_templates", "Templates configured", registry=r)

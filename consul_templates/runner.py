@@ -1,0 +1,300 @@
+"""The loop: watch -> (quiescence) -> render -> install (check, swap) -> command, once per cycle.
+
+- A template renders when data it read changed, after its quiescence wait; never while a dependency it
+  needs has not answered yet (a first empty pass never reaches disk).
+- All files of a cycle are installed first, then each distinct command runs once. A failed command puts
+  the files it covered back as they were and retries later with backoff; a failed check keeps the live file
+  and waits for new data. Nothing here makes the daemon exit, except `--once` finishing.
+- SIGHUP re-reads the configuration and templates; a bad one is logged and the running one kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TextIO
+
+from consul_templates.apply import (
+    CHECK_FAILED,
+    INSTALLED,
+    UNCHANGED,
+    Installed,
+    install,
+    restore,
+    run_command,
+)
+from consul_templates.config import Config, ConfigError, TemplateSpec, Wait
+from consul_templates.functions import Dependency
+from consul_templates.metrics import Metrics
+from consul_templates.render import RenderError, Template
+from consul_templates.watch import Source, Store, Watches
+from portside.backoff import Backoff
+
+log = logging.getLogger("consul_templates.runner")
+
+
+@dataclass(frozen=True)
+class Quiescence:
+    """Pure timing rule: each change moves the deadline to `now + min`, never beyond `first change + max`."""
+
+    wait: Wait
+    first: float | None = None
+    deadline: float | None = None
+
+    def touch(self, now: float) -> Quiescence:
+        first = now if self.first is None else self.first
+        deadline = min(now + self.wait.min, first + max(self.wait.max, self.wait.min))
+        return replace(self, first=first, deadline=deadline)
+
+    def due(self, now: float) -> bool:
+        return self.deadline is not None and now >= self.deadline
+
+    def cleared(self) -> Quiescence:
+        return Quiescence(self.wait)
+
+
+@dataclass
+class TemplateState:
+    """Runtime state of one template (the loop's bookkeeping; the pure parts are Template and Quiescence)."""
+
+    spec: TemplateSpec
+    template: Template
+    quiet: Quiescence
+    used: frozenset[Dependency] = frozenset()
+    outstanding: set[Dependency] = field(default_factory=set)  # read but not answered yet
+    pending: bool = True  # render at the next cycle regardless of quiescence (start, reload)
+    retry_at: float | None = None
+    backoff: Backoff = field(default_factory=lambda: Backoff(base=1.0, cap=60.0))
+    failed_digest: bytes | None = None  # a candidate whose check failed: not re-checked until it changes
+    waiting_logged: frozenset[Dependency] = frozenset()
+    last_output: bytes | None = None  # dry mode: what was printed last
+    done: bool = False  # --once: this template has had its final outcome
+    failed: bool = False
+
+    def deadline(self) -> float | None:
+        times = [t for t in (self.quiet.deadline, self.retry_at) if t is not None]
+        return min(times) if times else None
+
+
+def compile_spec(spec: TemplateSpec) -> Template:
+    return Template(spec.name, spec.text, spec.source.parent if spec.source else None)
+
+
+class Runner:
+    def __init__(
+        self, config: Config, source: Source, *, metrics: Metrics | None = None,
+        reload_config: Callable[[], Config] | None = None, once: bool = False, dry: bool = False,
+        environ: Mapping[str, str] | None = None, out: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self.reload_config = reload_config
+        self.once = once
+        self.dry = dry
+        self.environ = dict(environ or {})
+        self.out = out or sys.stdout
+        self.clock = clock
+        self.store = Store()
+        self.watches = Watches(source, self.store, self._on_change, query_wait=config.consul.query_wait,
+                               stale=config.consul.stale)
+        self.states = [self._state(spec) for spec in config.templates]
+        self.metrics.templates.set(len(self.states))
+        self.failures = 0
+        self._wake = asyncio.Event()
+        self._reload_requested = False
+
+    def _state(self, spec: TemplateSpec) -> TemplateState:
+        wait = Wait() if self.once else self.config.wait_for(spec)
+        return TemplateState(spec=spec, template=compile_spec(spec), quiet=Quiescence(wait))
+
+    # ---- events ------------------------------------------------------------------------------
+    def _on_change(self, dep: Dependency) -> None:
+        now = self.clock()
+        for st in self.states:
+            if dep in st.outstanding:
+                st.outstanding.discard(dep)
+                if st.outstanding:
+                    continue  # still waiting for others: rendering now would only find them missing
+            elif dep not in st.used:
+                continue
+            st.quiet = st.quiet.touch(now)
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self._reload_requested = True
+        self._wake.set()
+
+    def _reload(self) -> None:
+        self._reload_requested = False
+        if self.reload_config is None:
+            return
+        try:
+            config = self.reload_config()
+            states = [self._state(spec) for spec in config.templates]
+        except (ConfigError, RenderError) as exc:
+            log.error("reload failed, keeping the running configuration: %s", exc)
+            return
+        self.config = config
+        self.states = states
+        self.metrics.templates.set(len(states))
+        log.info("configuration reloaded: %d template(s)", len(states))
+
+    # ---- the loop ----------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> int:
+        """Run until `stop` is set (or, with --once, until every template had its outcome). Exit code."""
+
+        async def forward_stop() -> None:
+            await stop.wait()
+            self._wake.set()
+
+        stopper = asyncio.create_task(forward_stop())
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                if self._reload_requested:
+                    self._reload()
+                now = self.clock()
+                due = [st for st in self.states if st.pending or st.quiet.due(now)
+                       or (st.retry_at is not None and now >= st.retry_at)]
+                if due:
+                    await self.cycle(due)
+                    if self.once and all(st.done for st in self.states):
+                        return 1 if any(st.failed for st in self.states) else 0
+                    continue
+                deadlines = [d for d in (st.deadline() for st in self.states) if d is not None]
+                timeout = max(0.0, min(deadlines) - now) if deadlines else None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+            return 0
+        finally:
+            stopper.cancel()
+            await self.watches.close()
+
+    async def cycle(self, due: Iterable[TemplateState]) -> None:
+        """Render the due templates, install those complete, then run each distinct command once."""
+        staged: list[tuple[TemplateState, bytes]] = []
+        for st in due:
+            st.pending = False
+            st.quiet = st.quiet.cleared()
+            st.retry_at = None
+            text = self._render(st)
+            if text is not None:
+                staged.append((st, text.encode()))
+        self.watches.sync(d for st in self.states for d in st.used)
+        self.metrics.watches.set(len(self.watches))
+        if self.dry:
+            for st, content in staged:
+                self._print(st, content)
+            return
+        installed: list[tuple[TemplateState, Installed]] = []
+        for st, content in staged:
+            item = await self._install(st, content)
+            if item is not None:
+                installed.append((st, item))
+        await self._run_commands(installed)
+
+    def _render(self, st: TemplateState) -> str | None:
+        name = st.spec.name
+        started = time.perf_counter()
+        try:
+            outcome = st.template.render(self.store, self.environ)
+        except RenderError as exc:
+            st.used = exc.used
+            st.outstanding = set()
+            self._fail(st, "render_errors", str(exc))
+            return None
+        finally:
+            self.metrics.render_seconds.labels(name).observe(time.perf_counter() - started)
+        st.used = outcome.used
+        st.outstanding = {d for d in outcome.missing if d not in self.store}
+        if outcome.text is None:
+            waiting = outcome.missing | outcome.blocked
+            if waiting != st.waiting_logged:
+                st.waiting_logged = waiting
+                names = sorted(map(str, waiting))
+                more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+                what = "data from" if outcome.missing else "keys to exist:"
+                log.info("template %s waiting for %s %s%s", name, what, ", ".join(names[:5]), more)
+            return None
+        st.waiting_logged = frozenset()
+        self.metrics.renders.labels(name).inc()
+        return outcome.text
+
+    def _fail(self, st: TemplateState, counter: str, message: str) -> None:
+        log.error("%s", message)
+        getattr(self.metrics, counter).labels(st.spec.name).inc()
+        self.failures += 1
+        st.done = st.failed = True
+
+    def _print(self, st: TemplateState, content: bytes) -> None:
+        st.done = True
+        if content == st.last_output:
+            self.metrics.skipped.labels(st.spec.name).inc()
+            return
+        st.last_output = content
+        self.out.write(f"> {st.spec.destination}\n{content.decode()}")
+        if not content.endswith(b"\n"):
+            self.out.write("\n")
+        self.out.flush()
+
+    async def _install(self, st: TemplateState, content: bytes) -> Installed | None:
+        name = st.spec.name
+        digest = hashlib.sha256(content).digest()
+        if digest == st.failed_digest:
+            log.debug("template %s: same candidate as the one that failed its check; not retried", name)
+            st.done = True
+            return None
+        item = await install(st.spec, content)
+        if item.status == UNCHANGED:
+            self.metrics.skipped.labels(name).inc()
+            st.failed_digest = None
+            st.done = True
+            return None
+        if item.status == INSTALLED:
+            st.failed_digest = None
+            self.metrics.writes.labels(name).inc()
+            log.info("template %s: wrote %s (%d bytes)", name, st.spec.destination, len(content))
+            return item
+        if item.status == CHECK_FAILED:
+            st.failed_digest = digest
+            self._fail(st, "check_failures", f"template {name}: candidate refused, {st.spec.destination} kept: "
+                       f"{item.detail}")
+            return None
+        self._fail(st, "render_errors", f"template {name}: {item.detail}")
+        st.retry_at = self.clock() + st.backoff.next_delay()
+        return None
+
+    async def _run_commands(self, installed: list[tuple[TemplateState, Installed]]) -> None:
+        by_command: dict[str, list[tuple[TemplateState, Installed]]] = {}
+        for st, item in installed:
+            if st.spec.command:
+                by_command.setdefault(st.spec.command, []).append((st, item))
+            else:
+                st.done = True
+                st.backoff.reset()
+        for command, items in by_command.items():
+            timeout = max(st.spec.command_timeout for st, _ in items)
+            self.metrics.commands.labels(command).inc()
+            result = await run_command(command, timeout)
+            if result.ok:
+                log.info("command %r done in %.3fs", command, result.seconds)
+                for st, _ in items:
+                    st.done = True
+                    st.backoff.reset()
+                continue
+            self.metrics.command_failures.labels(command).inc()
+            self.failures += 1
+            for st, item in items:
+                restore(item)
+                st.done = st.failed = True
+                st.retry_at = self.clock() + st.backoff.next_delay()
+            files = ", ".join(str(st.spec.destination) for st, _ in items)
+            log.error("command %r %s; restored %s, retrying in %.0fs", command, result.describe(), files,
+                      min(st.retry_at or 0.0 for st, _ in items) - self.clock())

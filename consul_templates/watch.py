@@ -1,0 +1,148 @@
+"""Source: one watch per dependency, each a blocking query through `ConsulClient.watch`, feeding a `Store`.
+
+`Watches.sync(wanted)` starts the watches templates now read and stops those no template reads any more.
+During a Consul outage `ConsulClient.watch` backs off and retries on its own, and nothing is written to the
+store: the last good data stays and the templates keep rendering from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Protocol
+
+from consul_templates.functions import Dependency
+from portside.backoff import Backoff
+from portside.consul import ConsulError
+
+log = logging.getLogger("consul_templates.watch")
+
+POLL_INTERVAL = 60.0  # datacenters have no blocking index: poll them
+
+
+class Source(Protocol):
+    """What a watch needs from the Consul adapter (ConsulClient satisfies it; tests may fake it)."""
+
+    def watch(self, path: str, params: Any = (), *, wait: str = "5m", stale: bool = False,
+              what: str | None = None) -> Any: ...
+
+    async def get_indexed(self, path: str, params: Any = (), *, index: int = 0, wait: str = "5m",
+                          stale: bool = False, what: str | None = None) -> tuple[int, Any]: ...
+
+
+async def _datacenters(source: Source) -> Any:
+    """GET /v1/catalog/datacenters through the adapter (which has no call of its own for it yet)."""
+    fetch = getattr(source, "datacenters", None)
+    if fetch is not None:
+        return await fetch()
+    try:
+        return await source.raw.catalog.datacenters()  # type: ignore[attr-defined]
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ConsulError("read datacenters", str(exc)) from exc
+    except Exception as exc:  # py-consul's ConsulException and friends
+        raise ConsulError("read datacenters", f"{type(exc).__name__}: {exc}") from exc
+
+
+class Store(Mapping[Dependency, Any]):
+    """The decoded data of each dependency that has answered at least once. Read-only to templates."""
+
+    def __init__(self) -> None:
+        self._data: dict[Dependency, Any] = {}
+
+    def __getitem__(self, dep: Dependency) -> Any:
+        return self._data[dep]
+
+    def __iter__(self) -> Iterator[Dependency]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def put(self, dep: Dependency, value: Any) -> bool:
+        """Store a new value; True when it differs from what was there (or nothing was)."""
+        if dep in self._data and self._data[dep] == value:
+            return False
+        self._data[dep] = value
+        return True
+
+    def drop(self, dep: Dependency) -> None:
+        self._data.pop(dep, None)
+
+
+class Watches:
+    """The set of running watches; `on_change(dep)` is called after the store took a changed value."""
+
+    def __init__(self, source: Source, store: Store, on_change: Callable[[Dependency], None], *,
+                 query_wait: str = "5m", stale: bool = False, poll_interval: float = POLL_INTERVAL) -> None:
+        self.source = source
+        self.store = store
+        self.on_change = on_change
+        self.query_wait = query_wait
+        self.stale = stale
+        self.poll_interval = poll_interval
+        self._tasks: dict[Dependency, asyncio.Task[None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def sync(self, wanted: Iterable[Dependency]) -> None:
+        wanted = set(wanted)
+        for dep in list(self._tasks):
+            if dep not in wanted:
+                self._tasks.pop(dep).cancel()
+                self.store.drop(dep)
+                log.debug("stopped watching %s", dep)
+        for dep in wanted:
+            if dep not in self._tasks:
+                self._tasks[dep] = asyncio.create_task(self._run(dep), name=f"watch {dep}")
+                log.debug("watching %s", dep)
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def _take(self, dep: Dependency, raw: Any) -> None:
+        try:
+            value = dep.decode(raw)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("watch %s: unexpected answer from Consul (%s: %s); keeping the last good data",
+                        dep, type(exc).__name__, exc)
+            return
+        if self.store.put(dep, value):
+            self.on_change(dep)
+
+    async def _run(self, dep: Dependency) -> None:
+        path, params = dep.query()
+        try:
+            if dep.blocking:
+                async for _, raw in self.source.watch(path, params, wait=self.query_wait, stale=self.stale,
+                                                      what=f"watch {dep}"):
+                    self._take(dep, raw)
+            else:
+                await self._poll(dep)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug must not silently end a watch: say so loudly, the template keeps its data
+            log.exception("watch %s stopped", dep)
+
+    async def _poll(self, dep: Dependency) -> None:
+        """Datacenters: no X-Consul-Index (py-consul's indexed GET refuses the answer), so poll the plain list."""
+        backoff = Backoff()
+        while True:
+            try:
+                raw = await _datacenters(self.source)
+            except ConsulError as exc:
+                delay = backoff.next_delay()
+                log.warning("poll %s: %s; retrying in %.2fs", dep, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
+            self._take(dep, raw)
+            await asyncio.sleep(self.poll_interval)

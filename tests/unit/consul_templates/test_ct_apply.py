@@ -1,0 +1,92 @@
+"""Installing files: identical -> untouched, check before swap, perms, backup, in-place fallback, restore."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from consul_templates import apply
+from consul_templates.apply import CHECK_FAILED, INSTALLED, UNCHANGED, install, restore, run_command
+from consul_templates.config import TemplateSpec
+
+
+def spec(tmp: Path, **kw: object) -> TemplateSpec:
+    return TemplateSpec(destination=tmp / "live.conf", text="", **kw)  # type: ignore[arg-type]
+
+
+async def test_new_file_then_identical_then_changed(tmp_path: Path) -> None:
+    s = spec(tmp_path, perms=0o640)
+    first = await install(s, b"one\n")
+    assert first.status == INSTALLED and first.previous is None
+    assert s.destination.read_bytes() == b"one\n" and s.destination.stat().st_mode & 0o777 == 0o640
+    mtime = s.destination.stat().st_mtime_ns
+    assert (await install(s, b"one\n")).status == UNCHANGED
+    assert s.destination.stat().st_mtime_ns == mtime
+    second = await install(s, b"two\n")
+    assert second.status == INSTALLED and second.previous == b"one\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["live.conf"]  # no candidate left over
+
+
+async def test_existing_mode_is_kept_when_perms_not_set(tmp_path: Path) -> None:
+    s = spec(tmp_path)
+    s.destination.write_text("old")
+    os.chmod(s.destination, 0o600)
+    await install(s, b"new")
+    assert s.destination.stat().st_mode & 0o777 == 0o600
+
+
+async def test_check_runs_on_the_candidate_and_failure_keeps_live(tmp_path: Path) -> None:
+    seen = tmp_path / "seen"
+    s = spec(tmp_path, check_command=f"cp {{path}} {seen} && grep -q ok {{path}}")
+    s.destination.write_text("live\n")
+    bad = await install(s, b"not fine\n")
+    assert bad.status == CHECK_FAILED and "exited 1" in bad.detail
+    assert s.destination.read_text() == "live\n" and seen.read_text() == "not fine\n"
+    assert (await install(s, b"ok\n")).status == INSTALLED and s.destination.read_text() == "ok\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["live.conf", "seen"]
+
+
+async def test_backup_keeps_the_replaced_file(tmp_path: Path) -> None:
+    s = spec(tmp_path, backup=True)
+    await install(s, b"v1")
+    assert not (tmp_path / "live.conf.bak").exists()
+    await install(s, b"v2")
+    assert (tmp_path / "live.conf.bak").read_bytes() == b"v1" and s.destination.read_bytes() == b"v2"
+
+
+@pytest.mark.parametrize("code", [errno.EBUSY, errno.EXDEV])
+async def test_rename_refused_falls_back_to_in_place_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           code: int) -> None:
+    s = spec(tmp_path)
+    s.destination.write_text("old")
+    inode = s.destination.stat().st_ino
+
+    def refuse(src: object, dst: object) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(apply.os, "replace", refuse)
+    assert (await install(s, b"new")).status == INSTALLED
+    assert s.destination.read_bytes() == b"new" and s.destination.stat().st_ino == inode  # same file: bind mount ok
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["live.conf"]
+
+
+async def test_restore_puts_back_previous_or_removes_new(tmp_path: Path) -> None:
+    s = spec(tmp_path)
+    first = await install(s, b"v1")
+    second = await install(s, b"v2")
+    restore(second)
+    assert s.destination.read_bytes() == b"v1"
+    restore(first)
+    assert not s.destination.exists()
+
+
+async def test_run_command_reports_exit_output_and_timeout() -> None:
+    ok = await run_command("echo hi", 5)
+    assert ok.ok and ok.output == "hi\n"
+    bad = await run_command("echo broken >&2; exit 3", 5)
+    assert not bad.ok and bad.returncode == 3 and "exited 3" in bad.describe() and "broken" in bad.describe()
+    slow = await run_command("sleep 5", 0.2)
+    assert not slow.ok and slow.returncode is None and "timed out" in slow.describe() and slow.seconds < 2
