@@ -1,7 +1,7 @@
 """Configuration: the YAML file (pyyaml + explicit validation) and the CLI shorthand, merged into a frozen
 `Config`. Every rejection names the file, the line and the key, so a typo fails at start (exit 2), never later.
 
-    consul: {address: 127.0.0.1:8500, token: ..., stale: false, query_wait: 5m}
+    consul: {address: 127.0.0.1:8500, token: ..., stale: false, query_wait: 60s}
     wait: {min: 250ms, max: 2s}          # or "250ms:2s"; default: no quiescence
     log_format: text                     # or json
     http_addr: 127.0.0.1:9310            # /health + /metrics; off when absent
@@ -45,7 +45,7 @@ class ConsulOptions:
     address: str | None = None
     token: str | None = None
     stale: bool = False
-    query_wait: str = "5m"
+    query_wait: str = "60s"  # blocking-query wait, as consul-template's block_query_wait
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from consul_templates.functions import Dependency
 from portside.backoff import Backoff
-from portside.consul import ConsulError
+from portside.consul import ConsulClient, ConsulError
 
 log = logging.getLogger("consul_templates.watch")
 
@@ -43,6 +43,32 @@ async def _datacenters(source: Source) -> Any:
         raise ConsulError("read datacenters", str(exc)) from exc
     except Exception as exc:  # py-consul's ConsulException and friends
         raise ConsulError("read datacenters", f"{type(exc).__name__}: {exc}") from exc
+
+
+class ResettingClient(ConsulClient):
+    """ConsulClient whose blocking queries start over at index 0 after a failed request.
+
+    A restarted agent (or one restored from a snapshot) starts at a lower index, and Consul holds a query
+    whose index is above its own for the whole `wait` before answering: `ConsulClient.watch` would only see
+    the new state minutes later. After an error, the next request of that query asks with index 0 (an
+    immediate answer); `watch()`'s own rules then see the index go backwards and reset. To move into
+    `portside.consul.ConsulClient.watch` (reset the index after an error); until then this subclass does it."""
+
+    _failed: set[tuple[str, tuple[tuple[str, str], ...]]]
+
+    async def get_indexed(self, path: str, params: Any = (), *, index: int = 0, wait: str = "5m",
+                          stale: bool = False, what: str | None = None) -> tuple[int, Any]:
+        failed = self.__dict__.setdefault("_failed", set())
+        key = (path, tuple(params))
+        if key in failed:
+            index = 0
+        try:
+            result = await super().get_indexed(path, params, index=index, wait=wait, stale=stale, what=what)
+        except ConsulError:
+            failed.add(key)
+            raise
+        failed.discard(key)
+        return result
 
 
 class Store(Mapping[Dependency, Any]):
@@ -75,7 +101,7 @@ class Watches:
     """The set of running watches; `on_change(dep)` is called after the store took a changed value."""
 
     def __init__(self, source: Source, store: Store, on_change: Callable[[Dependency], None], *,
-                 query_wait: str = "5m", stale: bool = False, poll_interval: float = POLL_INTERVAL) -> None:
+                 query_wait: str = "60s", stale: bool = False, poll_interval: float = POLL_INTERVAL) -> None:
         self.source = source
         self.store = store
         self.on_change = on_change
