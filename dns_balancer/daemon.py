@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dns_balancer.forward import Forwarder
@@ -36,39 +37,55 @@ class DaemonConfig:
 
 
 class ZonePublisher:
-    """Turns snapshots into zones; several changes in one loop turn make one rebuild."""
+    """Turns snapshots into zones. The build (pure, CPU-bound: ~150 ms for a 2000-instance service) runs in a
+    worker thread so the loop keeps answering meanwhile; changes that arrive during a build are coalesced into
+    the next one, which starts from the newest snapshot."""
 
-    def __init__(self, responder: Responder, config: ZoneConfig) -> None:
+    def __init__(self, responder: Responder, config: ZoneConfig, executor: Executor | None = None) -> None:
         self.responder = responder
         self.config = config
+        self.executor = executor
         self.zone: Zone | None = None
         self.pending: Snapshot | None = None
+        self.busy = False  # a build is scheduled or running
         self.rebuilds = 0
         self.synced: Callable[[], bool] = lambda: True  # until then, in-zone misses are SERVFAIL, not NXDOMAIN
 
     def publish(self, snapshot: Snapshot) -> None:
-        if self.pending is None:
-            asyncio.get_running_loop().call_soon(self._rebuild)
         self.pending = snapshot
+        if not self.busy:
+            self.busy = True
+            asyncio.get_running_loop().call_soon(self._start)  # one build for all changes of this loop turn
 
-    def _rebuild(self) -> None:
+    def _start(self) -> None:
         snapshot, self.pending = self.pending, None
         if snapshot is None:
+            self.busy = False
             return
-        try:
-            self.zone = build_zone(snapshot, self.config, self.zone)
-        except Exception:  # keep serving the previous zone
-            log.exception("zone rebuild failed; still serving the previous zone")
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.executor, build_zone, snapshot, self.config, self.zone)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: asyncio.Future[Zone]) -> None:
+        if future.cancelled():
+            self.busy = False
             return
-        self.rebuilds += 1
-        self.responder.set_zone(self.zone, ready=self.synced())
+        exc = future.exception()
+        if exc is not None:  # keep serving the previous zone
+            log.error("zone rebuild failed; still serving the previous zone", exc_info=exc)
+        else:
+            self.zone = future.result()
+            self.rebuilds += 1
+            self.responder.set_zone(self.zone, ready=self.synced())
+        self._start()
 
 
 async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event | None = None) -> int:
     responder = Responder(recursion=bool(config.recursors), a_record_limit=config.a_record_limit)
     forwarder = Forwarder(config.recursors, config.recursor_timeout)
     server = DnsServer(responder, config.server, forwarder)
-    publisher = ZonePublisher(responder, config.zone)
+    builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zone-build")
+    publisher = ZonePublisher(responder, config.zone, builder)
     consul = await ObservedConsul.open(config.consul)
 
     def on_reachability(ok: bool, detail: str) -> None:
@@ -113,3 +130,4 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
         if runner is not None:
             await runner.cleanup()
         await consul.close()
+        builder.shutdown(wait=False, cancel_futures=True)

@@ -41,7 +41,7 @@ class DnsCollector(Collector):
             "dns_balancer_queries", "Queries answered, by question type and response code", labels=["qtype", "rcode"]
         )
         merged: dict[tuple[str, str], int] = {}
-        for (qtype, rcode), n in list(r.counts.items()):
+        for (qtype, rcode), n in r.query_counts().items():
             key = (_type_name(qtype), RCODE_NAMES.get(rcode, str(rcode)))
             merged[key] = merged.get(key, 0) + n
         for labels, n in sorted(merged.items()):

@@ -7,10 +7,10 @@ positions move with the rotation."""
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 A, NS, SOA, AAAA, SRV, OPT, IXFR, AXFR, ANY = 1, 2, 6, 28, 33, 41, 251, 252, 255
 CLASS_IN, CLASS_ANY = 1, 255
@@ -52,9 +52,9 @@ def encode_name(labels: Sequence[str]) -> bytes:
             raise BadName(f"bad label {label!r}")
         out.append(len(raw))
         out += raw
-    out.append(0)
-    if len(out) > 255:
+    if len(out) > 254:
         raise BadName("name over 255 bytes")
+    out.append(0)
     return bytes(out)
 
 
@@ -77,9 +77,21 @@ def rr(owner: bytes, rtype: int, ttl: int, rdata: bytes) -> bytes:
     return owner + _RR.pack(rtype, CLASS_IN, ttl, len(rdata)) + rdata
 
 
+def pack_ip(address: str) -> bytes | None:
+    """The packed form of an IP literal (4 or 16 bytes); None for anything else (hostnames, empty)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            return socket.inet_pton(family, address)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 def address_rr(owner: bytes, address: str, ttl: int) -> bytes:
-    ip = ipaddress.ip_address(address)
-    return rr(owner, A if ip.version == 4 else AAAA, ttl, ip.packed)
+    packed = pack_ip(address)
+    if packed is None:
+        raise BadName(f"not an IP address: {address!r}")
+    return rr(owner, A if len(packed) == 4 else AAAA, ttl, packed)
 
 
 def srv_rdata(priority: int, weight: int, port: int, target: bytes) -> bytes:
@@ -92,14 +104,22 @@ def soa_rdata(mname: bytes, rname: bytes, serial: int, minimum: int) -> bytes:
 
 def addr_label(address: str) -> str:
     """Consul's `.addr.` label: the address in hex (8 digits for IPv4, 32 for IPv6)."""
-    return ipaddress.ip_address(address).packed.hex()
+    packed = pack_ip(address)
+    if packed is None:
+        raise BadName(f"not an IP address: {address!r}")
+    return packed.hex()
+
+
+_COUNTS = struct.Struct("!HHHH")
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
     """A positive answer, pre-encoded. `records` holds the n answer records twice over, so the answer rotated
-    by k is the slice records[offsets[k]:offsets[k + n]]. `glue` holds the additional records for the full
-    answer (deduplicated); `glue_parts[i]` the additional record of answer record i, for trimmed answers."""
+    by k is the slice records[offsets[k]:offsets[k] + size]. `glue` holds the additional records for the full
+    answer (deduplicated); `glue_parts[i]` the additional record of answer record i, for trimmed answers.
+    `counts` / `counts_opt` are the header's four counts for the full answer without / with an OPT record.
+    `memo` caches trimmed bodies by (rotation, budget): derived bytes, never part of the answer's meaning."""
 
     qtype: int
     count: int
@@ -109,10 +129,19 @@ class Answer:
     glue_count: int = 0
     glue_parts: tuple[bytes, ...] = ()
     rotate: bool = True
+    size: int = field(init=False)
+    full: int = field(init=False)  # bytes of the full answer: records + glue
+    counts: bytes = field(init=False)
+    counts_opt: bytes = field(init=False)
+    memo: dict[int, tuple[bytes, bytes, int]] = field(init=False, repr=False, compare=False)
 
-    @property
-    def size(self) -> int:
-        return self.offsets[self.count] if self.count else 0
+    def __post_init__(self) -> None:
+        size = self.offsets[self.count] if self.count else 0
+        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "full", size + len(self.glue))
+        object.__setattr__(self, "counts", _COUNTS.pack(1, self.count, 0, self.glue_count))
+        object.__setattr__(self, "counts_opt", _COUNTS.pack(1, self.count, 0, self.glue_count + 1))
+        object.__setattr__(self, "memo", {})
 
 
 def make_answer(qtype: int, records: Sequence[bytes], glue: Sequence[bytes] = (), rotate: bool = True) -> Answer:

@@ -6,7 +6,7 @@ zone, so `--only-passing` is a zone rule, not a data rule."""
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -142,7 +142,10 @@ def nodes_from_catalog(entries: Any) -> tuple[dict[str, Node], str | None]:
 
 def ip_version(address: str) -> int:
     """4 or 6 for an IP literal, 0 for anything else (hostnames, empty)."""
-    try:
-        return ipaddress.ip_address(address).version
-    except ValueError:
-        return 0
+    for family, version in ((socket.AF_INET, 4), (socket.AF_INET6, 6)):
+        try:
+            socket.inet_pton(family, address)
+        except (OSError, ValueError):
+            continue
+        return version
+    return 0

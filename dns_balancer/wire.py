@@ -129,7 +129,10 @@ class Responder:
         self._ra = 0x80 if recursion else 0
         self.cap = max(0, a_record_limit)
         self.rotation: dict[bytes, int] = {}
-        self.counts: dict[tuple[int, int], int] = {}  # (qtype, rcode) -> queries
+        self.positive: dict[int, int] = {}  # qtype -> positive answers (NOERROR, from the table)
+        self.counts: dict[tuple[int, int], int] = {}  # (qtype, rcode) -> every other answer
+        # header flag bytes by (RD | CD | TC) of the query / reply: QR and AA always, RA with recursion
+        self._flags = [bytes((0x84 | (i & 0x03), self._ra | (i & 0x10))) for i in range(32)]
         self.truncated = 0
         self.dropped = 0
         self.errors = 0
@@ -141,6 +144,13 @@ class Responder:
         self.ready = ready
         if len(self.rotation) > 2 * len(zone.table) + 1024:
             self.rotation = {k: v for k, v in self.rotation.items() if k in zone.table}
+
+    def query_counts(self) -> dict[tuple[int, int], int]:
+        """(qtype, rcode) -> queries answered, positive answers included."""
+        merged = dict(self.counts)
+        for qtype, n in list(self.positive.items()):
+            merged[(qtype, NOERROR)] = merged.get((qtype, NOERROR), 0) + n
+        return merged
 
     # ---- the hot path ------------------------------------------------------------------------
     def answer(self, data: bytes, tcp: bool = False) -> bytes | Forward | None:
@@ -171,39 +181,51 @@ class Responder:
             return None
 
     def _positive(self, data: bytes, end: int, key: bytes, ans: Answer, limit: int, opt: bytes) -> bytes:
-        n = ans.count
         k = 0
         if ans.rotate:
-            k = self.rotation.get(key, 0)
-            self.rotation[key] = k + 1
-            k %= n
+            rotation = self.rotation
+            k = rotation.get(key, 0)
+            rotation[key] = k + 1
+            k %= ans.count
+        positive = self.positive
+        positive[ans.qtype] = positive.get(ans.qtype, 0) + 1
+        if self.stale:
+            self.stale_answers += 1
+        flags = self._flags[(data[2] & 0x01) | (data[3] & 0x10)]
+        budget = limit - end - len(opt)
+        if ans.full <= budget and not (self.cap and ans.count > self.cap):  # the whole answer fits: slice it
+            start = ans.offsets[k]
+            return b"".join((
+                data[:2], flags, ans.counts_opt if opt else ans.counts, data[12:end],
+                ans.records[start : start + ans.size], ans.glue, opt,
+            ))
+        memo_key = (k << 18) | (budget << 1) | (1 if opt else 0)
+        part = ans.memo.get(memo_key)
+        if part is None:
+            part = self._trim(ans, k, budget, bool(opt))
+            if len(ans.memo) < 4096:
+                ans.memo[memo_key] = part
+        body, counts, tc = part
+        if tc:
+            self.truncated += 1
+            flags = self._flags[(data[2] & 0x01) | (data[3] & 0x10) | 0x02]
+        return b"".join((data[:2], flags, counts, data[12:end], body, opt))
+
+    def _trim(self, ans: Answer, k: int, budget: int, opt: bool) -> tuple[bytes, bytes, int]:
+        """The answer rotated by k, cut to `budget` bytes and the record cap: (records + glue, counts, TC?).
+        Answer records left out set TC; glue left out does not (RFC 2181 section 9)."""
+        n = ans.count
         m = self.cap if self.cap and n > self.cap else n
         offs = ans.offsets
         start = offs[k]
+        tc = 0
+        if offs[k + m] - start > budget:
+            m = _fit(offs, k, m, budget)
+            tc = 1
         stop = offs[k + m]
-        budget = limit - end - len(opt)
-        flags = 0x84 | (data[2] & 0x01)  # QR, AA, RD echoed
-        if m == n and stop - start + len(ans.glue) <= budget:
-            body = ans.records[start:stop]
-            glue = ans.glue
-            ar = ans.glue_count
-        else:
-            if stop - start > budget:
-                m = _fit(offs, k, m, budget)
-                stop = offs[k + m]
-                flags |= 0x02  # TC: the client should ask again over TCP
-                self.truncated += 1
-            body = ans.records[start:stop]
-            glue, ar = _glue(ans, k, m, budget - (stop - start))
-        if opt:
-            ar += 1
-        if self.stale:
-            self.stale_answers += 1
-        counts = self.counts
-        stat = (ans.qtype, NOERROR)
-        counts[stat] = counts.get(stat, 0) + 1
-        head = _HDR.pack(flags, self._ra | (data[3] & 0x10), 1, m, 0, ar)
-        return b"".join((data[:2], head, data[12:end], body, glue, opt))
+        glue, ar = _glue(ans, k, m, budget - (stop - start))
+        counts = struct.pack("!HHHH", 1, m, 0, ar + (1 if opt else 0))
+        return ans.records[start:stop] + glue, counts, tc
 
     # ---- the careful path --------------------------------------------------------------------
     def _careful(self, data: bytes, tcp: bool) -> bytes | Forward | None:

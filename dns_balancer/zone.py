@@ -105,9 +105,11 @@ def healthy(instances: Iterable[Instance], only_passing: bool) -> list[Instance]
     return [i for i in instances if i.status in ok]
 
 
-def _ancestors(labels: tuple[str, ...], apex_len: int) -> Iterable[bytes]:
-    for cut in range(len(labels) - apex_len + 1):
-        yield encode_name(labels[cut:])
+def _ancestors(wire: bytes, depth: int) -> Iterable[bytes]:
+    """The name and its ancestors `depth` labels up (the apex's), all in wire form."""
+    for _ in range(depth + 1):
+        yield wire
+        wire = wire[wire[0] + 1 :]
 
 
 def _origins(cfg: ZoneConfig, dc: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -144,18 +146,30 @@ def _target(inst: Instance, dc: str, domain: tuple[str, ...]) -> tuple[tuple[str
     return labels_of(inst.address), False
 
 
+_Targets = dict[tuple[Instance, tuple[str, ...]], tuple[tuple[str, ...], bytes, bool] | None]
+
+
 def _srv_answer(
-    members: Sequence[Instance], qlabels: tuple[str, ...], dc: str, domain: tuple[str, ...], ttl: int
+    members: Sequence[Instance], qlabels: tuple[str, ...], dc: str, domain: tuple[str, ...], ttl: int,
+    targets: _Targets,
 ) -> Answer | None:
+    """`targets` caches each instance's target (labels, wire, glue?) per domain for the names of one build."""
     records: list[bytes] = []
     glue: list[bytes] = []
     seen: set[bytes] = set()
     for inst in members:
-        target, has_glue = _target(inst, dc, domain)
-        try:
-            record = rr(QNAME_PTR, SRV, ttl, srv_rdata(1, inst.weight, inst.port, encode_name(target)))
-        except BadName:
+        cache_key = (inst, domain)
+        if cache_key not in targets:
+            labels, has_glue = _target(inst, dc, domain)
+            try:
+                targets[cache_key] = (labels, encode_name(labels), has_glue)
+            except BadName:
+                targets[cache_key] = None
+        found = targets[cache_key]
+        if found is None:
             continue
+        target, wire, has_glue = found
+        record = rr(QNAME_PTR, SRV, ttl, srv_rdata(1, inst.weight, inst.port, wire))
         if record in seen:
             continue
         seen.add(record)
@@ -179,7 +193,7 @@ def _put(
             entries[wire + _TYPE[qtype]] = answer if answer.qtype == qtype else replace(answer, qtype=qtype)
             put = True
     if put:
-        names.update(_ancestors(qlabels, apex_len))
+        names.update(_ancestors(wire, len(qlabels) - apex_len))
 
 
 def service_part(name: str, instances: tuple[Instance, ...], cfg: ZoneConfig, dc: str) -> ServicePart:
@@ -199,18 +213,21 @@ def service_part(name: str, instances: tuple[Instance, ...], cfg: ZoneConfig, dc
                 if t != "tcp" and valid_label(f"_{t}"):
                     groups.setdefault((f"_{svc}", f"_{t}", "service"), []).append(inst)
     addresses = {prefix: _address_answers(group, cfg.ttl) for prefix, group in groups.items()}
+    targets: _Targets = {}
+    by_address: dict[str, dict[int, Answer | None]] = {}  # the .addr. names SRV targets may point at
+    for inst in members:
+        version = ip_version(inst.address)
+        if version and inst.address not in by_address:
+            answer = make_answer(A if version == 4 else AAAA, [address_rr(QNAME_PTR, inst.address, cfg.ttl)])
+            by_address[inst.address] = {answer.qtype: answer, ANY: replace(answer, qtype=ANY)}
     for origin, domain in _origins(cfg, dc):
         for prefix, group in groups.items():
             qlabels = prefix + origin
             a, aaaa = addresses[prefix]
-            srv = _srv_answer(group, qlabels, dc.lower(), domain, cfg.ttl)
+            srv = _srv_answer(group, qlabels, dc.lower(), domain, cfg.ttl, targets)
             _put(entries, names, qlabels, len(domain), {A: a, AAAA: aaaa, SRV: srv, ANY: a or aaaa})
-        for inst in members:  # the .addr. names SRV targets may point at
-            if ip_version(inst.address):
-                record = address_rr(QNAME_PTR, inst.address, cfg.ttl)
-                answer = make_answer(A if ip_version(inst.address) == 4 else AAAA, [record])
-                _put(entries, names, (addr_label(inst.address), "addr", *origin), len(domain),
-                     {answer.qtype: answer, ANY: answer})
+        for address, answers in by_address.items():
+            _put(entries, names, (addr_label(address), "addr", *origin), len(domain), answers)
     return ServicePart(instances, MappingProxyType(entries), frozenset(names), len(members))
 
 

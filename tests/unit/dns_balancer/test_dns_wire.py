@@ -194,7 +194,7 @@ def test_counts_by_type_and_rcode():
     ask(r, "web.service.consul", "ANY")
     ask(r, "nope.service.consul")
     ask(r, "example.com")
-    assert r.counts == {(1, 0): 1, (255, 0): 1, (1, 3): 1, (1, 5): 1}
+    assert r.query_counts() == {(1, 0): 1, (255, 0): 1, (1, 3): 1, (1, 5): 1}
 
 
 def test_forwarded_replies_are_held_to_the_client_size():
