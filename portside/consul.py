@@ -203,6 +203,13 @@ class ConsulClient:
     async def kv_delete(self, key: str, recurse: bool = False) -> None:
         await self._call("delete KV", self.raw.kv.delete(key, recurse=recurse))
 
+    async def datacenters(self) -> list[str]:
+        return await self._call("read datacenters", self.raw.catalog.datacenters()) or []
+
+    async def nodes(self, dc: str | None = None) -> list[dict[str, Any]]:
+        _, data = await self._call("read nodes", self.raw.catalog.nodes(dc=dc))
+        return data or []
+
     async def leader(self) -> str:
         return await self._call("read leader", self.raw.status.leader())
 
@@ -234,8 +241,8 @@ class ConsulClient:
         """Yield (index, data) for the first answer and then each time the index changes.
 
         The blocking-query rules, implemented once: ignore an unchanged index; reset to 0 when the index
-        goes backwards or is <= 0; at most one fetch per `min_interval`; on errors, back off with jitter
-        and keep going (the caller keeps its last good data)."""
+        goes backwards or is <= 0; at most one fetch per `min_interval`; on errors, back off with jitter,
+        keep going (the caller keeps its last good data) and ask without blocking on the next try."""
         backoff = backoff or Backoff()
         index = 0
         last_yielded: int | None = None
@@ -247,6 +254,10 @@ class ConsulClient:
             except ConsulError as exc:
                 delay = backoff.next_delay()
                 log.warning("watch %s: %s; retrying in %.2fs", path, exc, delay)
+                # The agent may come back behind our index (restart, snapshot restore) and would hold a query
+                # with the old index for the whole wait: ask without blocking first; the index rules and
+                # `last_yielded` keep unchanged data from being handed out twice.
+                index = 0
                 await asyncio.sleep(delay)
                 continue
             backoff.reset()

@@ -206,15 +206,23 @@ async def test_watch_survives_agent_restart_and_resets_index(restartable_agent, 
         for i in range(30):  # push the raft index well above what a fresh agent starts at
             await c.kv_put(f"bump/{i}", "x")
         await c.register_service(_svc(name))
-        watch = c.watch(f"/v1/health/service/{name}", wait="10s")
+        # a long wait: a restarted agent is *behind* our index and would hold a query with the old index for
+        # the whole wait; after the error the watch must ask without blocking
+        watch = c.watch(f"/v1/health/service/{name}", wait="60s")
         idx0, data0 = await anext(watch)
         assert len(data0) == 1
         pending = asyncio.ensure_future(anext(watch))
         await asyncio.to_thread(restartable_agent.restart, 0.5)
-        idx1, data1 = await asyncio.wait_for(pending, 20)
+        idx1, data1 = await asyncio.wait_for(pending, 5)
         assert data1 == [] and idx1 < idx0  # state lost, index went backwards
         pending = asyncio.ensure_future(anext(watch))
         await c.register_service(_svc(name))
         idx2, data2 = await asyncio.wait_for(pending, 5)
         assert [e["Service"]["ID"] for e in data2] == [f"{name}-1"]
         await watch.aclose()
+
+
+async def test_datacenters_and_nodes(consul_env, consul_agent):
+    async with await ConsulClient.open(consul_settings()) as c:
+        assert await c.datacenters() == ["dc1"]
+        assert [n["Node"] for n in await c.nodes()] == [consul_agent.node]
