@@ -40,7 +40,7 @@ def build_config(
     *, listen: str, domain: str, alt_domain: str | None, datacenter: str | None, ttl: int, negative_ttl: int,
     only_passing: bool, a_record_limit: int, recursor: tuple[str, ...], recursor_timeout: float, http_addr: str,
     consul_addr: str | None, consul_token: str | None, stale: bool, tcp_idle_timeout: float,
-    tcp_max_connections: int, workers: int = 1,
+    tcp_max_connections: int,
 ) -> DaemonConfig:
     try:
         host, port = parse_listen(listen)
@@ -60,7 +60,6 @@ def build_config(
     )
     server = ServerConfig(
         host=host, port=port, tcp_idle_timeout=tcp_idle_timeout, tcp_max_connections=tcp_max_connections,
-        reuse_port=workers > 1,
     )
     http = http_addr.strip()
     return DaemonConfig(

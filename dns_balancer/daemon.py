@@ -82,6 +82,7 @@ class ZonePublisher:
 
 async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event | None = None) -> int:
     responder = Responder(recursion=bool(config.recursors), a_record_limit=config.a_record_limit)
+    responder.set_zone(build_zone(Snapshot(), config.zone), ready=False)  # our apexes from the start: SERVFAIL
     forwarder = Forwarder(config.recursors, config.recursor_timeout)
     server = DnsServer(responder, config.server, forwarder)
     builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zone-build")

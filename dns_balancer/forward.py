@@ -50,12 +50,30 @@ def parse_recursor(text: str) -> tuple[str, int]:
 
 
 class Forwarder:
-    def __init__(self, recursors: Sequence[tuple[str, int]], timeout: float = 2.0) -> None:
+    """At most `max_inflight` forwarded queries at once (each holds a socket); over that, SERVFAIL at once."""
+
+    def __init__(self, recursors: Sequence[tuple[str, int]], timeout: float = 2.0, max_inflight: int = 512) -> None:
         self.recursors = tuple(recursors)
         self.timeout = timeout
-        self.results: dict[str, int] = {"answered": 0, "failed_try": 0, "servfail": 0}
+        self.max_inflight = max_inflight
+        self.inflight = 0
+        self.results: dict[str, int] = {"answered": 0, "failed_try": 0, "servfail": 0, "over_limit": 0}
 
     async def resolve(self, query: bytes, forward: Forward, tcp: bool = False) -> bytes:
+        if self.inflight >= self.max_inflight:
+            self.results["over_limit"] += 1
+            return self._servfail(query, forward)
+        self.inflight += 1
+        try:
+            return await self._resolve(query, forward, tcp)
+        finally:
+            self.inflight -= 1
+
+    def _servfail(self, query: bytes, forward: Forward) -> bytes:
+        flags = bytes((0x80 | (query[2] & 0x01), 0x80 | 2))  # QR, RD echoed; RA, SERVFAIL
+        return query[:2] + flags + b"\x00\x01\x00\x00\x00\x00\x00\x00" + query[12 : forward.question_end]
+
+    async def _resolve(self, query: bytes, forward: Forward, tcp: bool) -> bytes:
         for host, port in self.recursors:
             try:
                 reply = await asyncio.wait_for(self._udp(query, host, port), self.timeout)
@@ -71,8 +89,7 @@ class Forwarder:
                 return safe
             self.results["failed_try"] += 1
         self.results["servfail"] += 1
-        flags = bytes((0x80 | (query[2] & 0x01), 0x80 | 2))  # QR, RD echoed; RA, SERVFAIL
-        return query[:2] + flags + b"\x00\x01\x00\x00\x00\x00\x00\x00" + query[12 : forward.question_end]
+        return self._servfail(query, forward)
 
     async def _udp(self, query: bytes, host: str, port: int) -> bytes:
         qid = secrets.token_bytes(2)
