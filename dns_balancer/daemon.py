@@ -102,25 +102,32 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
     runner = None
     tasks: list[asyncio.Task[object]] = []
     try:
-        await server.start()
+        try:
+            await server.start()
+        except OSError as exc:
+            log.error("cannot answer DNS on %s:%d: %s", config.server.host, config.server.port, exc)
+            return 2
         if config.http_addr:
             registry = make_registry(Sources(responder, server, mirror, consul, forwarder, lambda: publisher.rebuilds))
 
             async def health() -> dict[str, bool]:
                 return {"dns": server.listening, "mirror_synced": mirror.synced.is_set()}
 
-            runner = await serve_http(make_app(registry, health), config.http_addr)
+            try:
+                runner = await serve_http(make_app(registry, health), config.http_addr)
+            except (OSError, ValueError) as exc:
+                log.error("cannot serve /health and /metrics on %s: %s", config.http_addr, exc)
+                return 2
             log.info("/health and /metrics on http://%s", config.http_addr)
         tasks.append(asyncio.create_task(mirror.run(), name="mirror"))
         if ready is not None:
             ready.set()
         stopped = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stopped, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
-        if tasks[0] in done and not stop.is_set():
-            exc = tasks[0].exception()
-            log.error("mirror stopped: %r", exc)
-            return 1
         stopped.cancel()
+        if tasks[0] in done and not stop.is_set():
+            log.error("mirror stopped: %r", tasks[0].exception())
+            return 1
         return 0
     finally:
         for task in tasks:
