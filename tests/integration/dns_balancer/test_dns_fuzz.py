@@ -67,7 +67,7 @@ def test_fuzz_100k_udp_packets(services, dns_daemon):
     name = unique("fz")
     for i in range(12):
         services(name, i, f"127.0.2.{i + 1}", tags=["tag"])
-    wait_for(lambda: len(dns_daemon.addresses(f"{name}.service.consul", tcp=True)) == 12, 5, "registered")
+    wait_for(lambda: len(dns_daemon.addresses(f"{name}.service.consul", tcp=True)) == 12, 10, "registered")
     errors_before = dns_daemon.metrics()["dns_balancer_handler_errors_total"]
     rng = random.Random(20261123)
     base = seeds(name)

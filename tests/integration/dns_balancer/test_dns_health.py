@@ -19,7 +19,7 @@ def strict_daemon(consul_agent):
 def trio(services, dns_daemon):
     name = unique("hc")
     sids = [services(name, i, f"127.0.0.{i + 2}", ttl_check="passing") for i in range(3)]
-    wait_for(lambda: len(dns_daemon.addresses(f"{name}.service.consul")) == 3, 5, f"{name} in DNS")
+    wait_for(lambda: len(dns_daemon.addresses(f"{name}.service.consul")) == 3, 10, f"{name} in DNS")
     return name, sids
 
 
@@ -62,7 +62,7 @@ def test_warning_is_served_unless_only_passing(consul_agent, dns_daemon, strict_
 def test_deregistered_service_goes_away(consul_agent, services, dns_daemon):
     name = unique("gone")
     sid = services(name, 0, "127.0.0.9")
-    wait_for(lambda: dns_daemon.addresses(f"{name}.service.consul") == ["127.0.0.9"], 5, "registered")
+    wait_for(lambda: dns_daemon.addresses(f"{name}.service.consul") == ["127.0.0.9"], 10, "registered")
     consul_agent.api(f"/v1/agent/service/deregister/{sid}", "PUT")
     took = wait_for(lambda: dns_daemon.ask(f"{name}.service.consul").rcode() == 3, 3, "NXDOMAIN")
     assert took < 1.0

@@ -21,7 +21,7 @@ def web(services, dns_daemon):
     services(name, 0, "127.0.0.2", tags=["primary"], weights=(5, 1))
     services(name, 1, "127.0.0.3", tags=["primary", "canary"])
     services(name, 2, None, port=9002)  # no service address: the node's (127.0.0.1)
-    wait_for(lambda: len(dns_daemon.addresses(f"{name}.service.consul")) == 3, 5, f"{name} in DNS")
+    wait_for(lambda: len(dns_daemon.addresses(f"{name}.service.consul")) == 3, 10, f"{name} in DNS")
     return name
 
 
@@ -61,7 +61,7 @@ def test_node_names(dns_daemon, consul_agent):
 def test_aaaa_and_nodata(services, dns_daemon, web):
     v6 = unique("v6")
     services(v6, 0, "::1")
-    wait_for(lambda: dns_daemon.addresses(f"{v6}.service.consul", "AAAA") == ["::1"], 5, "AAAA")
+    wait_for(lambda: dns_daemon.addresses(f"{v6}.service.consul", "AAAA") == ["::1"], 10, "AAAA")
     nodata = dns_daemon.ask(f"{web}.service.consul", "AAAA")
     assert nodata.rcode() == dns.rcode.NOERROR and not nodata.answer
     assert nodata.authority[0].rdtype == dns.rdatatype.SOA and nodata.authority[0].ttl == 5

@@ -26,7 +26,7 @@ def daemon(own_agent):
 
 def test_node_maintenance_drops_every_instance_on_the_node(own_agent, daemon):
     register(own_agent, "nodemaint", "nm-1", "127.0.0.6", 80)
-    wait_for(lambda: daemon.addresses("nodemaint.service.consul") == ["127.0.0.6"], 5, "registered")
+    wait_for(lambda: daemon.addresses("nodemaint.service.consul") == ["127.0.0.6"], 10, "registered")
     own_agent.api("/v1/agent/maintenance?enable=true&reason=test", "PUT")
     try:
         took = wait_for(lambda: daemon.ask("nodemaint.service.consul").rcode() == 3, 3, "node maintenance")
@@ -40,7 +40,7 @@ def test_node_maintenance_drops_every_instance_on_the_node(own_agent, daemon):
 def test_answers_survive_consul_down_and_changes_flow_when_back(own_agent, daemon):
     register(own_agent, "steady", "steady-1", "127.0.0.7", 80)
     register(own_agent, "steady", "steady-2", "127.0.0.8", 81)
-    wait_for(lambda: len(daemon.addresses("steady.service.consul")) == 2, 5, "registered")
+    wait_for(lambda: len(daemon.addresses("steady.service.consul")) == 2, 10, "registered")
 
     own_agent.stop(keep_dir=True)
     try:

@@ -187,7 +187,7 @@ def test_recursion_is_opt_in_with_fallback_and_servfail(limited):
 def test_health_and_metrics(services, dns_daemon):
     name = unique("obs")
     services(name, 0, "127.0.0.5")
-    wait_for(lambda: dns_daemon.addresses(f"{name}.service.consul") == ["127.0.0.5"], 5, "registered")
+    wait_for(lambda: dns_daemon.addresses(f"{name}.service.consul") == ["127.0.0.5"], 10, "registered")
     dns_daemon.ask("nothing-here.service.consul")
     status, body = dns_daemon.health()
     assert status == 200 and '"mirror_synced": true' in body

@@ -16,7 +16,7 @@ def test_three_instances_300_queries_each_first_100_times(services, dns_daemon):
     for i in range(3):
         services(name, i, f"127.0.0.{i + 2}")
     qname = f"{name}.service.consul"
-    wait_for(lambda: len(dns_daemon.addresses(qname)) == 3, 5, "3 instances")
+    wait_for(lambda: len(dns_daemon.addresses(qname)) == 3, 10, "3 instances")
     firsts = Counter(dns_daemon.addresses(qname)[0] for _ in range(300))
     assert firsts == {"127.0.0.2": 100, "127.0.0.3": 100, "127.0.0.4": 100}
 
