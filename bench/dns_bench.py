@@ -119,9 +119,11 @@ def main() -> int:
         chosen = args.only or list(targets)
         results: dict[str, dict[str, float]] = {}
         for name in chosen:
+            time.sleep(2)  # let the previous server (Consul's Go runtime above all) settle
             print(f"{name}: saturating run, {args.duration:.0f}s, -c {args.clients} -T 1", flush=True)
             results[name] = dnsperf(targets[name], qfile, args.duration, args.clients)
         for name in chosen:
+            time.sleep(2)
             half = results[name].get("qps", 0) / 2
             print(f"{name}: latency run at {half:.0f} qps (half its max), {args.latency_duration:.0f}s", flush=True)
             lat = dnsperf(targets[name], qfile, args.latency_duration, args.clients, qps=half, verbose=True)

@@ -44,9 +44,11 @@ MAX_TCP = 65535
 _HDR = struct.Struct("!BBHHHH")  # flags, flags, QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT (the ID is copied as bytes)
 _COUNTS = struct.Struct("!HHHH")
 _PTR = struct.Struct("!H")
-_ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00"  # QDCOUNT=1, ANCOUNT=0, NSCOUNT=0
+_PLAIN = b"\x00\x01\x00\x00\x00\x00\x00\x00"  # QDCOUNT=1, ANCOUNT=NSCOUNT=ARCOUNT=0
+_WITH_OPT = b"\x00\x01\x00\x00\x00\x00\x00\x01"  # the same with ARCOUNT=1
 _IN = b"\x00\x01"
 _OPT_HEAD = b"\x00\x00\x29"  # root owner, type OPT
+_IN_OPT = _IN + _OPT_HEAD
 _OPT = b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00"  # payload 1232, ext-rcode 0, version 0, no flags
 _OPT_DO = b"\x00\x00\x29\x04\xd0\x00\x00\x80\x00\x00\x00"  # same with DO echoed
 _OPT_BADVERS = b"\x00\x00\x29\x04\xd0\x01\x00\x00\x00\x00\x00"  # ext-rcode 1: BADVERS (16) with rcode 0
@@ -156,22 +158,25 @@ class Responder:
     def answer(self, data: bytes, tcp: bool = False) -> bytes | Forward | None:
         """Reply bytes, a Forward, or None to drop. Never raises."""
         try:
-            if len(data) > 16 and data[4:10] == _ONE_QUESTION and not data[2] & 0xF8:
+            counts = data[4:12]
+            if counts == _PLAIN and not data[2] & 0xF8:  # QUERY, one question, nothing else
                 z = data.find(0, 12)
                 key = data[12 : z + 3].lower()  # qtype bytes of stored keys hold no ASCII letters: lower() is safe
                 ans = self._table.get(key)
-                if ans is not None:
-                    end = z + 5
-                    size = len(data)
-                    if data[z + 3 : end] == _IN:
-                        if size == end and data[10:12] == b"\x00\x00":
-                            return self._positive(data, end, key, ans, MAX_TCP if tcp else MIN_UDP, b"")
-                        if (
-                            size >= end + 11 and data[10:12] == b"\x00\x01" and data[end : end + 3] == _OPT_HEAD
-                            and data[end + 6] == 0 and size == end + 11 + (data[end + 9] << 8 | data[end + 10])
-                        ):
-                            limit = MAX_TCP if tcp else min(max(data[end + 3] << 8 | data[end + 4], MIN_UDP), MAX_UDP)
-                            return self._positive(data, end, key, ans, limit, _OPT_DO if data[end + 7] & 0x80 else _OPT)
+                if ans is not None and data[z + 3 :] == _IN:  # class IN ends the packet
+                    return self._positive(data, z + 5, key, ans, MAX_TCP if tcp else MIN_UDP, b"")
+            elif counts == _WITH_OPT and not data[2] & 0xF8:  # the same plus one additional record: EDNS?
+                z = data.find(0, 12)
+                key = data[12 : z + 3].lower()
+                ans = self._table.get(key)
+                end = z + 5
+                size = len(data)
+                if (
+                    ans is not None and data[z + 3 : end + 3] == _IN_OPT and size >= end + 11 and data[end + 6] == 0
+                    and size == end + 11 + (data[end + 9] << 8 | data[end + 10])
+                ):
+                    limit = MAX_TCP if tcp else min(max(data[end + 3] << 8 | data[end + 4], MIN_UDP), MAX_UDP)
+                    return self._positive(data, end, key, ans, limit, _OPT_DO if data[end + 7] & 0x80 else _OPT)
             return self._careful(data, tcp)
         except Exception:  # the last line of defence: count, log, answer SERVFAIL when we can
             self.errors += 1
