@@ -7,6 +7,10 @@ Names served under each domain (and the alternative domain), with and without th
   <node>.node[.<dc>].<domain>               A, AAAA, ANY
   <hex>.addr[.<dc>].<domain>                A/AAAA, the SRV targets of instances whose address is not the node's
   <domain>                                  SOA, NS (ns.<domain>), ANY -> SOA
+SRV records: priority 1, the instance's weight (Consul's Weights.Passing, or .Warning while in warning), its
+port, and as target the node's name when the instance uses the node's address, else Consul's <hex>.addr. name
+(a node name would not say which of several addresses on the node goes with which port); the target's A/AAAA
+goes in the additional section. Answer records point at the question (0xC00C), so 0x20 case is echoed.
 Only healthy instances are published (critical and maintenance dropped; warning unless only_passing), so a
 name exists only while it has at least one instance: NXDOMAIN otherwise, NODATA for a missing type.
 
