@@ -23,8 +23,7 @@ log = logging.getLogger("dns_balancer.mirror")
 
 class ObservedConsul(ConsulClient):
     """A ConsulClient that remembers which paths are failing. `watch()` retries errors itself and keeps going;
-    this subclass sees each fetch (watch calls `get_indexed`) so reachability can be reported, and makes the
-    first fetch after an error a non-blocking one."""
+    this subclass sees each fetch (watch calls `get_indexed`) so reachability can be reported."""
 
     def __init__(self, settings: ConsulSettings, raw: Any) -> None:
         super().__init__(settings, raw)
@@ -42,11 +41,6 @@ class ObservedConsul(ConsulClient):
         self, path: str, params: Sequence[tuple[str, str]] = (), *, index: int = 0, wait: str = "5m",
         stale: bool = False, what: str | None = None,
     ) -> tuple[int, Any]:
-        if index > 0 and path in self.failing:
-            # First fetch after an error: do not block. An agent that restarted (dev mode, snapshot restore) can
-            # be behind our index, and a blocking query with the old index would then hang for the whole wait.
-            # watch() sees the lower index in the answer and starts over from it.
-            index = 0
         try:
             result = await super().get_indexed(path, params, index=index, wait=wait, stale=stale, what=what)
         except ConsulError as exc:
