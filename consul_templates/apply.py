@@ -2,9 +2,9 @@
 
 install(): compare with the live file (identical -> nothing), write a candidate in the same directory,
 fsync, run `check_command` on it (`{path}` = the candidate), keep a `.bak` if asked, rename over the live
-file (in-place write when rename fails with EBUSY/EXDEV, as on a single-file bind mount), fsync the
-directory. The caller then runs the command once per cycle and calls `restore()` if it failed, so the live
-file always holds content that passed its check and its command.
+file (in-place write when rename fails with EBUSY/EXDEV, as on a single-file bind mount). The caller then
+runs the command once per cycle and calls `restore()` if it failed, so the live file always holds content
+that passed its check and its command.
 """
 
 from __future__ import annotations
@@ -136,7 +136,11 @@ def _write_in_place(dest: Path, content: bytes) -> None:
 
 
 def swap(candidate: Path, dest: Path, content: bytes) -> None:
-    """Atomic rename; on EBUSY/EXDEV (single-file bind mounts) overwrite the live file in place instead."""
+    """Atomic rename; on EBUSY/EXDEV (single-file bind mounts) overwrite the live file in place instead.
+
+    The candidate's bytes were fsynced before the rename, so after a crash the path holds either the old
+    or the new complete file, never a torn one. The directory is not fsynced (as consul-template): losing
+    the rename in a crash leaves the previous good file, and the daemon renders again when it starts."""
     try:
         os.replace(candidate, dest)
     except OSError as exc:
@@ -148,7 +152,6 @@ def swap(candidate: Path, dest: Path, content: bytes) -> None:
         finally:
             with contextlib.suppress(OSError):
                 candidate.unlink()
-    _fsync_dir(dest.parent)
 
 
 async def install(spec: TemplateSpec, content: bytes) -> Installed:

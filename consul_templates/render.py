@@ -34,7 +34,7 @@ from consul_templates.functions import (
 
 UNSAFE = re.compile(r"[;{}'\"#\\\s\x00-\x1f\x7f]")
 _NGINX_BAD = re.compile(r"[\x00-\x1f\x7f$]")
-_OUR_TYPES = (Instance, KeyPair, Node, ServiceSummary)
+_OUR_TYPES = frozenset({Instance, KeyPair, Node, ServiceSummary})
 
 
 class Checked(str):
@@ -115,10 +115,15 @@ class _Environment(ImmutableSandboxedEnvironment):
     # Macro results, {% set %} blocks and whole renders are joined with this: their parts were checked.
     concat = staticmethod(_checked_concat)  # type: ignore[assignment]
 
-    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        if type(obj) in _OUR_TYPES:  # fast path for the hot loop: our frozen data, public fields only
-            return not attr.startswith("_")
-        return super().is_safe_attribute(obj, attr, value)
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # Fast path for the hot loop (10k instances): our frozen data holds only plain values (str, int,
+        # tuples, mappings), no callables, so public fields need none of the sandbox's checks.
+        if type(obj) in _OUR_TYPES and not attribute.startswith("_"):
+            try:
+                return getattr(obj, attribute)
+            except AttributeError:
+                pass
+        return super().getattr(obj, attribute)
 
 
 def make_environment(search_path: Path | None = None) -> jinja2.Environment:

@@ -103,7 +103,7 @@ class Runner:
         self.clock = clock
         self.store = Store()
         self.watches = Watches(source, self.store, self._on_change, query_wait=config.consul.query_wait,
-                               stale=config.consul.stale)
+                               stale=config.consul.stale, once=once)
         self.states = [self._state(spec) for spec in config.templates]
         self.metrics.templates.set(len(self.states))
         self.failures = 0

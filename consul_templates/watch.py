@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from consul_templates.functions import Dependency
 from portside.backoff import Backoff
 from portside.consul import ConsulClient, ConsulError
+from portside.settings import ConsulSettings
 
 log = logging.getLogger("consul_templates.watch")
 
@@ -55,6 +56,18 @@ class ResettingClient(ConsulClient):
     `portside.consul.ConsulClient.watch` (reset the index after an error); until then this subclass does it."""
 
     _failed: set[tuple[str, tuple[tuple[str, str], ...]]]
+
+    @classmethod
+    async def open(cls, settings: ConsulSettings) -> ConsulClient:
+        client = await super().open(settings)
+        # Each watch holds one connection for its blocking query (HTTP/1.1 has no multiplexing), so the
+        # connection pool must not be smaller than the number of watches: aiohttp's default of 100 would make
+        # the 101st dependency wait a whole query_wait for its first answer. Lift the pool limit (the agent's
+        # own `limits.http_max_conns_per_client`, 200 by default, still applies: see the README).
+        connector = getattr(getattr(client.raw.http, "_session", None), "connector", None)
+        if connector is not None and hasattr(connector, "_limit"):
+            connector._limit = 0
+        return client
 
     async def get_indexed(self, path: str, params: Any = (), *, index: int = 0, wait: str = "5m",
                           stale: bool = False, what: str | None = None) -> tuple[int, Any]:
@@ -101,13 +114,15 @@ class Watches:
     """The set of running watches; `on_change(dep)` is called after the store took a changed value."""
 
     def __init__(self, source: Source, store: Store, on_change: Callable[[Dependency], None], *,
-                 query_wait: str = "60s", stale: bool = False, poll_interval: float = POLL_INTERVAL) -> None:
+                 query_wait: str = "60s", stale: bool = False, poll_interval: float = POLL_INTERVAL,
+                 once: bool = False) -> None:
         self.source = source
         self.store = store
         self.on_change = on_change
         self.query_wait = query_wait
         self.stale = stale
         self.poll_interval = poll_interval
+        self.once = once  # --once: one answer per dependency is all a render needs; no connection held after
         self._tasks: dict[Dependency, asyncio.Task[None]] = {}
 
     def __len__(self) -> int:
@@ -151,6 +166,8 @@ class Watches:
                 async for _, raw in self.source.watch(path, params, wait=self.query_wait, stale=self.stale,
                                                       what=f"watch {dep}"):
                     self._take(dep, raw)
+                    if self.once:
+                        break
             else:
                 await self._poll(dep)
         except asyncio.CancelledError:
@@ -171,4 +188,6 @@ class Watches:
                 continue
             backoff.reset()
             self._take(dep, raw)
+            if self.once:
+                return
             await asyncio.sleep(self.poll_interval)

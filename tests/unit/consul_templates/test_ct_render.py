@@ -149,6 +149,10 @@ def test_strict_undefined_and_sandbox() -> None:
         Template("t", "{{ nope }}").render({}, {})
     with pytest.raises(RenderError):
         Template("t", "{{ service.__globals__ }}").render({}, {})
+    store = {WEB: WEB.decode(health(("a", "127.0.0.1", 1)))}
+    for expr in ("i.__class__.__mro__", "i.__slots__", "i.meta.__class__"):
+        with pytest.raises(RenderError):
+            Template("t", "{% for i in service('web') %}{{ " + expr + " }}{% endfor %}").render(store, {})
     with pytest.raises(RenderError, match="syntax error at line 2"):
         Template("t", "ok\n{% for %}")
 

@@ -1,0 +1,326 @@
+"""consul-templates vs consul-template v0.41.1, side by side in one run, same Consul agent, same template.
+
+    .venv/bin/python bench/render_latency.py [--changes 50] [--services 1000] [--instances 10]
+
+1. change -> file: one instance registered -> the destination file lists it; p50/p99 over N changes;
+2. change -> nginx serving it: the same, with `nginx -s reload` as the command, until nginx answers with the
+   new instance count;
+3. a catalog of S services x I instances rendered in one file with --once / -once: wall time from start to
+   exit, peak RSS (ru_maxrss); and our render step alone (data already in the store).
+No quiescence on either side. consul-template is installed from the Go module proxy when missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
+
+import engines  # noqa: E402
+
+CT_VERSION = "v0.41.1"
+CT_MODULE = f"github.com/hashicorp/consul-template@{CT_VERSION}"
+
+OURS_UPSTREAM = """\
+upstream web {
+{% for i in service('SVC') %}
+    server {{ i.address }}:{{ i.port }};
+{% else %}
+    server 127.0.0.1:1 down;
+{% endfor %}
+}
+server { listen 127.0.0.1:PORT; location /count { return 200 "{{ service('SVC')|length }}"; } }
+"""
+CT_UPSTREAM = """\
+upstream web {
+{{- range service "SVC" }}
+    server {{ .Address }}:{{ .Port }};
+{{- else }}
+    server 127.0.0.1:1 down;
+{{- end }}
+}
+server { listen 127.0.0.1:PORT; location /count { return 200 "{{ len (service "SVC") }}"; } }
+"""
+OURS_BIG = """\
+{% for s in services() %}
+upstream {{ s.name }} {
+{% for i in service(s.name) %}
+    server {{ i.address }}:{{ i.port }};
+{% else %}
+    server 127.0.0.1:1 down;
+{% endfor %}
+}
+{% endfor %}
+"""
+CT_BIG = """\
+{{- range services }}
+upstream {{ .Name }} {
+{{- range service .Name }}
+    server {{ .Address }}:{{ .Port }};
+{{- else }}
+    server 127.0.0.1:1 down;
+{{- end }}
+}
+{{- end }}
+"""
+
+
+def consul_template_binary() -> str:
+    gobin = Path(os.environ.get("GOBIN") or Path.home() / "go" / "bin") / "consul-template"
+    for candidate in (str(gobin), shutil.which("consul-template")):
+        if candidate and Path(candidate).exists():
+            out = subprocess.run([candidate, "-v"], capture_output=True, text=True)
+            if CT_VERSION in out.stdout + out.stderr:
+                return candidate
+    print(f"installing consul-template {CT_VERSION} (go install, about a minute)...", file=sys.stderr)
+    subprocess.run(["go", "install", CT_MODULE], check=True, env={**os.environ, "GOTOOLCHAIN": "local"})
+    return str(gobin)
+
+
+class Tool:
+    def __init__(self, name: str, template: str, argv: Callable[[Path, Path, str | None, bool], list[str]]) -> None:
+        self.name, self.template, self.argv = name, template, argv
+
+
+def tools(agent: engines.ConsulAgent, ct: str) -> list[Tool]:
+    addr = agent.http_addr
+
+    def ct_argv(src: Path, dest: Path, command: str | None, once: bool) -> list[str]:
+        spec = f"{src}:{dest}" + (f":{command}" if command else "")
+        return [ct, "-consul-addr", addr, "-template", spec, "-log-level", "err", *(["-once"] if once else [])]
+
+    def ours_argv(src: Path, dest: Path, command: str | None, once: bool) -> list[str]:
+        spec = f"{src}:{dest}" + (f":{command}" if command else "")
+        return [sys.executable, "-m", "consul_templates", "--consul-addr", addr, "--template", spec,
+                "--log-level", "warning", *(["--once"] if once else [])]
+
+    return [Tool("consul-template", CT_UPSTREAM, ct_argv), Tool("consul-templates", OURS_UPSTREAM, ours_argv)]
+
+
+def poll(pred: Callable[[], bool], timeout: float = 10.0, interval: float = 0.0002) -> None:
+    deadline = time.perf_counter() + timeout
+    while not pred():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("condition not reached")
+        time.sleep(interval)
+
+
+def file_has(path: Path, text: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return text in path.read_text()
+        except FileNotFoundError:
+            return False
+    return check
+
+
+def nginx_count(port: int, want: int) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/count", timeout=1) as r:
+                return r.read().decode() == str(want)
+        except OSError:
+            return False
+    return check
+
+
+class Phase:
+    """One tool's daemon in a latency phase: its own service, template, destination (and nginx port)."""
+
+    def __init__(self, agent: engines.ConsulAgent, tool: Tool, work: Path, nginx: engines.Nginx | None) -> None:
+        self.agent, self.tool, self.nginx = agent, tool, nginx
+        self.svc = f"lat-{tool.name}-{'nginx' if nginx else 'file'}"
+        self.port = engines.free_port()
+        src = work / f"{self.svc}.tmpl"
+        src.write_text(tool.template.replace("SVC", self.svc).replace("PORT", str(self.port)))
+        self.dest = (nginx.conf_d if nginx else work) / f"{self.svc}.conf"
+        command = nginx.reload_command if nginx else None
+        self.proc = subprocess.Popen(tool.argv(src, self.dest, command, False), stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, cwd=ROOT)
+        self.registered = 0
+        self.latencies: list[float] = []
+
+    def ready(self) -> None:
+        poll(file_has(self.dest, "127.0.0.1:1 down"), 30)
+        if self.nginx:
+            poll(nginx_count(self.port, 0), 30)
+
+    def change(self) -> None:
+        """Register one more instance; time until the file (or nginx) shows it."""
+        self.registered += 1
+        i = self.registered
+        t0 = time.perf_counter()
+        self.agent.api("/v1/agent/service/register", "PUT",
+                       {"ID": f"{self.svc}-{i}", "Name": self.svc, "Address": "127.0.0.1", "Port": 20000 + i})
+        poll(nginx_count(self.port, i) if self.nginx else file_has(self.dest, f"127.0.0.1:{20000 + i};"))
+        self.latencies.append(time.perf_counter() - t0)
+
+    def close(self) -> None:
+        stop(self.proc)
+        for i in range(1, self.registered + 1):
+            self.agent.api(f"/v1/agent/service/deregister/{self.svc}-{i}", "PUT")
+        self.dest.unlink(missing_ok=True)
+
+
+def latency_run(agent: engines.ConsulAgent, tools_: list[Tool], work: Path, changes: int,
+                nginx: engines.Nginx | None, pause: float) -> dict[str, list[float]]:
+    """Both daemons run at once, each on its own service; changes alternate between them, so background
+    noise falls on both alike. Returns the latencies per tool."""
+    phases = [Phase(agent, tool, work, nginx) for tool in tools_]
+    try:
+        for ph in phases:
+            ph.ready()
+        time.sleep(0.5)
+        for n in range(changes):
+            for ph in phases if n % 2 == 0 else reversed(phases):
+                ph.change()
+                time.sleep(pause)
+    finally:
+        for ph in phases:
+            ph.close()
+        if nginx:
+            nginx.reload()
+    return {ph.tool.name: ph.latencies for ph in phases}
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)  # consul-template's kill_signal; ours stops on SIGINT and SIGTERM
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def register_catalog(agent: engines.ConsulAgent, services: int, instances: int) -> None:
+    """services x instances through /v1/txn (64 operations per transaction), on `instances` fake nodes."""
+    ops: list[dict] = [{"Node": {"Verb": "set", "Node": {"Node": f"bench-node-{k}", "Address": "127.0.0.1"}}}
+                       for k in range(instances)]
+    for s in range(services):
+        for k in range(instances):
+            ops.append({"Service": {"Verb": "set", "Node": f"bench-node-{k}", "Service": {
+                "ID": f"big-{s}-{k}", "Service": f"big-{s:04d}", "Address": "127.0.0.1", "Port": 10000 + k}}})
+    for i in range(0, len(ops), 64):
+        agent.api("/v1/txn", "PUT", ops[i:i + 64])
+
+
+def once_run(argv: list[str]) -> tuple[float, float]:
+    """Wall seconds from start to exit and peak RSS (MiB) of one --once process."""
+    with tempfile.TemporaryFile() as err:  # a file, not a pipe: a chatty process must never block on it
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"{argv[0]} exited {proc.returncode}: {err.read().decode()[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def render_only(agent: engines.ConsulAgent, repeats: int = 5) -> tuple[float, int]:
+    """Our render step alone, data already decoded in the store: median seconds and instance count."""
+    from consul_templates.functions import SERVICE, SERVICES, Dependency
+    from consul_templates.render import Template
+
+    def fetch(path: str) -> object:
+        with urllib.request.urlopen(f"http://{agent.http_addr}{path}", timeout=30) as r:
+            return json.loads(r.read())
+
+    catalog = Dependency(SERVICES)
+    store: dict = {catalog: catalog.decode(fetch("/v1/catalog/services"))}
+    for svc in store[catalog]:
+        dep = Dependency(SERVICE, svc.name, passing=True)
+        store[dep] = dep.decode(fetch(f"/v1/health/service/{svc.name}?passing=1"))
+    template = Template("big", OURS_BIG)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = template.render(store, {})
+        times.append(time.perf_counter() - t0)
+        assert out.text is not None
+    count = sum(len(v) for k, v in store.items() if k.kind == SERVICE)
+    return statistics.median(times), count
+
+
+def bench_agent() -> engines.ConsulAgent:
+    """A dev agent whose per-client connection cap (200 by default) fits 1,000+ watches: both tools hold one
+    connection per blocking query, and both would otherwise be refused past 200 dependencies."""
+    agent = engines.ConsulAgent(node="bench")
+    agent.workdir.mkdir(parents=True, exist_ok=True)
+    (agent.workdir / "limits.hcl").write_text("limits { http_max_conns_per_client = 8192 }\n")
+    agent.extra_args = ["-config-file", str(agent.workdir / "limits.hcl")]
+    return agent.start()
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--changes", type=int, default=50)
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--instances", type=int, default=10)
+    parser.add_argument("--pause", type=float, default=0.2, help="seconds between changes")
+    args = parser.parse_args()
+    ct = consul_template_binary()
+    agent = bench_agent()
+    nginx = engines.Nginx().start()
+    work = Path(tempfile.mkdtemp(prefix="ct-bench-"))
+    results: dict[str, dict[str, float]] = {}
+    try:
+        both = tools(agent, ct)
+        for label, engine in (("file", None), ("nginx", nginx)):
+            for name, lat in latency_run(agent, both, work, args.changes, engine, args.pause).items():
+                r = results.setdefault(name, {})
+                r[f"{label}_p50_ms"], r[f"{label}_p99_ms"] = pct(lat, 50), pct(lat, 99)
+                print(f"{name} {label}: p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms", file=sys.stderr,
+                      flush=True)
+        register_catalog(agent, args.services, args.instances)
+        for tool, big in zip(both, (CT_BIG, OURS_BIG), strict=True):
+            src, dest = work / f"big-{tool.name}.tmpl", work / f"big-{tool.name}.conf"
+            src.write_text(big)
+            runs = [once_run(tool.argv(src, dest, None, True)) for _ in range(3)]
+            results[tool.name]["big_once_s"] = statistics.median(s for s, _ in runs)
+            results[tool.name]["big_peak_rss_mib"] = max(m for _, m in runs)
+            servers = dest.read_text().count("server 127.0.0.1:1")
+            results[tool.name]["big_servers"] = servers
+        seconds, count = render_only(agent)
+        results["consul-templates"]["big_render_only_ms"] = seconds * 1000
+        results["consul-templates"]["big_instances"] = count
+    finally:
+        nginx.stop()
+        agent.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(results, indent=2))
+    rows = [("change -> file p50 (ms)", "file_p50_ms"), ("change -> file p99 (ms)", "file_p99_ms"),
+            ("change -> nginx serving p50 (ms)", "nginx_p50_ms"), ("change -> nginx serving p99 (ms)", "nginx_p99_ms"),
+            (f"{args.services}x{args.instances} --once wall (s)", "big_once_s"),
+            (f"{args.services}x{args.instances} peak RSS (MiB)", "big_peak_rss_mib")]
+    print(f"\n| measure | consul-template {CT_VERSION} | consul-templates |\n|---|---|---|")
+    for label, key in rows:
+        a, b = results["consul-template"].get(key, float("nan")), results["consul-templates"].get(key, float("nan"))
+        print(f"| {label} | {a:.2f} | {b:.2f} |")
+    ours = results["consul-templates"]
+    print(f"| render step only, {ours['big_instances']:.0f} instances (ms) | - | {ours['big_render_only_ms']:.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
