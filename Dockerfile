@@ -6,7 +6,9 @@
 ARG BASE=python:3.11-slim
 FROM ${BASE}
 RUN getent passwd portside >/dev/null || useradd --system --uid 10001 --user-group --home-dir /nonexistent \
-      --shell /usr/sbin/nologin portside
+      --shell /usr/sbin/nologin portside \
+ && mkdir -p /etc/portside/conf.d /run/portside \
+ && chown portside:portside /etc/portside/conf.d /run/portside
 COPY build/wheels /tmp/wheels
 RUN python3 -m venv /opt/portside \
  && /opt/portside/bin/pip install --no-cache-dir --no-index --find-links /tmp/wheels portside uvloop \

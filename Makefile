@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 
-.PHONY: setup test lint demo demo-down unit
+.PHONY: setup test lint demo demo-down unit engines
 
 setup:
 	bash scripts/setup.sh
@@ -21,7 +21,11 @@ unit: setup
 	$(VENV)/python -m pytest -q tests/unit
 
 demo: setup
-	PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/python scripts/engines.py up
+	PATH="$(CURDIR)/$(VENV):$$PATH" bash scripts/demo.sh up
 
 demo-down:
-	@echo "make demo stops its engines on Ctrl-C; nothing is left running."
+	PATH="$(CURDIR)/$(VENV):$$PATH" bash scripts/demo.sh down
+
+# the bare engines only (private dockerd, Consul dev agent, nginx) until Ctrl-C
+engines: setup
+	PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/python scripts/engines.py up

@@ -26,7 +26,9 @@ events {{ worker_connections 16; }}
 {temp_paths}    include {candidate};
 }}
 """
-TEMP_PATHS = "".join(f"    {k}_temp_path {{tmp}}/{k};\n" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+# access_log off: the compiled-in default (/var/log/nginx/access.log) is not writable for a non-root user
+TEMP_PATHS = "    access_log off;\n" + "".join(
+    f"    {k}_temp_path {{tmp}}/{k};\n" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
 
 
 def check(candidate: Path, *, context: str = "http", nginx: str = "nginx", extra: str = "") -> tuple[int, str]:

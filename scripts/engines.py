@@ -4,7 +4,9 @@ Used by the test harness (tests/conftest.py) and by `make demo`. Each engine liv
 directory, on private sockets and free loopback ports, and never touches the system's configuration.
 Docker networks stay in 198.18.0.0/15 (RFC 2544), never in the private ranges.
 
-    python scripts/engines.py up      # start all three, print where they run, stop on Ctrl-C
+    python scripts/engines.py up                  # start all three, print where they run, stop on Ctrl-C
+    python scripts/engines.py dockerd start DIR   # a detached private dockerd (prints DOCKER_HOST)
+    python scripts/engines.py dockerd stop DIR
 """
 
 from __future__ import annotations
@@ -292,7 +294,39 @@ class Nginx:
         shutil.rmtree(self.prefix, ignore_errors=True)
 
 
+def dockerd_cmd(argv: list[str]) -> int:
+    """`engines.py dockerd start|stop DIR`: a detached private dockerd that outlives this process (demo)."""
+    action, workdir = argv[0], Path(argv[1])
+    pidfile = workdir / "docker.pid"
+    if action == "start":
+        workdir.mkdir(parents=True, exist_ok=True)
+        d = Dockerd(workdir=workdir)
+        d.host = f"unix://{workdir / 'docker.sock'}"
+        if pidfile.exists() and d.ping():
+            print(d.host)
+            return 0
+        os.environ.pop("DOCKER_HOST", None)
+        d.start()
+        print(d.host)
+        return 0
+    if action == "stop":
+        if pidfile.exists():
+            pid = int(pidfile.read_text().strip() or 0)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    os.kill(pid, 0)
+                    time.sleep(0.2)
+        shutil.rmtree(workdir, ignore_errors=True)
+        return 0
+    print(__doc__)
+    return 2
+
+
 def main(argv: list[str]) -> int:
+    if argv[1:2] == ["dockerd"] and len(argv) == 4:
+        return dockerd_cmd(argv[2:])
     if argv[1:2] != ["up"]:
         print(__doc__)
         return 2

@@ -5,6 +5,8 @@
 # Usage: scripts/web-image.sh [tag]   (uses DOCKER_HOST; rebuilds only when missing)
 set -euo pipefail
 tag="${1:-portside/web:busybox}"
+# the tag carries a hash of this script, so a changed image is rebuilt
+tag="$tag-$(sha256sum "$0" | cut -c1-8)"
 if docker image inspect "$tag" >/dev/null 2>&1; then echo "$tag"; exit 0; fi
 bb=$(command -v busybox)
 file -L "$bb" 2>/dev/null | grep -q 'statically linked' || [ -x /bin/busybox ] || { echo "web-image.sh: need busybox-static" >&2; exit 1; }
@@ -17,11 +19,12 @@ for app in sh ls cat echo rm touch sleep httpd hostname wget nc kill killall pki
 done
 cat > "$root/bin/web" <<'SH'
 #!/bin/sh
-# portside demo web: / -> hostname, /health -> 200 while /www/health exists
+# portside demo web: / -> hostname, /health -> 200 while /www/health exists.
+# GRACE=N: keep serving N seconds after SIGTERM (a graceful shutdown, as real apps do)
 PORT="${PORT:-80}"
 hostname > /www/index.html
 echo ok > /www/health
-trap 'exit 0' TERM INT
+trap 'sleep "${GRACE:-0}"; exit 0' TERM INT
 httpd -f -p "$PORT" -h /www &
 wait $!
 SH
