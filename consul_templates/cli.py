@@ -21,8 +21,7 @@ from consul_templates.config import Config, ConfigError, load_config, merge, par
 from consul_templates.metrics import Metrics
 from consul_templates.render import RenderError
 from consul_templates.runner import Runner, compile_spec
-from consul_templates.watch import ResettingClient
-from portside.consul import ConsulError
+from portside.consul import ConsulClient, ConsulError
 from portside.observe import make_app, serve_http, setup_logging
 from portside.run import run
 from portside.settings import SettingsError, consul_settings
@@ -45,7 +44,7 @@ def build_config(config_path: Path | None, templates: tuple[str, ...], *, log_fo
 async def _daemon(stop: asyncio.Event, config: Config, reload_config: Callable[[], Config], *, once: bool,
                   dry: bool) -> int:
     settings = consul_settings(address=config.consul.address, token=config.consul.token)
-    client = await ResettingClient.open(settings)
+    client = await ConsulClient.open(settings)
     metrics = Metrics()
     runner = Runner(config, client, metrics=metrics, reload_config=reload_config, once=once, dry=dry,
                     environ=os.environ)

@@ -15,8 +15,7 @@ from typing import Any, Protocol
 
 from consul_templates.functions import Dependency
 from portside.backoff import Backoff
-from portside.consul import ConsulClient, ConsulError
-from portside.settings import ConsulSettings
+from portside.consul import ConsulError
 
 log = logging.getLogger("consul_templates.watch")
 
@@ -44,44 +43,6 @@ async def _datacenters(source: Source) -> Any:
         raise ConsulError("read datacenters", str(exc)) from exc
     except Exception as exc:  # py-consul's ConsulException and friends
         raise ConsulError("read datacenters", f"{type(exc).__name__}: {exc}") from exc
-
-
-class ResettingClient(ConsulClient):
-    """ConsulClient whose blocking queries start over at index 0 after a failed request.
-
-    A restarted agent (or one restored from a snapshot) starts at a lower index, and Consul holds a query
-    whose index is above its own for the whole `wait` before answering: `ConsulClient.watch` would only see
-    the new state minutes later. After an error, the next request of that query asks with index 0 (an
-    immediate answer); `watch()`'s own rules then see the index go backwards and reset. To move into
-    `portside.consul.ConsulClient.watch` (reset the index after an error); until then this subclass does it."""
-
-    _failed: set[tuple[str, tuple[tuple[str, str], ...]]]
-
-    @classmethod
-    async def open(cls, settings: ConsulSettings) -> ConsulClient:
-        client = await super().open(settings)
-        # Each watch holds one connection for its blocking query (HTTP/1.1 has no multiplexing), so the
-        # connection pool must not be smaller than the number of watches: aiohttp's default of 100 would make
-        # the 101st dependency wait a whole query_wait for its first answer. Lift the pool limit (the agent's
-        # own `limits.http_max_conns_per_client`, 200 by default, still applies: see the README).
-        connector = getattr(getattr(client.raw.http, "_session", None), "connector", None)
-        if connector is not None and hasattr(connector, "_limit"):
-            connector._limit = 0
-        return client
-
-    async def get_indexed(self, path: str, params: Any = (), *, index: int = 0, wait: str = "5m",
-                          stale: bool = False, what: str | None = None) -> tuple[int, Any]:
-        failed = self.__dict__.setdefault("_failed", set())
-        key = (path, tuple(params))
-        if key in failed:
-            index = 0
-        try:
-            result = await super().get_indexed(path, params, index=index, wait=wait, stale=stale, what=what)
-        except ConsulError:
-            failed.add(key)
-            raise
-        failed.discard(key)
-        return result
 
 
 class Store(Mapping[Dependency, Any]):

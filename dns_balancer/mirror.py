@@ -31,12 +31,6 @@ class ObservedConsul(ConsulClient):
         self.errors = 0
         self.on_reachability: Callable[[bool, str], None] | None = None
 
-    @classmethod
-    async def open(cls, settings: ConsulSettings) -> ObservedConsul:
-        client = await super().open(settings)  # builds cls(settings, raw)
-        assert isinstance(client, ObservedConsul)
-        return client
-
     async def get_indexed(
         self, path: str, params: Sequence[tuple[str, str]] = (), *, index: int = 0, wait: str = "5m",
         stale: bool = False, what: str | None = None,

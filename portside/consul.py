@@ -17,7 +17,7 @@ import json
 import logging
 import ssl
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 import consul.aio
@@ -90,7 +90,7 @@ class ConsulClient:
         self.raw = raw
 
     @classmethod
-    async def open(cls, settings: ConsulSettings) -> ConsulClient:
+    async def open(cls, settings: ConsulSettings) -> Self:
         asyncio.get_running_loop()  # raises RuntimeError outside a loop: py-consul would bind a dead one
         verify: bool | str = settings.verify
         if settings.verify and settings.cacert:
@@ -114,12 +114,19 @@ class ConsulClient:
         # py-consul reads CONSUL_HTTP_TOKEN *over* the explicit token; the settings already resolved
         # explicit-beats-env, so put the resolved one back.
         raw.token = settings.token
+        # Each watch holds one connection for its blocking query (HTTP/1.1 has no multiplexing), so the pool
+        # must not be smaller than the number of watches: aiohttp's default of 100 would make the 101st
+        # watched service wait a whole `wait` for its first answer. Lift the limit (the agent's own
+        # `limits.http_max_conns_per_client`, 200 by default, still applies: see the README).
+        connector = getattr(getattr(raw.http, "_session", None), "connector", None)
+        if connector is not None and hasattr(connector, "_limit"):
+            connector._limit = 0
         return cls(settings, raw)
 
     async def close(self) -> None:
         await self.raw.close()
 
-    async def __aenter__(self) -> ConsulClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -242,7 +249,8 @@ class ConsulClient:
 
         The blocking-query rules, implemented once: ignore an unchanged index; reset to 0 when the index
         goes backwards or is <= 0; at most one fetch per `min_interval`; on errors, back off with jitter,
-        keep going (the caller keeps its last good data) and ask without blocking on the next try."""
+        keep going (the caller keeps its last good data), ask without blocking on the next try and hand out
+        that first answer even when its index looks unchanged."""
         backoff = backoff or Backoff()
         index = 0
         last_yielded: int | None = None
@@ -255,9 +263,11 @@ class ConsulClient:
                 delay = backoff.next_delay()
                 log.warning("watch %s: %s; retrying in %.2fs", path, exc, delay)
                 # The agent may come back behind our index (restart, snapshot restore) and would hold a query
-                # with the old index for the whole wait: ask without blocking first; the index rules and
-                # `last_yielded` keep unchanged data from being handed out twice.
+                # with the old index for the whole wait: ask without blocking first. A restarted agent's index
+                # can even land on the number we last handed out while its data differs (a dev agent comes
+                # back empty), so the first answer after an error is always handed out.
                 index = 0
+                last_yielded = None
                 await asyncio.sleep(delay)
                 continue
             backoff.reset()

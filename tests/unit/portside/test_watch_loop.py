@@ -1,0 +1,48 @@
+"""ConsulClient.watch's loop against a scripted get_indexed: which answers are handed out, with which index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portside.backoff import Backoff
+from portside.consul import ConsulClient, ConsulUnreachable
+
+
+class Scripted(ConsulClient):
+    """get_indexed replays a script of (index, data) answers or errors and records the index asked with."""
+
+    def __init__(self, script: list[Any]) -> None:  # no raw client: only watch() is exercised
+        self.script = list(script)
+        self.asked: list[int] = []
+
+    async def get_indexed(self, path: str, params: Any = (), *, index: int = 0, wait: str = "5m",
+                          stale: bool = False, what: str | None = None) -> tuple[int, Any]:
+        self.asked.append(index)
+        step = self.script.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+
+async def _collect(client: Scripted, n: int) -> list[tuple[int, Any]]:
+    out = []
+    async for item in client.watch("/v1/x", min_interval=0, backoff=Backoff(base=0.001, cap=0.001)):
+        out.append(item)
+        if len(out) == n:
+            break
+    return out
+
+
+async def test_unchanged_index_is_not_handed_out_twice() -> None:
+    client = Scripted([(14, ["a"]), (14, ["a"]), (15, ["b"])])
+    assert await _collect(client, 2) == [(14, ["a"]), (15, ["b"])]
+    assert client.asked == [0, 14, 14]
+
+
+async def test_after_an_error_the_next_answer_is_handed_out_even_at_the_same_index() -> None:
+    # A restarted dev agent can come back at the very index we last saw, with different (empty) data.
+    down = ConsulUnreachable("watch /v1/x", "connection refused")
+    client = Scripted([(14, ["a"]), down, down, (14, []), (14, []), (20, ["c"])])
+    assert await _collect(client, 3) == [(14, ["a"]), (14, []), (20, ["c"])]
+    # blocking index dropped to 0 after the error, so a server behind our index answers at once
+    assert client.asked == [0, 14, 0, 0, 14, 14]
