@@ -9,37 +9,22 @@ that passed its check and its command.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import logging
 import os
 import shlex
-import signal
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from consul_templates.commands import run_command
 from consul_templates.config import TemplateSpec
 
 log = logging.getLogger("consul_templates.apply")
 
 # Outcomes of install()
 UNCHANGED, INSTALLED, CHECK_FAILED, WRITE_FAILED = "unchanged", "installed", "check_failed", "write_failed"
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    ok: bool
-    returncode: int | None
-    output: str
-    seconds: float
-
-    def describe(self) -> str:
-        status = "timed out" if self.returncode is None else f"exited {self.returncode}"
-        tail = self.output.strip()[-800:]
-        return f"{status} after {self.seconds:.2f}s" + (f": {tail}" if tail else "")
 
 
 @dataclass(frozen=True)
@@ -50,32 +35,6 @@ class Installed:
     spec: TemplateSpec
     previous: bytes | None = None
     detail: str = ""
-
-
-async def run_command(command: str, timeout: float, env: dict[str, str] | None = None) -> CommandResult:
-    """Run a shell command without blocking the loop; kill its whole process group on timeout."""
-    started = time.monotonic()
-    try:
-        proc = await asyncio.create_subprocess_shell(
-            command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True, env=env,
-        )
-    except OSError as exc:
-        return CommandResult(False, -1, f"cannot start: {exc}", time.monotonic() - started)
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(proc.wait(), 5)
-        return CommandResult(False, None, "", time.monotonic() - started)
-    except asyncio.CancelledError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        raise
-    text = out.decode(errors="replace") if out else ""
-    return CommandResult(proc.returncode == 0, proc.returncode, text, time.monotonic() - started)
 
 
 def read_live(path: Path) -> bytes | None:

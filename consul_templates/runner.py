@@ -27,8 +27,8 @@ from consul_templates.apply import (
     Installed,
     install,
     restore,
-    run_command,
 )
+from consul_templates.commands import run_command
 from consul_templates.config import Config, ConfigError, TemplateSpec, Wait
 from consul_templates.functions import Dependency
 from consul_templates.metrics import Metrics

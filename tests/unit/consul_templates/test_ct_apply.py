@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from consul_templates import apply
-from consul_templates.apply import CHECK_FAILED, INSTALLED, UNCHANGED, install, restore, run_command
+from consul_templates.apply import CHECK_FAILED, INSTALLED, UNCHANGED, install, restore
+from consul_templates.commands import run_command
 from consul_templates.config import TemplateSpec
 
 
@@ -90,3 +92,33 @@ async def test_run_command_reports_exit_output_and_timeout() -> None:
     assert not bad.ok and bad.returncode == 3 and "exited 3" in bad.describe() and "broken" in bad.describe()
     slow = await run_command("sleep 5", 0.2)
     assert not slow.ok and slow.returncode is None and "timed out" in slow.describe() and slow.seconds < 2
+
+
+def _gone(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "State:\tZ" in status  # killed, waiting for its (init) parent to reap it
+
+
+async def test_timeout_and_cancel_kill_the_whole_process_group(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    slow = await run_command(f"sleep 30 & echo $! > {pidfile}; wait", 0.3)
+    assert slow.returncode is None
+    grandchild = int(pidfile.read_text())
+    assert _gone(grandchild)
+
+    pidfile.unlink()
+    task = asyncio.ensure_future(run_command(f"sleep 30 & echo $! > {pidfile}; wait", 30))
+    while not pidfile.exists() or not pidfile.read_text().strip():
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert _gone(int(pidfile.read_text()))
+
+
+async def test_a_background_child_holding_stdout_does_not_hold_the_command() -> None:
+    result = await asyncio.wait_for(run_command("sleep 2 & echo started", 5), 1.5)
+    assert result.ok and result.output == "started\n"
