@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -27,6 +28,7 @@ from portside.run import run
 from portside.settings import SettingsError, consul_settings
 
 log = logging.getLogger("consul_templates")
+option = functools.partial(click.option, show_envvar=True)  # --help names each CONSUL_TEMPLATES_* var
 
 
 def build_config(config_path: Path | None, templates: tuple[str, ...], *, log_format: str | None,
@@ -78,21 +80,21 @@ async def _daemon(stop: asyncio.Event, config: Config, reload_config: Callable[[
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+@option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
               envvar="CONSUL_TEMPLATES_CONFIG", help="YAML configuration file.")
-@click.option("--template", "templates", multiple=True, envvar="CONSUL_TEMPLATES_TEMPLATE", metavar="SRC:DEST[:CMD]",
+@option("--template", "templates", multiple=True, envvar="CONSUL_TEMPLATES_TEMPLATE", metavar="SRC:DEST[:CMD]",
               help="A template, as consul-template's -template (repeatable; env: space-separated).")
-@click.option("--once", is_flag=True, envvar="CONSUL_TEMPLATES_ONCE", help="Render every template once, then exit.")
-@click.option("--dry", is_flag=True, envvar="CONSUL_TEMPLATES_DRY",
+@option("--once", is_flag=True, envvar="CONSUL_TEMPLATES_ONCE", help="Render every template once, then exit.")
+@option("--dry", is_flag=True, envvar="CONSUL_TEMPLATES_DRY",
               help="Print renders to stdout instead of writing files; run no command.")
-@click.option("--log-format", type=click.Choice(["text", "json"]), envvar="CONSUL_TEMPLATES_LOG_FORMAT", default=None)
-@click.option("--log-level", default="info", envvar="CONSUL_TEMPLATES_LOG_LEVEL", show_default=True,
+@option("--log-format", type=click.Choice(["text", "json"]), envvar="CONSUL_TEMPLATES_LOG_FORMAT", default=None)
+@option("--log-level", default="info", envvar="CONSUL_TEMPLATES_LOG_LEVEL", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-@click.option("--http-addr", envvar="CONSUL_TEMPLATES_HTTP_ADDR", default=None,
+@option("--http-addr", envvar="CONSUL_TEMPLATES_HTTP_ADDR", default=None,
               help="host:port for /health and /metrics ('off' to disable).")
-@click.option("--consul-addr", envvar="CONSUL_TEMPLATES_CONSUL_ADDR", default=None,
+@option("--consul-addr", envvar="CONSUL_TEMPLATES_CONSUL_ADDR", default=None,
               help="Consul HTTP address (default: CONSUL_HTTP_ADDR, then 127.0.0.1:8500).")
-@click.option("--consul-token", envvar="CONSUL_TEMPLATES_CONSUL_TOKEN", default=None,
+@option("--consul-token", envvar="CONSUL_TEMPLATES_CONSUL_TOKEN", default=None,
               help="Consul ACL token (default: CONSUL_HTTP_TOKEN).")
 def cli(config_path: Path | None, templates: tuple[str, ...], once: bool, dry: bool, log_format: str | None,
         log_level: str, http_addr: str | None, consul_addr: str | None, consul_token: str | None) -> None:
