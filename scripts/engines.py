@@ -85,12 +85,21 @@ def consul_binary() -> str:
 # ---------------------------------------------------------------------------------------------
 @dataclass
 class Dockerd:
-    """A private dockerd (root), or the engine already at DOCKER_HOST when it answers."""
+    """A private dockerd (root), or the engine already at DOCKER_HOST when it answers.
+
+    Several can run side by side (tests/cluster): give each its own `bridge` (made beforehand; then no
+    --bip), its own `pool`, `reuse_env=False`, and `iptables=False`, since a dockerd starting with iptables
+    rewrites the DOCKER chains every engine on the machine shares."""
 
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="psd-", dir="/tmp")))
     proc: subprocess.Popen | None = None
     host: str = ""
     external: bool = False
+    bridge: str = ""
+    bip: str = DOCKER_BIP
+    pool: str = DOCKER_POOL
+    iptables: bool = True
+    reuse_env: bool = True
 
     @property
     def env(self) -> dict[str, str]:
@@ -102,7 +111,7 @@ class Dockerd:
         return r.returncode == 0
 
     def start(self) -> Dockerd:
-        existing = os.environ.get("DOCKER_HOST")
+        existing = os.environ.get("DOCKER_HOST") if self.reuse_env else None
         if existing:
             self.host = existing
             if self.ping():
@@ -114,7 +123,8 @@ class Dockerd:
         self.proc = subprocess.Popen(
             ["dockerd", "-H", self.host, "--data-root", str(self.workdir / "data"),
              "--exec-root", str(self.workdir / "x"), "--pidfile", str(self.workdir / "docker.pid"),
-             "--bip", DOCKER_BIP, "--default-address-pool", DOCKER_POOL, "--log-level", "warn"],
+             *(["--bridge", self.bridge] if self.bridge else ["--bip", self.bip]), "--default-address-pool",
+             self.pool, *([] if self.iptables else ["--iptables=false"]), "--log-level", "warn"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         try:
@@ -192,21 +202,26 @@ class ConsulAgent:
         p = self.ports
         log = open(self.workdir / "consul.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [self.binary, "agent", "-dev", "-node", self.node, "-bind", self.bind, "-client", self.bind,
+            [self.binary, "agent", *self.mode_args(), "-node", self.node, "-bind", self.bind, "-client", self.bind,
              "-http-port", str(p["http"]), "-dns-port", str(p["dns"]), "-serf-lan-port", str(p["serf_lan"]),
-             "-serf-wan-port", str(p["serf_wan"]), "-server-port", str(p["server"]),
-             "-enable-local-script-checks", "-enable-script-checks", "-log-level", "warn",
+             "-serf-wan-port", str(p["serf_wan"]), "-server-port", str(p["server"]), "-log-level", "warn",
              "-config-file", str(hcl), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **self.proc_env},
         )
         try:
-            wait_until(lambda: self.proc.poll() is None and bool(self.api("/v1/status/leader")), 60,  # type: ignore
-                       "consul dev agent")
+            wait_until(lambda: self.proc.poll() is None and self.ready(), 60, f"consul agent {self.node}")  # type: ignore
         except TimeoutError:
             self.stop()
             tail = (self.workdir / "consul.log").read_text(errors="replace")[-2000:]
             raise RuntimeError(f"consul did not start; log tail:\n{tail}") from None
         return self
+
+    def mode_args(self) -> list[str]:
+        """What kind of agent: here a dev server (scripts/cluster.py runs real servers and clients)."""
+        return ["-dev", "-enable-local-script-checks", "-enable-script-checks"]
+
+    def ready(self) -> bool:
+        return bool(self.api("/v1/status/leader"))
 
     def restart(self, down_seconds: float = 0.0) -> None:
         """Stop and start on the same ports. A dev agent keeps nothing: every service is gone after."""
