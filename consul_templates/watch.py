@@ -8,7 +8,6 @@ store: the last good data stays and the templates keep rendering from it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
@@ -16,6 +15,7 @@ from typing import Any, Protocol
 from consul_templates.functions import Dependency
 from portside.backoff import Backoff
 from portside.consul import ConsulError
+from portside.run import cancel_all
 
 log = logging.getLogger("consul_templates.watch")
 
@@ -104,11 +104,7 @@ class Watches:
     async def close(self) -> None:
         tasks = list(self._tasks.values())
         self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_all(tasks)
 
     def _take(self, dep: Dependency, raw: Any) -> None:
         try:

@@ -8,7 +8,6 @@ When Consul cannot be reached the watches retry with backoff and the last good s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import urllib.parse
 from collections.abc import Callable, Sequence
@@ -16,6 +15,7 @@ from typing import Any
 
 from dns_balancer.snapshot import Snapshot, instances_from_health, nodes_from_catalog
 from portside.consul import ConsulClient, ConsulError
+from portside.run import cancel_all
 from portside.settings import ConsulSettings
 
 log = logging.getLogger("dns_balancer.mirror")
@@ -115,11 +115,7 @@ class Mirror:
         finally:
             tasks = [nodes, *self._tasks.values()]
             self._tasks.clear()
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await cancel_all(tasks)
 
     async def _watch_service(self, name: str) -> None:
         async for index, entries in self.consul.watch(

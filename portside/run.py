@@ -49,3 +49,12 @@ def run(main: Callable[[asyncio.Event], Coroutine[Any, Any, int | None]], use_uv
         except ImportError:
             pass
     return asyncio.run(runner())
+
+
+async def cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel every task, then wait for each to finish (their errors are not ours to raise at shutdown)."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
