@@ -26,7 +26,7 @@ from consul.exceptions import ACLPermissionDenied, BadRequest, ClientError, Cons
 
 from portside.backoff import Backoff
 from portside.settings import ConsulSettings
-from portside.watchrules import blocking_timeout, next_index
+from portside.watchrules import blocking_timeout, next_index, parse_duration
 
 log = logging.getLogger("portside.consul")
 
@@ -59,13 +59,28 @@ _RIGHTS = {
     "set service maintenance": "service:write on the service name",
     "list agent services": "service:read",
     "update TTL check": "service:write on the check's service",
-    "list catalog services": "service:read",
+    "list catalog services": "service:read and node:read",
     "read service health": "service:read and node:read",
     "read KV": "key:read on the key",
     "write KV": "key:write on the key",
     "delete KV": "key:write on the key",
     "read nodes": "node:read",
 }
+# The same by path, for blocking queries named otherwise (consul-templates names them after the template call).
+_PATH_RIGHTS = (
+    ("/v1/kv/", "key:read on the key"),
+    ("/v1/health/service/", "service:read and node:read"),
+    ("/v1/catalog/services", "service:read and node:read"),
+    ("/v1/catalog/nodes", "node:read"),
+)
+# Consul answers a read the token may only partly see with the rest left out and the header
+# X-Consul-Results-Filtered-By-ACLs (never for the anonymous token), not with a 403. A policy change does not wake
+# a blocking query, so while an answer is filtered a watch blocks at most this long and compares the data.
+FILTERED_WAIT = "5s"
+
+
+def _right(what: str, path: str = "") -> str:
+    return _RIGHTS.get(what) or next((r for p, r in _PATH_RIGHTS if path.startswith(p)), "the matching ACL right")
 
 
 def docker_check(
@@ -88,6 +103,7 @@ class ConsulClient:
     def __init__(self, settings: ConsulSettings, raw: consul.aio.Consul) -> None:
         self.settings = settings
         self.raw = raw
+        self.filtered: set[str] = set()  # paths whose last answer Consul's ACLs filtered
 
     @classmethod
     async def open(cls, settings: ConsulSettings) -> Self:
@@ -133,11 +149,11 @@ class ConsulClient:
         await self.close()
 
     # ---- error translation -------------------------------------------------------------------
-    async def _call(self, what: str, awaitable: Any) -> Any:
+    async def _call(self, what: str, awaitable: Any, path: str = "") -> Any:
         try:
             return await awaitable
         except ACLPermissionDenied as exc:
-            right = _RIGHTS.get(what, "the matching ACL right")
+            right = _right(what, path)
             raise ConsulPermissionDenied(
                 what, f"permission denied by Consul at {self.settings.address}: the token lacks {right} ({exc})",
                 403,
@@ -233,12 +249,24 @@ class ConsulClient:
         if index > 0:
             query += [("index", str(index)), ("wait", wait)]
             timeout = blocking_timeout(wait)
-        idx, data = await self._call(
+        decode = CB.json(index=True)
+
+        def callback(response: Any) -> tuple[Any, Any, bool]:
+            idx, data = decode(response)
+            return idx, data, response.headers.get("X-Consul-Results-Filtered-By-ACLs") == "true"
+
+        idx, data, filtered = await self._call(
             what or f"GET {path}",
-            self.raw.http.get(
-                CB.json(index=True), path, params=query, headers=self._headers(), connections_timeout=timeout
-            ),
+            self.raw.http.get(callback, path, params=query, headers=self._headers(), connections_timeout=timeout),
+            path,
         )
+        if filtered and path not in self.filtered:
+            self.filtered.add(path)
+            log.warning("%s: Consul's ACLs hid part of the answer: the token lacks %s on some entries",
+                        what or f"GET {path}", _right(what or "", path))
+        elif not filtered and path in self.filtered:
+            self.filtered.discard(path)
+            log.info("%s: no longer filtered by Consul's ACLs", what or f"GET {path}")
         return int(idx or 0), data
 
     async def watch(
@@ -250,15 +278,20 @@ class ConsulClient:
         The blocking-query rules, implemented once: ignore an unchanged index; reset to 0 when the index
         goes backwards or is <= 0; at most one fetch per `min_interval`; on errors, back off with jitter,
         keep going (the caller keeps its last good data), ask without blocking on the next try and hand out
-        that first answer even when its index looks unchanged."""
+        that first answer even when its index looks unchanged. While Consul's ACLs filter the answer, block at
+        most FILTERED_WAIT and hand out changed data at an unchanged index: a granted right shows that way."""
         backoff = backoff or Backoff()
         index = 0
         last_yielded: int | None = None
+        last_data: Any = None
+        filtered = False
+        short_wait = min(wait, FILTERED_WAIT, key=parse_duration)
         loop = asyncio.get_running_loop()
         while True:
             started = loop.time()
             try:
-                got, data = await self.get_indexed(path, params, index=index, wait=wait, stale=stale, what=what)
+                got, data = await self.get_indexed(path, params, index=index, wait=short_wait if filtered else wait,
+                                                   stale=stale, what=what)
             except ConsulError as exc:
                 delay = backoff.next_delay()
                 log.warning("watch %s: %s; retrying in %.2fs", path, exc, delay)
@@ -272,8 +305,10 @@ class ConsulClient:
                 continue
             backoff.reset()
             index, changed = next_index(index, got, last_yielded)
+            changed = changed or (filtered and data != last_data)
+            filtered = path in self.filtered
             if changed:
-                last_yielded = got
+                last_yielded, last_data = got, (data if filtered else None)
                 yield got, data
             elapsed = loop.time() - started
             if elapsed < min_interval:

@@ -14,13 +14,20 @@ class Scripted(ConsulClient):
     def __init__(self, script: list[Any]) -> None:  # no raw client: only watch() is exercised
         self.script = list(script)
         self.asked: list[int] = []
+        self.waits: list[str] = []
+        self.filtered: set[str] = set()
 
     async def get_indexed(self, path: str, params: Any = (), *, index: int = 0, wait: str = "5m",
                           stale: bool = False, what: str | None = None) -> tuple[int, Any]:
         self.asked.append(index)
+        self.waits.append(wait)
         step = self.script.pop(0)
         if isinstance(step, Exception):
             raise step
+        if len(step) == 3:  # (index, data, "filtered"): Consul's ACLs hid part of this answer
+            self.filtered.add(path)
+            return step[:2]
+        self.filtered.discard(path)
         return step
 
 
@@ -46,3 +53,12 @@ async def test_after_an_error_the_next_answer_is_handed_out_even_at_the_same_ind
     assert await _collect(client, 3) == [(14, ["a"]), (14, []), (20, ["c"])]
     # blocking index dropped to 0 after the error, so a server behind our index answers at once
     assert client.asked == [0, 14, 0, 0, 14, 14]
+
+
+async def test_while_acls_filter_the_answer_a_grant_shows_at_an_unchanged_index() -> None:
+    # A policy change does not move the index (nor wake a blocking query): while filtered, block briefly and
+    # hand out changed data at the same index; once no longer filtered, the normal rules and wait again.
+    client = Scripted([(14, [], "filtered"), (14, [], "filtered"), (14, ["a"]), (14, ["a"]), (15, ["b"])])
+    assert await _collect(client, 3) == [(14, []), (14, ["a"]), (15, ["b"])]
+    assert client.asked == [0, 14, 14, 14, 14]
+    assert client.waits == ["5m", "5s", "5s", "5m", "5m"]
