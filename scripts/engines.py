@@ -22,8 +22,11 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import acl as consul_acl  # scripts/acl.py
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER_BIP = "198.18.0.1/24"
@@ -164,7 +167,10 @@ class ConsulAgent:
 
     Script and docker-exec checks registered through the HTTP API (as registrator does) need
     `-enable-script-checks`; `-enable-local-script-checks` alone covers only config files. Safe here
-    because the agent's HTTP API listens on loopback only."""
+    because the agent's HTTP API listens on loopback only.
+
+    `acl=True` (default: PORTSIDE_CONSUL_ACL=1) starts it with ACLs on, default deny, and one token per daemon
+    from compose/acl/*.hcl (`env_for(daemon)`); `api()` then uses the management token (scripts/acl.py)."""
 
     binary: str = ""
     bind: str = "127.0.0.1"
@@ -174,6 +180,9 @@ class ConsulAgent:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="psc-", dir="/tmp")))
     proc: subprocess.Popen | None = None
     ports: dict[str, int] = field(default_factory=dict)
+    acl: bool = field(default_factory=consul_acl.from_env)
+    management_token: str = ""
+    tokens: dict[str, str] = field(default_factory=dict)  # daemon -> its token's secret (acl only)
 
     @property
     def http_addr(self) -> str:
@@ -183,9 +192,14 @@ class ConsulAgent:
     def env(self) -> dict[str, str]:
         return {"CONSUL_HTTP_ADDR": f"http://{self.http_addr}"}
 
+    def env_for(self, daemon: str) -> dict[str, str]:
+        """What a daemon needs to reach this agent: the address and, with ACLs on, its own token."""
+        return {**self.env, **({"CONSUL_HTTP_TOKEN": self.tokens[daemon]} if self.acl else {})}
+
     def api(self, path: str, method: str = "GET", body: object = None, token: str | None = None):
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         req = urllib.request.Request(f"http://{self.http_addr}{path}", data=data, method=method)
+        token = self.management_token if token is None else token
         if token:
             req.add_header("X-Consul-Token", token)
         with urllib.request.urlopen(req, timeout=10) as resp:
@@ -198,7 +212,11 @@ class ConsulAgent:
             http, dns, lan, wan, server = free_ports(5)
             self.ports = {"http": http, "dns": dns, "serf_lan": lan, "serf_wan": wan, "server": server}
         hcl = self.workdir / "ports.hcl"
-        hcl.write_text("ports { grpc = -1\n grpc_tls = -1 }\n")
+        config = "ports { grpc = -1\n grpc_tls = -1 }\n"
+        if self.acl:
+            self.management_token = self.management_token or str(uuid.uuid4())
+            config += consul_acl.agent_config(self.management_token)
+        hcl.write_text(config)
         p = self.ports
         log = open(self.workdir / "consul.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -210,6 +228,9 @@ class ConsulAgent:
         )
         try:
             wait_until(lambda: self.proc.poll() is None and self.ready(), 60, f"consul agent {self.node}")  # type: ignore
+            if self.acl:  # the management token exists once the leader has set ACLs up
+                wait_until(lambda: self.api("/v1/acl/token/self"), 30, "consul ACLs")
+                consul_acl.provision(self)
         except TimeoutError:
             self.stop()
             tail = (self.workdir / "consul.log").read_text(errors="replace")[-2000:]

@@ -1,0 +1,17 @@
+# portside registrator: least-privilege ACL policy (Consul 1.20). See compose/acl/README.md.
+#
+# service:write -- PUT /v1/agent/service/register, /deregister/<id>, /maintenance/<id> and the TTL updates
+# of its own `<id>:docker-health` checks (/v1/agent/check/pass|warn|fail/<id>). It also gives service:read,
+# which /v1/agent/services needs to show registrator its own services (reconcile, -cleanup, agent watch).
+# Service names come from images and SERVICE_NAME labels, so this policy allows every name. Narrow it to
+# the names (or a naming prefix) your containers use, e.g.
+#     service_prefix "web" { policy = "write" }
+# A container whose name falls outside is refused (logged, retried) while the others register.
+service_prefix "" {
+  policy = "write"
+}
+
+# node:read -- /v1/agent/checks and the agent's own node: Consul filters node-level entries by node:read.
+node_prefix "" {
+  policy = "read"
+}
