@@ -42,6 +42,8 @@ class Service:
         self.agent = agent
         self.name = f"ctweb-{uuid.uuid4().hex[:6]}"
         self.ids: set[str] = set()
+        # its keys live under portside/, the prefix compose/acl/consul-templates.hcl lets the daemon read
+        self.kv_root = f"portside/{self.name}"
 
     def sid(self, port: int) -> str:
         return f"{self.name}-{port}"
@@ -63,12 +65,12 @@ class Service:
         self.ids.discard(sid)
 
     def kv(self, key: str, value: str) -> None:
-        self.agent.api(f"/v1/kv/{self.name}/{key}", "PUT", value.encode())
+        self.agent.api(f"/v1/kv/{self.kv_root}/{key}", "PUT", value.encode())
 
     def cleanup(self) -> None:
         for sid in list(self.ids):
             self.deregister(port=int(sid.rsplit("-", 1)[1]))
-        self.agent.api(f"/v1/kv/{self.name}?recurse", "DELETE")
+        self.agent.api(f"/v1/kv/{self.kv_root}?recurse", "DELETE")
 
 
 @pytest.fixture
@@ -79,12 +81,13 @@ def service(consul_agent) -> Iterator[Service]:
 
 
 @pytest.fixture
-def daemon(consul_env, tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    """Factory: start consul-templates with args; stopped after, and each must still have been alive."""
+def daemon(consul_env, consul_agent, tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    """Factory: start consul-templates with args; stopped after, and each must still have been alive.
+    With ACLs on it gets its own token (compose/acl/consul-templates.hcl)."""
     started: list[Daemon] = []
 
     def start(*args: str, env: dict[str, str] | None = None) -> Daemon:
-        d = Daemon(list(args), tmp_path, {**consul_env, **(env or {})})
+        d = Daemon(list(args), tmp_path, {**consul_agent.env_for("consul-templates"), **(env or {})})
         started.append(d)
         return d
 

@@ -92,7 +92,7 @@ def test_shipped_template_follows_registrations_and_health(nginx, webs, service,
 def test_burst_gives_one_write_and_one_reload_identical_data_none(nginx, service, daemon, site, listen_port,
                                                                   tmp_path):
     dest, reloads = site("burst"), tmp_path / "reloads.log"
-    text = upstream(service.name, listen_port, extra="    # {{ key_or_default('NAME/note', 'none') }}\n")
+    text = upstream(service.name, listen_port, extra="    # {{ key_or_default('portside/NAME/note', 'none') }}\n")
     http = engines.free_port()
     cfg = write_config(tmp_path, {"contents": text.replace("NAME", service.name), "destination": str(dest),
                                   "command": reload_cmd(nginx, reloads), "wait": {"min": "300ms", "max": "3s"}},
@@ -126,7 +126,7 @@ def test_burst_gives_one_write_and_one_reload_identical_data_none(nginx, service
 
 def test_injected_value_is_refused_and_nginx_keeps_serving(nginx, webs, service, daemon, site, listen_port, tmp_path):
     dest, http = site("inject"), engines.free_port()
-    extra = ("{% set extra = key_or_default('NAME/backup', '') %}{% if extra %}"
+    extra = ("{% set extra = key_or_default('portside/NAME/backup', '') %}{% if extra %}"
              "    server {{ extra }} backup;\n{% endif %}").replace("NAME", service.name)
     cfg = write_config(tmp_path, {"contents": upstream(service.name, listen_port, extra), "destination": str(dest),
                                   "check_command": NGINX_CHECK, "command": reload_cmd(nginx)},
@@ -144,14 +144,14 @@ def test_injected_value_is_refused_and_nginx_keeps_serving(nginx, webs, service,
     assert "9999" not in dest.read_text() and nginx.test_config().returncode == 0
     assert seen_through(listen_port) == {a.host}, "nginx keeps serving the old upstream"
     log = d.log()
-    assert "refused value" in log and f"key('{service.name}/backup')" in log and "198.18.0.1;" in log
+    assert "refused value" in log and f"key('{service.kv_root}/backup')" in log and "198.18.0.1;" in log
     assert get(http, "/health")[0] == 200 and d.alive()
     assert not list(dest.parent.glob(f".{dest.name}.*")), "no candidate left in conf.d"
 
 
 def test_candidate_failing_nginx_t_is_never_swapped_in(nginx, webs, service, daemon, site, listen_port, tmp_path):
     dest = site("check")
-    extra = "    {{ key_or_default('NAME/balance', 'least_conn') }};\n".replace("NAME", service.name)
+    extra = "    {{ key_or_default('portside/NAME/balance', 'least_conn') }};\n".replace("NAME", service.name)
     cfg = write_config(tmp_path, {"contents": upstream(service.name, listen_port, extra), "destination": str(dest),
                                   "check_command": NGINX_CHECK, "command": reload_cmd(nginx)})
     d = daemon("--config", str(cfg))
@@ -215,7 +215,7 @@ def test_once_and_dry(consul_env, service, tmp_path):
     src, dest, marker = tmp_path / "t.j2", tmp_path / "out.txt", tmp_path / "ran"
     src.write_text("{% for i in service('NAME') %}{{ i.hostport }}\n{% endfor %}".replace("NAME", service.name))
     service.register(port=7101, check=False)
-    env = {**os.environ, **consul_env}
+    env = {**os.environ, **service.agent.env_for("consul-templates")}
     base = [sys.executable, "-m", "consul_templates"]
     once = subprocess.run([*base, "--template", f"{src}:{dest}:touch {marker}", "--once"], env=env,
                           capture_output=True, text=True, timeout=30)
@@ -238,7 +238,7 @@ def test_consul_outage_keeps_last_good_file(daemon, tmp_path):
         agent.api("/v1/agent/service/register", "PUT", {"ID": "svc-1", "Name": "svc", "Address": "127.0.0.1",
                                                         "Port": 7201})
         d = daemon("--template", f"{src}:{dest}", "--http-addr", f"127.0.0.1:{http}",
-                   env={"CONSUL_HTTP_ADDR": f"http://{agent.http_addr}"})
+                   env=agent.env_for("consul-templates"))
         wait_for(lambda: dest.exists() and dest.read_text() == "127.0.0.1:7201 ", 10, "first render")
         agent.stop(keep_dir=True)
         wait_for(lambda: get(http, "/health", timeout=5)[0] == 503, 10, "/health reports Consul down")

@@ -30,8 +30,9 @@ class Daemon:
         self.log = Path(f"/tmp/dnsb-{uuid.uuid4().hex[:8]}.log")
 
     def start(self, wait_synced: bool = True) -> Daemon:
-        env = {**os.environ, **self.agent.env}
+        env = {**os.environ}
         env.pop("CONSUL_HTTP_TOKEN", None)
+        env.update(self.agent.env_for("dns-balancer"))  # with ACLs on: its own token (compose/acl/)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "dns_balancer", "--listen", f"127.0.0.1:{self.port}",

@@ -21,6 +21,8 @@ class RegistratorProcess:
         self.log_path = Path(agent.workdir) / f"registrator-{uuid.uuid4().hex[:6]}.log"
         env = {**os.environ, "DOCKER_HOST": dockerd.host, "PYTHONUNBUFFERED": "1"}
         env.pop("CONSUL_HTTP_ADDR", None)
+        if agent.acl:  # its own token (compose/acl/registrator.hcl), not the harness's management token
+            env["CONSUL_HTTP_TOKEN"] = agent.tokens["registrator"]
         self.cmd = [sys.executable, "-m", "registrator", "--node-id", node, "-ip", "127.0.0.1", *args,
                     f"consul://{agent.http_addr}"]
         self.env = env

@@ -42,7 +42,7 @@ def test_health_and_metrics(registrator, docker_client, web_image, consul_agent)
 def test_acl_refusal_logged_with_consuls_reason_and_daemon_keeps_running(registrator, docker_client, web_image,
                                                                          monkeypatch):
     mgmt = f"mgmt-{uuid.uuid4().hex}"
-    agent = engines.ConsulAgent(node="portside-acl-reg")
+    agent = engines.ConsulAgent(node="portside-acl-reg", acl=False)  # sets up its own ACLs, also in ACL runs
     agent.workdir.mkdir(parents=True, exist_ok=True)
     (agent.workdir / "acl.hcl").write_text(
         f'acl {{ enabled = true\n default_policy = "deny"\n tokens {{ initial_management = "{mgmt}" }} }}\n')
