@@ -26,6 +26,7 @@ from registrator.config import Config
 OWNER_NODE = "portside-node"
 OWNER_CONTAINER = "portside-container"
 MAX_VALUE = 4096  # bytes per label/env value we accept
+MAX_META_VALUE = 512  # bytes per Consul meta value (Consul refuses the whole registration over it)
 _DNS_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _META_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _PORT_KEY = re.compile(r"^(\d+)_(.+)$")
@@ -192,6 +193,7 @@ def services_for(container: Mapping[str, Any], cfg: Config) -> tuple[list[Servic
     # because we cannot tell which service it was meant for.
     generic: dict[str, str] = {}
     per_port: dict[int, dict[str, str]] = {}
+    written: dict[tuple[int | None, str], str] = {}  # (port, lower-cased key) -> the key as written
     tainted = False
     for key, value in raw.items():
         short = key[len("SERVICE_"):]
@@ -208,11 +210,13 @@ def services_for(container: Mapping[str, Any], cfg: Config) -> tuple[list[Servic
                 tainted = True
                 continue
             per_port.setdefault(pnum, {})[m.group(2).lower()] = value
+            written[(pnum, m.group(2).lower())] = key
         elif short and short[0].isdigit():
             problem(key, value, "port-specific key needs the form SERVICE_<port>_<NAME>")
             tainted = True
         else:
             generic[short.lower()] = value
+            written[(None, short.lower())] = key
     if tainted:
         return [], problems
 
@@ -263,8 +267,9 @@ def services_for(container: Mapping[str, Any], cfg: Config) -> tuple[list[Servic
         if label_ip:
             address = label_ip
         def source_key(k: str, _port: int = port.exposed) -> str:
-            """The label/env key a merged metadata key came from."""
-            return f"SERVICE_{_port}_{k.upper()}" if k in per_port.get(_port, {}) else f"SERVICE_{k.upper()}"
+            """The label/env key a merged metadata key came from, as written (lower() does not round-trip)."""
+            where = _port if k in per_port.get(_port, {}) else None
+            return written.get((where, k)) or (f"SERVICE_{_port}_{k.upper()}" if where else f"SERVICE_{k.upper()}")
 
         name_key = source_key("name")
         if "name" in meta:
@@ -290,6 +295,10 @@ def services_for(container: Mapping[str, Any], cfg: Config) -> tuple[list[Servic
                 continue
             if not _META_KEY.match(k) or k.startswith("consul-") or k.startswith("portside-"):
                 problem(source_key(k), v, "not usable as a Consul meta key ([A-Za-z0-9_-], max 64)")
+                bad = True
+                break
+            if len(v.encode()) > MAX_META_VALUE:
+                problem(source_key(k), v, f"meta value longer than {MAX_META_VALUE} bytes (Consul's limit)")
                 bad = True
                 break
             svc_meta[k] = v

@@ -42,7 +42,7 @@ def test_durations(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("bad", ["", "abc", "10", "10x", "s10", "1m abc"])
+@pytest.mark.parametrize("bad", ["", "abc", "10", "10x", "s10", "1m abc", "५m", "١٠s", "1.५s"])  # Go: ASCII digits
 def test_bad_durations_name_the_text(bad):
     with pytest.raises(ValueError) as err:
         parse_duration(bad)

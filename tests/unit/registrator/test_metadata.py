@@ -176,6 +176,18 @@ def test_bad_meta_key(container):
     bad(container, {"labels": {"SERVICE_FOO.BAR": "1"}}, "SERVICE_FOO.BAR")
 
 
+def test_bad_meta_key_is_named_as_written(container):
+    # "ß".upper() == "SS": the key in the log line must be the one the user wrote, not a round trip of it
+    bad(container, {"labels": {"SERVICE_STRAßE": "1"}}, "SERVICE_STRAßE")
+    bad(container, {"env": ["SERVICE_80_STRAßE=1"]}, "SERVICE_80_STRAßE")
+
+
+def test_meta_value_over_consuls_limit(container):
+    # Consul refuses a meta value over 512 bytes (and with it the whole registration): say so, naming the key
+    bad(container, {"labels": {"SERVICE_NOTE": "é" * 257}}, "SERVICE_NOTE")
+    assert one(container(labels={"SERVICE_NOTE": "é" * 256})).meta["note"] == "é" * 256
+
+
 def test_one_bad_port_does_not_skip_the_other(container):
     c = container(exposed=["80/tcp", "81/tcp"],
                   published={"80/tcp": [{"HostIp": "", "HostPort": "1080"}],
