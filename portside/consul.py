@@ -74,8 +74,10 @@ _PATH_RIGHTS = (
     ("/v1/catalog/nodes", "node:read"),
 )
 # Consul answers a read the token may only partly see with the rest left out and the header
-# X-Consul-Results-Filtered-By-ACLs (never for the anonymous token), not with a 403. A policy change does not wake
-# a blocking query, so while an answer is filtered a watch blocks at most this long and compares the data.
+# X-Consul-Results-Filtered-By-ACLs (never for the anonymous token), not with a 403. A policy change neither wakes
+# a blocking query nor moves the index, so while an answer is filtered a watch blocks at most this long and
+# compares the data. Consul 1.20 drops the header on /v1/health/service answers at the end of a blocking wait:
+# once filtered, an answer counts as filtered until its index or its data changes.
 FILTERED_WAIT = "5s"
 
 
@@ -103,7 +105,7 @@ class ConsulClient:
     def __init__(self, settings: ConsulSettings, raw: consul.aio.Consul) -> None:
         self.settings = settings
         self.raw = raw
-        self.filtered: set[str] = set()  # paths whose last answer Consul's ACLs filtered
+        self.filtered: set[str] = set()  # paths whose last answer carried X-Consul-Results-Filtered-By-ACLs
 
     @classmethod
     async def open(cls, settings: ConsulSettings) -> Self:
@@ -260,13 +262,10 @@ class ConsulClient:
             self.raw.http.get(callback, path, params=query, headers=self._headers(), connections_timeout=timeout),
             path,
         )
-        if filtered and path not in self.filtered:
+        if filtered:
             self.filtered.add(path)
-            log.warning("%s: Consul's ACLs hid part of the answer: the token lacks %s on some entries",
-                        what or f"GET {path}", _right(what or "", path))
-        elif not filtered and path in self.filtered:
+        else:
             self.filtered.discard(path)
-            log.info("%s: no longer filtered by Consul's ACLs", what or f"GET {path}")
         return int(idx or 0), data
 
     async def watch(
@@ -283,7 +282,7 @@ class ConsulClient:
         backoff = backoff or Backoff()
         index = 0
         last_yielded: int | None = None
-        last_data: Any = None
+        last: tuple[int, Any] | None = None  # the last answer, kept while filtered
         filtered = False
         short_wait = min(wait, FILTERED_WAIT, key=parse_duration)
         loop = asyncio.get_running_loop()
@@ -305,10 +304,19 @@ class ConsulClient:
                 continue
             backoff.reset()
             index, changed = next_index(index, got, last_yielded)
-            changed = changed or (filtered and data != last_data)
-            filtered = path in self.filtered
+            was = filtered
+            filtered = path in self.filtered or (was and last == (got, data))
+            changed = changed or (was and last is not None and data != last[1])
+            if filtered != was:
+                name = what or f"GET {path}"
+                if filtered:
+                    log.warning("%s: Consul's ACLs hide part of the answer: the token lacks %s on some entries; "
+                                "asking again at least every %s", name, _right(what or "", path), FILTERED_WAIT)
+                else:
+                    log.info("%s: no longer filtered by Consul's ACLs", name)
+            last = (got, data) if filtered else None
             if changed:
-                last_yielded, last_data = got, (data if filtered else None)
+                last_yielded = got
                 yield got, data
             elapsed = loop.time() - started
             if elapsed < min_interval:

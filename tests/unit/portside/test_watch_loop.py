@@ -58,7 +58,9 @@ async def test_after_an_error_the_next_answer_is_handed_out_even_at_the_same_ind
 async def test_while_acls_filter_the_answer_a_grant_shows_at_an_unchanged_index() -> None:
     # A policy change does not move the index (nor wake a blocking query): while filtered, block briefly and
     # hand out changed data at the same index; once no longer filtered, the normal rules and wait again.
-    client = Scripted([(14, [], "filtered"), (14, [], "filtered"), (14, ["a"]), (14, ["a"]), (15, ["b"])])
+    # Consul drops the header on a health answer at the end of a blocking wait: the same answer without it still
+    # counts as filtered.
+    client = Scripted([(14, [], "filtered"), (14, []), (14, ["a"]), (14, ["a"]), (15, ["b"])])
     assert await _collect(client, 3) == [(14, []), (14, ["a"]), (15, ["b"])]
     assert client.asked == [0, 14, 14, 14, 14]
     assert client.waits == ["5m", "5s", "5s", "5m", "5m"]
