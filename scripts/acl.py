@@ -57,6 +57,13 @@ def update_policy(agent: Agent, policy_id: str, name: str, rules: str) -> None:
     agent.api(f"/v1/acl/policy/{policy_id}", "PUT", {"ID": policy_id, "Name": name, "Rules": rules})
 
 
+def set_rules(agent: Agent, daemon: str, rules: str | None = None) -> None:
+    """Give the daemon's policy other rules at runtime (None: the shipped file again)."""
+    name = f"portside-{daemon}"
+    policy = agent.api(f"/v1/acl/policy/name/{name}")
+    update_policy(agent, policy["ID"], name, policy_rules(daemon) if rules is None else rules)
+
+
 def create_token(agent: Agent, policy_id: str, description: str, secret: str | None = None) -> str:
     """A token carrying one policy; returns its secret (a fixed one when given, so it survives re-creation)."""
     body: dict[str, Any] = {"Description": description, "Policies": [{"ID": policy_id}]}

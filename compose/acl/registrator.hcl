@@ -11,7 +11,6 @@ service_prefix "" {
   policy = "write"
 }
 
-# node:read -- /v1/agent/checks and the agent's own node: Consul filters node-level entries by node:read.
-node_prefix "" {
-  policy = "read"
-}
+# Nothing else: no node:read (registrator reads only /v1/agent/services, filtered by service:read, and
+# /v1/status/leader, which needs no right), no key rights, no agent:read (it never calls /v1/agent/self).
+
