@@ -12,10 +12,17 @@ lint: setup
 	$(VENV)/ruff check portside registrator dns_balancer consul_templates tests scripts bench
 	$(VENV)/mypy
 
-# pytest exits 5 when it collects nothing: that is a failure here, said plainly.
+# pytest exits 5 when it collects nothing: that is a failure here, said plainly (in both runs).
+# The second run: the daemons' integration tests again against Consul with ACLs on (default deny), each daemon
+# holding only its own token from compose/acl/*.hcl (PORTSIDE_CONSUL_ACL=1, scripts/acl.py). Left out: unit tests
+# (no Consul), the adapter's engine tests (they set up tokens themselves), the compose stack (its own Consul).
 test: setup lint
 	@PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/python -m pytest -q; rc=$$?; \
-	  if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+	  if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; [ $$rc = 0 ] || exit $$rc; \
+	  echo "make test: the daemons' integration tests again, Consul with ACLs on (PORTSIDE_CONSUL_ACL=1)"; \
+	  PATH="$(CURDIR)/$(VENV):$$PATH" PORTSIDE_CONSUL_ACL=1 $(VENV)/python -m pytest -q tests/integration/registrator \
+	    tests/integration/dns_balancer tests/integration/consul_templates; rc=$$?; \
+	  if [ $$rc = 5 ]; then echo "make test: the ACL run collected no tests" >&2; exit 1; fi; exit $$rc
 
 unit: setup
 	$(VENV)/python -m pytest -q tests/unit
