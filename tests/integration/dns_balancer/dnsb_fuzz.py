@@ -214,7 +214,7 @@ def tcp_round(port: int, streams: int, seed: int, name: str = "web") -> FuzzStat
                 buf = b""
                 while chunk := s.recv(65535):
                     buf += chunk
-            except (ConnectionResetError, BrokenPipeError, TimeoutError):
+            except OSError:  # reset, or closed before our shutdown: the server may drop a lying stream
                 continue
             check_stream(buf, st)
     return st
