@@ -12,6 +12,7 @@ The rules are the files portside ships, compose/acl/<daemon>.hcl, so every ACL r
 from __future__ import annotations
 
 import os
+import urllib.error
 import uuid
 from pathlib import Path
 from typing import Any, Protocol
@@ -73,14 +74,37 @@ def create_token(agent: Agent, policy_id: str, description: str, secret: str | N
 
 
 def provision(agent: Agent) -> dict[str, str]:
-    """Create the three shipped policies and one token per daemon; the secrets are kept across calls, so a
-    restarted dev agent (which forgets every token) gives the running daemons their tokens back."""
-    policies = {daemon: create_policy(agent, f"portside-{daemon}", policy_rules(daemon)) for daemon in DAEMONS}
+    """Create the three shipped policies and one token per daemon. Idempotent, and the secrets are kept across
+    calls: a restarted dev agent (which forgets every token) gives the running daemons their tokens back."""
+    policies = {daemon: _ensure_policy(agent, f"portside-{daemon}", policy_rules(daemon)) for daemon in DAEMONS}
     for daemon in DAEMONS:
-        agent.tokens[daemon] = create_token(agent, policies[daemon], f"portside {daemon} (compose/acl/{daemon}.hcl)",
-                                            agent.tokens.get(daemon) or str(uuid.uuid4()))
+        agent.tokens[daemon] = _ensure_token(agent, policies[daemon], agent.tokens.get(daemon),
+                                             f"portside {daemon} (compose/acl/{daemon}.hcl)")
     # Consul's own DNS interface reads with the agent's DNS token: the same rights as dns-balancer, so tests
     # can compare the two answers. A token of its own, never one of the daemons'.
-    dns = create_token(agent, policies["dns-balancer"], "the agent's own DNS interface (dns-balancer's rules)")
-    agent.api("/v1/agent/token/dns", "PUT", {"Token": dns})
+    agent.tokens["consul-dns"] = _ensure_token(agent, policies["dns-balancer"], agent.tokens.get("consul-dns"),
+                                               "the agent's own DNS interface (dns-balancer's rules)")
+    agent.api("/v1/agent/token/dns", "PUT", {"Token": agent.tokens["consul-dns"]})
     return dict(agent.tokens)
+
+
+def _ensure_policy(agent: Agent, name: str, rules: str) -> str:
+    try:
+        policy_id = str(agent.api(f"/v1/acl/policy/name/{name}")["ID"])
+    except urllib.error.HTTPError as exc:
+        if exc.code != 403 and exc.code != 404:
+            raise
+        return create_policy(agent, name, rules)
+    update_policy(agent, policy_id, name, rules)
+    return policy_id
+
+
+def _ensure_token(agent: Agent, policy_id: str, secret: str | None, description: str) -> str:
+    if secret:
+        try:
+            agent.api("/v1/acl/token/self", token=secret)
+            return secret  # still known (an agent that kept its state)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 403 and exc.code != 404:
+                raise
+    return create_token(agent, policy_id, description, secret or str(uuid.uuid4()))
