@@ -123,6 +123,11 @@ class ConsulCluster:
         serf_health = {c["Node"]: c["Status"] for c in checks if c["CheckID"] == "serfHealth"}
         return all(members.get(n) == 1 and serf_health.get(n) == "passing" for n in running)
 
+    def seen_failed(self, agent: ClusterAgent) -> bool:
+        """Every running agent's Serf has marked `agent` failed (member status 4)."""
+        return all({m["Name"]: m["Status"] for m in a.api("/v1/agent/members")}.get(agent.node) == 4
+                   for a in self.agents if a.alive)
+
     def leader(self) -> ClusterAgent:
         addr = self.up()[0].api("/v1/status/leader")
         return next(a for a in self.servers if addr == f"{a.bind}:{a.ports['server']}")

@@ -76,7 +76,9 @@ class Host:
         except OSError as exc:
             local = [repr(exc)]
         tail = self.registrator.output().splitlines()[-8:] if self.registrator else []
-        return "\n".join([f"  {self.name}: agent {self.agent.node} holds {local}", *(f"      | {t}" for t in tail)])
+        agent_log = (self.agent.workdir / "consul.log").read_text(errors="replace").splitlines()[-5:]
+        return "\n".join([f"  {self.name}: agent {self.agent.node} holds {local}", *(f"      | {t}" for t in tail),
+                          *(f"      {self.agent.node} | {t}" for t in agent_log)])
 
 
 @dataclass

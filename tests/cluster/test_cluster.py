@@ -62,20 +62,29 @@ def test_watchers_on_either_client_agent_see_both_hosts(hosts, watchers, capsys)
 
 def test_a_server_dies_and_the_quorum_keeps_everything_working(consul_cluster: cluster.ConsulCluster, hosts,
                                                                watchers, capsys) -> None:
+    """The leader is killed. DNS and files keep the instances through the election; once the two other servers
+    have a leader and the agents have marked the dead one failed, new containers show up as before.
+    (A registration made within the election itself can wait for Consul's next anti-entropy sync: README.)"""
     converge(watchers, hosts, 20, "before")
     victim = consul_cluster.leader()
     victim.kill()
+    t0 = time.monotonic()
     try:
-        t0 = time.monotonic()
-        for h in hosts:
-            h.run_web()
-        took = converge(watchers, hosts, 30, f"new containers after {victim.node} (the leader) was killed")
-        leader = consul_cluster.leader()
-        assert leader is not victim and leader.alive
-        assert victim.node not in {e["Node"] for e in catalog(leader)}
-        report(capsys, f"leader {victim.node} killed; new containers on both hosts in DNS and files after "
-                       f"{time.monotonic() - t0:.1f} s (converged {took:.1f} s after the starts); leader now "
-                       f"{leader.node}")
+        converge(watchers, hosts, 5, f"the instances while {victim.node} (the leader) is gone")
+        engines.wait_until(lambda: consul_cluster.leader() is not victim, 30, "a new leader", interval=0.05)
+        elected = time.monotonic() - t0
+        engines.wait_until(lambda: consul_cluster.seen_failed(victim), 30, f"{victim.node} failed", interval=0.1)
+        failed = time.monotonic() - t0
+        t1 = time.monotonic()
+        started = {h.run_web().id for h in hosts}
+        live = consul_cluster.up()[0]
+        engines.wait_until(lambda: started <= {e["ServiceMeta"].get("portside-container") for e in catalog(live)},
+                           15, "the new containers in the servers' catalog", interval=0.05)
+        in_catalog = time.monotonic() - t1
+        took = converge(watchers, hosts, 10, f"new containers after {victim.node} (the leader) was killed")
+        report(capsys, f"leader {victim.node} killed: new leader {consul_cluster.leader().node} after {elected:.1f} s, "
+                       f"marked failed by all after {failed:.1f} s; new containers then in the catalog after "
+                       f"{in_catalog:.1f} s, in every DNS answer and file {took:.1f} s later")
     finally:
         victim.start()
         engines.wait_until(consul_cluster.formed, 60, f"{victim.node} back in the cluster", interval=0.2)
