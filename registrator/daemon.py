@@ -175,7 +175,10 @@ class Registrator:
             self.metrics.reconcile.observe(time.monotonic() - t0)
 
     async def watch_agent(self, stop: asyncio.Event) -> None:
-        """Re-register what the agent lost (restart of a dev agent, or it was unreachable)."""
+        """Re-register what the agent lost (restart of a dev agent, or it was unreachable); once the agent answers
+        again after being unreachable, reconcile in full: an agent with persisted state comes back with services
+        whose containers went away meanwhile."""
+        unreachable = False
         while not stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.cfg.agent_poll)
@@ -185,6 +188,12 @@ class Registrator:
                 actual = await self.consul.agent_services()
             except ConsulError as exc:
                 log.debug("agent poll: %s", exc)
+                unreachable = True
+                continue
+            if unreachable:
+                unreachable = False
+                log.info("Consul agent answers again: reconciling")
+                await self.reconcile()
                 continue
             lost = missing([s for v in self.wanted.values() for s in v], actual)
             if lost:

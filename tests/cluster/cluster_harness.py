@@ -28,10 +28,9 @@ from regharness import RegistratorProcess  # noqa: E402
 SERVICE = "web"
 LABEL = {"portside-test": "cluster"}
 # -internal: each instance is its container's address on its host's bridge, so DNS answers say which host.
-# -cleanup -resync 5: a restarted client agent restores the services it had persisted, including one whose
-# container was removed while the agent was down; registrator re-registers what the agent lost (agent poll) but
-# takes out such a leftover only in a full reconcile (start, Docker reconnect, -resync).
-REGISTRATOR_ARGS = ["-internal", "-cleanup", "-resync", "5"]
+# -cleanup, no -resync: a restarted client agent restores the services it had persisted, including one whose
+# container was removed while the agent was down; registrator reconciles in full when its agent answers again.
+REGISTRATOR_ARGS = ["-internal", "-cleanup"]
 TEMPLATE = "{% for s in service('web') %}{{ s.hostport }} {{ s.node }} {{ s.id }}\n{% endfor %}"
 
 
