@@ -23,11 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "faults"))
 
+import faultlib  # noqa: E402  (first: it puts scripts/ and the integration harnesses on sys.path)
+
+FaultEnv, Outcome = faultlib.FaultEnv, faultlib.Outcome
 import daemon_faults  # noqa: E402
 import docker  # noqa: E402
-import engines  # noqa: E402  (faultlib put scripts/ on the path)
+import engines  # noqa: E402
 import registrator_faults  # noqa: E402
-from faultlib import FaultEnv, Outcome  # noqa: E402
 
 
 def scenarios(outage: float) -> dict[str, Callable[[FaultEnv], Outcome]]:

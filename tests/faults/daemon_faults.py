@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -188,12 +187,16 @@ def sigterm_under_load(env: FaultEnv, load_s: float = 3.0) -> Outcome:
                 for p in procs.values():
                     p.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
                 took: dict[str, float] = {}
+                while len(took) < len(procs) and time.monotonic() - t0 < 5.0:  # each one's own exit time
+                    for name, p in procs.items():
+                        if name not in took and p.poll() is not None:  # type: ignore[union-attr]
+                            took[name] = time.monotonic() - t0
+                    time.sleep(0.005)
                 for name, p in procs.items():
-                    try:
-                        p.wait(max(0.1, 5 - (time.monotonic() - t0)))  # type: ignore[union-attr]
-                    except subprocess.TimeoutExpired:
+                    if name not in took:
                         p.kill()  # type: ignore[union-attr]
-                    took[name] = time.monotonic() - t0
+                        p.wait(5)  # type: ignore[union-attr]
+                        took[name] = time.monotonic() - t0
             logs = {"registrator": r.output(), "dns-balancer": dnsd.log.read_text(errors="replace"),
                     "consul-templates": ct.log()}
             bad = [n for n, p in procs.items()
