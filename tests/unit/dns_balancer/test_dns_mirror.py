@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from dns_balancer.mirror import Mirror, health_path
@@ -45,13 +46,23 @@ async def turn() -> None:
         await asyncio.sleep(0)
 
 
-async def test_watches_follow_the_catalog_and_sync_is_detected():
+@asynccontextmanager
+async def running_mirror() -> AsyncIterator[tuple[ScriptedConsul, Mirror, list[Snapshot]]]:
+    """A Mirror on a ScriptedConsul, running for the duration of the block; what it published."""
     consul = ScriptedConsul()
     published: list[Snapshot] = []
     mirror = Mirror(consul, published.append)  # type: ignore[arg-type]
     task = asyncio.create_task(mirror.run())
     try:
         await turn()
+        yield consul, mirror, published
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_watches_follow_the_catalog_and_sync_is_detected():
+    async with running_mirror() as (consul, mirror, published):
         consul.put("/v1/catalog/nodes", 3, [{"Node": "n1", "Address": "127.0.0.1", "Datacenter": "dc9"}])
         consul.put("/v1/catalog/services", 5, {"web": [], "api": []})
         await turn()
@@ -75,19 +86,11 @@ async def test_watches_follow_the_catalog_and_sync_is_detected():
         await turn()
         assert health_path("api") not in consul.active and health_path("api") in consul.forgotten
         assert "api" not in published[-1].services and "web" in published[-1].services
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
     assert not consul.active  # every watch stopped with the mirror
 
 
 async def test_unchanged_health_results_publish_nothing():
-    consul = ScriptedConsul()
-    published: list[Snapshot] = []
-    mirror = Mirror(consul, published.append)  # type: ignore[arg-type]
-    task = asyncio.create_task(mirror.run())
-    try:
-        await turn()
+    async with running_mirror() as (consul, _, published):
         consul.put("/v1/catalog/nodes", 1, [])
         consul.put("/v1/catalog/services", 1, {"web": []})
         await turn()
@@ -97,6 +100,3 @@ async def test_unchanged_health_results_publish_nothing():
         consul.put(health_path("web"), 3, [entry("web", "w1", "127.0.0.2")])  # new index, same data
         await turn()
         assert len(published) == count
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
