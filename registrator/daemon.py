@@ -36,12 +36,14 @@ class Registrator:
         self.wanted: dict[str, list[Service]] = {}  # container id -> services we want registered
         self.kept: dict[str, list[Service]] = {}  # exited containers kept visible (-deregister on-success/never)
         self.drain_started: dict[str, float] = {}
+        self.registered_at: dict[str, float] = {}  # service id -> when its last registration completed
         self.dispatch = Dispatcher(self.handle)
 
     # ---- effects -----------------------------------------------------------------------------
     async def _register(self, svc: Service) -> bool:
         try:
             await self.consul.register_service(svc.definition())
+            self.registered_at[svc.id] = time.monotonic()
             self.metrics.registrations.inc()
             return True
         except ConsulError as exc:
@@ -52,6 +54,7 @@ class Registrator:
     async def _deregister(self, sid: str) -> None:
         try:
             await self.consul.deregister_service(sid)
+            self.registered_at.pop(sid, None)
             self.metrics.deregistrations.inc()
         except ConsulError as exc:
             self.metrics.errors.labels("consul").inc()
@@ -184,6 +187,7 @@ class Registrator:
                 await asyncio.wait_for(stop.wait(), self.cfg.agent_poll)
             if stop.is_set():
                 return
+            polled = time.monotonic()
             try:
                 actual = await self.consul.agent_services()
             except ConsulError as exc:
@@ -195,7 +199,9 @@ class Registrator:
                 log.info("Consul agent answers again: reconciling")
                 await self.reconcile()
                 continue
-            lost = missing([s for v in self.wanted.values() for s in v], actual)
+            # only services whose registration had completed before this poll: one in flight is not lost
+            settled = [s for v in self.wanted.values() for s in v if self.registered_at.get(s.id, polled) < polled]
+            lost = missing(settled, actual)
             if lost:
                 log.warning("Consul agent lost %d of our services (restarted?); re-registering", len(lost))
                 for svc in lost:
