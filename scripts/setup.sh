@@ -39,9 +39,11 @@ fi
 
 plugdir="$HOME/.docker/cli-plugins"
 mkdir -p "$plugdir"
-if [ "$(readlink "$plugdir/docker-compose" 2>/dev/null)" != "$(pwd)/.venv/bin/docker-compose" ]; then
-  ln -sf "$(pwd)/.venv/bin/docker-compose" "$plugdir/docker-compose"
-  say "linked Compose v2 as a Docker CLI plugin: $(docker compose version 2>&1 | head -1)"
+# a copy, not a link into this checkout's .venv: another checkout (or its removal) must not break `docker compose`
+if ! cmp -s .venv/bin/docker-compose "$plugdir/docker-compose"; then
+  rm -f "$plugdir/docker-compose"
+  install -m 0755 .venv/bin/docker-compose "$plugdir/docker-compose"
+  say "installed Compose v2 as a Docker CLI plugin: $(docker compose version 2>&1 | head -1)"
 fi
 
 consul=$(bash scripts/consul.sh | tail -n 1)
