@@ -36,20 +36,23 @@ class Registrator:
         self.wanted: dict[str, list[Service]] = {}  # container id -> services we want registered
         self.kept: dict[str, list[Service]] = {}  # exited containers kept visible (-deregister on-success/never)
         self.drain_started: dict[str, float] = {}
-        self.registered_at: dict[str, float] = {}  # service id -> when its last registration completed
+        # service id -> when its last registration attempt ended (done or refused): the agent poll retries those
+        # the agent does not have, but not one whose PUT is still in flight
+        self.registered_at: dict[str, float] = {}
         self.dispatch = Dispatcher(self.handle)
 
     # ---- effects -----------------------------------------------------------------------------
     async def _register(self, svc: Service) -> bool:
         try:
             await self.consul.register_service(svc.definition())
-            self.registered_at[svc.id] = time.monotonic()
             self.metrics.registrations.inc()
             return True
         except ConsulError as exc:
             self.metrics.errors.labels("consul").inc()
             log.error("register %s (%s) failed: %s", svc.id, svc.name, exc)
             return False
+        finally:
+            self.registered_at[svc.id] = time.monotonic()
 
     async def _deregister(self, sid: str) -> None:
         try:
@@ -199,7 +202,7 @@ class Registrator:
                 log.info("Consul agent answers again: reconciling")
                 await self.reconcile()
                 continue
-            # only services whose registration had completed before this poll: one in flight is not lost
+            # only services whose registration attempt had ended before this poll: one in flight is not lost
             settled = [s for v in self.wanted.values() for s in v if self.registered_at.get(s.id, polled) < polled]
             lost = missing(settled, actual)
             if lost:

@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from portside.consul import ConsulUnreachable
+from portside.consul import ConsulPermissionDenied, ConsulUnreachable
 from registrator.config import Config
 from registrator.daemon import Registrator
 from registrator.metadata import Service
@@ -64,3 +64,18 @@ async def test_agent_back_after_an_outage_triggers_a_full_reconcile() -> None:
     reg.reconcile = reconcile  # type: ignore[method-assign]
     await run_polls(reg, 4)
     assert len(reconciled) == 1  # once, when it answered again; not on every later poll
+
+
+async def test_a_refused_registration_is_retried_by_the_poll() -> None:
+    class Refusing(ScriptedAgent):
+        async def register_service(self, body: dict[str, Any]) -> None:
+            self.registered.append(body["ID"])
+            raise ConsulPermissionDenied("register service", "the token lacks service:write")
+
+    agent = Refusing([{}])
+    reg = Registrator(Config(node_id="n", agent_poll=0.02), None, agent, Metrics())  # type: ignore[arg-type]
+    s = svc("n:refused:80")
+    reg.wanted["c1"] = [s]
+    await reg._register(s)  # refused at start: the poll must keep trying (a policy may grant it later)
+    await run_polls(reg, 3)
+    assert agent.registered.count(s.id) >= 3
