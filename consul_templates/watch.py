@@ -28,21 +28,7 @@ class Source(Protocol):
     def watch(self, path: str, params: Any = (), *, wait: str = "5m", stale: bool = False,
               what: str | None = None) -> Any: ...
 
-    async def get_indexed(self, path: str, params: Any = (), *, index: int = 0, wait: str = "5m",
-                          stale: bool = False, what: str | None = None) -> tuple[int, Any]: ...
-
-
-async def _datacenters(source: Source) -> Any:
-    """GET /v1/catalog/datacenters through the adapter (which has no call of its own for it yet)."""
-    fetch = getattr(source, "datacenters", None)
-    if fetch is not None:
-        return await fetch()
-    try:
-        return await source.raw.catalog.datacenters()  # type: ignore[attr-defined]
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise ConsulError("read datacenters", str(exc)) from exc
-    except Exception as exc:  # py-consul's ConsulException and friends
-        raise ConsulError("read datacenters", f"{type(exc).__name__}: {exc}") from exc
+    async def datacenters(self) -> list[str]: ...
 
 
 class Store(Mapping[Dependency, Any]):
@@ -137,7 +123,7 @@ class Watches:
         backoff = Backoff()
         while True:
             try:
-                raw = await _datacenters(self.source)
+                raw = await self.source.datacenters()
             except ConsulError as exc:
                 delay = backoff.next_delay()
                 log.warning("poll %s: %s; retrying in %.2fs", dep, exc, delay)

@@ -4,7 +4,6 @@ plus /health and /metrics. `serve(config, stop)` is the daemon's main coroutine 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -18,6 +17,7 @@ from dns_balancer.snapshot import Snapshot
 from dns_balancer.wire import Responder
 from dns_balancer.zone import Zone, ZoneConfig, build_zone
 from portside.observe import make_app, serve_http
+from portside.run import cancel_all
 from portside.settings import ConsulSettings
 
 log = logging.getLogger("dns_balancer")
@@ -130,10 +130,7 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
             return 1
         return 0
     finally:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_all(tasks)
         await server.close()
         if runner is not None:
             await runner.cleanup()

@@ -150,7 +150,6 @@ class DnsServer:
         self.responder = responder
         self.config = config
         self.forwarder = forwarder or Forwarder(())
-        self.loop = asyncio.get_event_loop()
         self.udp: asyncio.DatagramTransport | None = None
         self.tcp: asyncio.Server | None = None
         self.tcp_open = 0

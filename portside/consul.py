@@ -127,8 +127,6 @@ class ConsulClient:
                 host=settings.host, port=settings.port, scheme=settings.scheme, token=settings.token,
                 verify=verify if settings.scheme == "https" else False, cert=cert,
             )
-            if settings.scheme == "https" and cert is None and isinstance(verify, str):
-                pass  # py-consul loads the CA file itself
         # py-consul reads CONSUL_HTTP_TOKEN *over* the explicit token; the settings already resolved
         # explicit-beats-env, so put the resolved one back.
         raw.token = settings.token

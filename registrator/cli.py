@@ -77,7 +77,7 @@ def _opt(*names: str, env: str, **kw):  # type: ignore[no-untyped-def]
       help="On SIGTERM/SIGINT, remove every service this node registered.")
 @_opt("--health-starting", env="HEALTH_STARTING", type=click.Choice(["warning", "critical"]), default="critical",
       show_default=True, help="Consul status while a Docker HEALTHCHECK is still 'starting'.")
-@_opt("--http-addr", env="HTTP_ADDR", default="", help="host:port for /health and /metrics (empty = off).")
+@_opt("--http-addr", env="HTTP_ADDR", default="", help="host:port for /health and /metrics (empty or 'off': none).")
 @_opt("--log-format", env="LOG_FORMAT", type=click.Choice(["text", "json"]), default="text", show_default=True,
       help="Log line format.")
 @_opt("--log-level", env="LOG_LEVEL", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
@@ -96,12 +96,13 @@ def cli(registry_uri: str | None, ip: str | None, internal: bool, explicit: bool
         consul = parse_registry_uri(registry_uri)
     except SettingsError as exc:
         raise click.BadParameter(str(exc), param_hint="REGISTRY_URI") from exc
+    http = None if http_addr.strip().lower() in ("", "off") else http_addr
     cfg = Config(
         node_id=node_id or socket.gethostname(), ip=ip, host_ip=ip or default_host_ip(), internal=internal,
         explicit=explicit, tags=tuple(t.strip() for t in tags.split(",") if t.strip()), resync=resync,
         cleanup=cleanup, deregister=deregister, retry_attempts=retry_attempts, retry_interval_ms=retry_interval,
         ip_from_label=use_ip_from_label, network=network, drain_seconds=drain_seconds,
-        deregister_on_exit=deregister_on_exit, health_starting=health_starting, http_addr=http_addr or None,
+        deregister_on_exit=deregister_on_exit, health_starting=health_starting, http_addr=http,
         log_format=log_format, consul=consul, docker_host=os.environ.get("DOCKER_HOST"),
     )
     setup_logging(log_format, log_level)

@@ -141,11 +141,11 @@ class Registrator:
 
     async def on_die(self, cid: str, exit_code: str) -> None:
         services = self.wanted.pop(cid, [])
+        started = self.drain_started.pop(cid, None)
         mode = self.cfg.deregister
         if mode == "never" or (mode == "on-success" and exit_code not in ("0", "")):
             self.kept[cid] = services
             return
-        started = self.drain_started.pop(cid, None)
         if started is not None and self.cfg.drain_seconds > 0:
             await asyncio.sleep(max(0.0, self.cfg.drain_seconds - (time.monotonic() - started)))
         for svc in services:

@@ -13,7 +13,8 @@ import ct_harness
 import dns.message
 import dnsb_harness
 import engines
-from faultlib import FaultEnv, Outcome, converge, crashed, owned_ids
+from faultlib import FaultEnv, Outcome, converge, crashed
+from regharness import owned
 from registrator_faults import Churn, agent_for, settle, start_registrator
 
 HOSTPORTS = "{% for i in service('fault') %}{{ i.hostport }}\n{% endfor %}"
@@ -201,7 +202,7 @@ def sigterm_under_load(env: FaultEnv, load_s: float = 3.0) -> Outcome:
                     "consul-templates": ct.log()}
             bad = [n for n, p in procs.items()
                    if took[n] > 2.0 or p.returncode != 0 or "Traceback" in logs[n]]  # type: ignore[union-attr]
-            left = owned_ids(agent, node)
+            left = set(owned(agent, node))
             detail = ", ".join(f"{n} {t:.2f}s rc={procs[n].returncode}" for n, t in took.items())  # type: ignore
             return Outcome(stale=len(left), converge_s=max(took.values()), crashes=len(bad),
                            detail=f"{detail}; {replies[0]} DNS replies during load" + (f"; bad: {bad}" if bad else ""))

@@ -98,14 +98,6 @@ class FaultEnv:
         self.remove(self.docker.containers.list(all=True, filters={"label": LABEL}))
 
 
-def owned_ids(agent: engines.ConsulAgent, node: str) -> set[str]:
-    try:
-        services = agent.api("/v1/agent/services") or {}
-    except OSError:
-        return set()
-    return {sid for sid, s in services.items() if (s.get("Meta") or {}).get("portside-node") == node}
-
-
 def expected_ids(node: str, containers: Iterable[Any], port: int = 80) -> set[str]:
     return {f"{node}:{c.name}:{port}" for c in containers}
 

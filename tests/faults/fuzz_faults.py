@@ -19,6 +19,7 @@ from dnsb_harness import Daemon as DnsDaemon
 from dnsb_harness import register
 from faultlib import LABEL, FaultEnv, Outcome, crashed
 from fuzz_cases import PORT, LabelCase, label_cases
+from regharness import owned
 from registrator_faults import agent_for, start_registrator
 from template_fuzz import template_fuzz
 
@@ -80,20 +81,16 @@ def label_fuzz(env: FaultEnv, containers: int = 40, seed: int = 6, settle_s: flo
             want = {f"{node}:{s.name}:{PORT}" for c, s in live if c.bad_key is None and not c.ignore}
             bad = [(c, s) for c, s in live if c.bad_key is not None]
 
-            def registered() -> dict[str, dict]:
-                services = agent.api("/v1/agent/services") or {}
-                return {k: v for k, v in services.items() if (v.get("Meta") or {}).get("portside-node") == node}
-
             def settled() -> bool:
                 lines = r.output().splitlines()
-                return want <= set(registered()) and all(_logged(lines, s.name, c.bad_key) for c, s in bad)
+                return want <= set(owned(agent, node)) and all(_logged(lines, s.name, c.bad_key) for c, s in bad)
 
             deadline = time.monotonic() + settle_s
             while time.monotonic() < deadline and not settled():
                 time.sleep(0.2)
             took = time.monotonic() - t0
             time.sleep(1.0)  # stragglers: a bad container registered late still counts
-            have, checks = registered(), agent.api("/v1/agent/checks") or {}
+            have, checks = owned(agent, node), agent.api("/v1/agent/checks") or {}
             lines = r.output().splitlines()
             lost, stale, notes = 0, 0, []
             for c, s in live:

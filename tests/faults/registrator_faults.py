@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import engines
-from faultlib import FaultEnv, Outcome, converge, crashed, expected_ids, owned_ids
-from regharness import RegistratorProcess
+from faultlib import FaultEnv, Outcome, converge, crashed, expected_ids
+from regharness import RegistratorProcess, owned
 
 CONVERGE_TIMEOUT = 30.0
 
@@ -35,7 +35,7 @@ def start_registrator(env: FaultEnv, agent: engines.ConsulAgent, node: str, *arg
 def settle(env: FaultEnv, agent: engines.ConsulAgent, node: str, prefix: str, r: RegistratorProcess,
            timeout: float = CONVERGE_TIMEOUT) -> Outcome:
     took, missing, stale = converge(lambda: expected_ids(node, env.running(prefix)),
-                                    lambda: owned_ids(agent, node), timeout)
+                                    lambda: set(owned(agent, node)), timeout)
     detail = ""
     if missing or stale:
         detail = f"missing {sorted(missing)[:3]} stale {sorted(stale)[:3]}"
@@ -46,7 +46,7 @@ def settle(env: FaultEnv, agent: engines.ConsulAgent, node: str, prefix: str, r:
 def back_after_fault(agent: engines.ConsulAgent, node: str, stable: set[str]) -> float:
     """Seconds from now (the engine just came back) until every container that lived through the fault is
     registered again, while the churn goes on around them."""
-    took, missing, _ = converge(lambda: stable, lambda: owned_ids(agent, node) & stable, CONVERGE_TIMEOUT)
+    took, missing, _ = converge(lambda: stable, lambda: set(owned(agent, node)) & stable, CONVERGE_TIMEOUT)
     return took
 
 
@@ -92,7 +92,7 @@ def kill9_in_burst(env: FaultEnv, burst: int = 100) -> Outcome:
         done: list[Any] = []
         t = threading.Thread(target=lambda: done.extend(env.start_many(burst, prefix)))
         t.start()
-        engines.wait_until(lambda: len(owned_ids(agent, node)) >= burst // 5, 60, "burst under way")
+        engines.wait_until(lambda: len(owned(agent, node)) >= burst // 5, 60, "burst under way")
         r.kill9()
         t.join(120)
         # while it is dead, some containers go and others come: ghosts and newcomers for the restart to fix

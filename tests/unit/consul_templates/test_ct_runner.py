@@ -63,8 +63,8 @@ class FakeConsul:
         finally:
             self.watching.discard(path)
 
-    async def get_indexed(self, *a: Any, **k: Any) -> tuple[int, Any]:
-        raise NotImplementedError
+    async def datacenters(self) -> list[str]:
+        return ["dc1"]
 
     def kv(self, key: str, value: str) -> None:
         self.queues[f"/v1/kv/{key}"].put_nowait([{"Key": key, "Value": base64.b64encode(value.encode()).decode()}])
