@@ -9,12 +9,12 @@ setup:
 	bash scripts/setup.sh
 
 lint: setup
-	$(VENV)/ruff check portside registrator dns_balancer consul_templates tests scripts bench
+	$(VENV)/ruff check portside registrator dns_balancer consul_templates testbed tests bench
 	$(VENV)/mypy
 
 # pytest exits 5 when it collects nothing: that is a failure here, said plainly (in both runs).
 # The second run: the daemons' integration tests again against Consul with ACLs on (default deny), each daemon
-# holding only its own token from compose/acl/*.hcl (PORTSIDE_CONSUL_ACL=1, scripts/acl.py). Left out: unit tests
+# holding only its own token from compose/acl/*.hcl (PORTSIDE_CONSUL_ACL=1, testbed/acl.py). Left out: unit tests
 # (no Consul), the adapter's engine tests (they set up tokens themselves), the compose stack (its own Consul).
 test: setup lint
 	@PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/python -m pytest -q; rc=$$?; \
@@ -35,4 +35,4 @@ demo-down:
 
 # the bare engines only (private dockerd, Consul dev agent, nginx) until Ctrl-C
 engines: setup
-	PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/python scripts/engines.py up
+	PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/python -m testbed.engines up

@@ -17,10 +17,9 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from testbed import engines
 
-import engines  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SERVICES, INSTANCES = 50, 10
 

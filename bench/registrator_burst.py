@@ -1,6 +1,6 @@
 """Registrator burst benchmark (not a test): prints figures, asserts nothing.
 
-Starts its own dockerd and Consul dev agent (scripts/engines.py), runs `registrator`, then:
+Starts its own dockerd and Consul dev agent (testbed/engines.py), runs `registrator`, then:
 1. single starts: K containers one at a time; latency from Docker's `start` event (its timeNano) to the
    service being visible in /v1/health/service/<name> (seen by a blocking query), p50/p99;
 2. bursts: N containers started at once (N = 50, 200 by default); time from the last `start` event to all
@@ -24,11 +24,11 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+import docker
 
-import docker  # noqa: E402
-import engines  # noqa: E402
+from testbed import engines
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class StartEvents(threading.Thread):

@@ -26,11 +26,9 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT))
+from testbed import engines
 
-import engines  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 CT_VERSION = "v0.41.1"
 CT_MODULE = f"github.com/hashicorp/consul-template@{CT_VERSION}"

@@ -15,7 +15,7 @@ engine() {
   if [ -n "${DOCKER_HOST:-}" ] && docker version >/dev/null 2>&1; then
     echo "demo: using the engine at DOCKER_HOST=$DOCKER_HOST" >&2
   else
-    DOCKER_HOST=$($PY scripts/engines.py dockerd start "$DEMO_DIR")
+    DOCKER_HOST=$($PY -m testbed.engines dockerd start "$DEMO_DIR")
     export DOCKER_HOST
     echo "demo: private dockerd at DOCKER_HOST=$DOCKER_HOST (data in $DEMO_DIR)" >&2
   fi
@@ -64,7 +64,7 @@ down() {
   if [ -d "$DEMO_DIR" ]; then
     export DOCKER_HOST="unix://$DEMO_DIR/docker.sock" DOCKER_SOCK="$DEMO_DIR/docker.sock" DOCKER_GID=0
     compose down -v -t 2 >/dev/null 2>&1 || true
-    $PY scripts/engines.py dockerd stop "$DEMO_DIR"
+    $PY -m testbed.engines dockerd stop "$DEMO_DIR"
     echo "demo: stack and private dockerd removed"
   elif [ -n "${DOCKER_HOST:-}" ]; then
     DOCKER_SOCK="${DOCKER_HOST#unix://}" DOCKER_GID=0 compose down -v -t 2

@@ -37,6 +37,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/compose-req
   touch "$stamp"
 fi
 
+# The checkout's root on the venv's path (a .pth file): tests, benchmarks and the demo import the engines
+# (testbed/) and the tests' shared support (tests/support/) as packages, with no sys.path edits in code.
+# Not part of the distribution: the image ships only the daemons.
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+[ "$(cat "$site/portside-checkout.pth" 2>/dev/null)" = "$PWD" ] || echo "$PWD" > "$site/portside-checkout.pth"
+
 plugdir="$HOME/.docker/cli-plugins"
 mkdir -p "$plugdir"
 # a copy, not a link into this checkout's .venv: another checkout (or its removal) must not break `docker compose`

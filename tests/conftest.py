@@ -1,6 +1,6 @@
 """Session-scoped real engines for the integration tests: dockerd, a Consul dev agent, nginx.
 
-They are started by the project's own scripts/engines.py (the same code `make demo` uses) and torn
+They are started by the project's own testbed/engines.py (the same code `make demo` uses) and torn
 down at the end of the session; nothing is left running. Engines are started lazily, only when a test
 asks for them, so `pytest tests/unit` needs none."""
 
@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from testbed import engines
 
-import engines  # noqa: E402  (scripts/engines.py)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")

@@ -3,17 +3,11 @@ PORTSIDE_CONSUL_ACL says, so the session agent's policies are never changed unde
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
-import acl
-import engines
 import pytest
 
-INTEGRATION = Path(__file__).resolve().parent.parent / "integration"
-for harness in ("registrator", "dns_balancer", "consul_templates"):
-    sys.path.insert(0, str(INTEGRATION / harness))
+from testbed import acl, engines
 
 
 @pytest.fixture(scope="module")

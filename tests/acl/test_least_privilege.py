@@ -8,13 +8,14 @@ import urllib.error
 import uuid
 from pathlib import Path
 
-import engines
 import pytest
-from ct_harness import Daemon as TemplatesDaemon
-from ct_harness import wait_for
-from dnsb_harness import Daemon as DnsDaemon
-from dnsb_harness import register
-from regharness import RegistratorProcess, owned
+
+from testbed import engines
+from tests.support.ct_harness import Daemon as TemplatesDaemon
+from tests.support.ct_harness import wait_for
+from tests.support.dnsb_harness import Daemon as DnsDaemon
+from tests.support.dnsb_harness import register
+from tests.support.regharness import RegistratorProcess, owned
 
 pytestmark = pytest.mark.engines
 

@@ -6,16 +6,12 @@ client agent a dns-balancer and a consul-templates. Two web containers per host 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import cluster  # noqa: E402  (scripts/cluster.py)
-from cluster_harness import Host, Watcher  # noqa: E402
+from testbed import cluster
+from tests.support.cluster_harness import Host, Watcher
 
 
 @pytest.fixture(scope="module")

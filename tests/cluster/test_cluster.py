@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import time
 
-import cluster
-import engines
 import pytest
-from cluster_harness import catalog, converge, get, node_health
+
+from testbed import cluster, engines
+from tests.support.cluster_harness import catalog, converge, get, node_health
 
 pytestmark = pytest.mark.engines
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from faultlib import FaultEnv  # noqa: E402
+from tests.faults.faultlib import FaultEnv
 
 
 @pytest.fixture(scope="session")

@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import ct_harness
 import dns.message
-import dnsb_harness
-import engines
-from faultlib import FaultEnv, Outcome, converge, crashed
-from regharness import owned
-from registrator_faults import Churn, agent_for, settle, start_registrator
+
+from testbed import engines
+from tests.faults.faultlib import FaultEnv, Outcome, converge, crashed
+from tests.faults.registrator_faults import Churn, agent_for, settle, start_registrator
+from tests.support import ct_harness, dnsb_harness
+from tests.support.regharness import owned
 
 HOSTPORTS = "{% for i in service('fault') %}{{ i.hostport }}\n{% endfor %}"
 

@@ -1,7 +1,7 @@
 """What every fault scenario shares: the engines it runs against, what it reports, and the counting.
 
 A scenario is a function `(FaultEnv) -> Outcome`. `tests/faults/test_*.py` run each once and assert 0 lost,
-0 stale, 0 crashes; `bench/faults_report.py` runs each N times and prints the table. Daemons run as real
+0 stale, 0 crashes; `tests/faults/report.py` runs each N times and prints the table. Daemons run as real
 processes through the integration harnesses (imported, not copied)."""
 
 from __future__ import annotations
@@ -15,13 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-for sub in ("scripts", "tests/integration/registrator", "tests/integration/dns_balancer",
-            "tests/integration/consul_templates", "tests/faults"):
-    if str(ROOT / sub) not in sys.path:
-        sys.path.insert(0, str(ROOT / sub))
+from testbed import engines
 
-import engines  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 LABEL = "portside-fault"  # every container a scenario starts carries it, so teardown finds them all
 

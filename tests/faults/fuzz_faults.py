@@ -13,15 +13,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import engines
-from dnsb_fuzz import slow_round, tcp_round, udp_round
-from dnsb_harness import Daemon as DnsDaemon
-from dnsb_harness import register
-from faultlib import LABEL, FaultEnv, Outcome, crashed
-from fuzz_cases import PORT, LabelCase, label_cases
-from regharness import owned
-from registrator_faults import agent_for, start_registrator
-from template_fuzz import template_fuzz
+from testbed import engines
+from tests.faults.faultlib import LABEL, FaultEnv, Outcome, crashed
+from tests.faults.fuzz_cases import PORT, LabelCase, label_cases
+from tests.faults.registrator_faults import agent_for, start_registrator
+from tests.faults.template_fuzz import template_fuzz
+from tests.support.dnsb_fuzz import slow_round, tcp_round, udp_round
+from tests.support.dnsb_harness import Daemon as DnsDaemon
+from tests.support.dnsb_harness import register
+from tests.support.regharness import owned
 
 __all__ = ["dns_fuzz", "label_fuzz", "template_fuzz"]
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import engines
-from faultlib import FaultEnv, Outcome, converge, crashed, expected_ids
-from regharness import RegistratorProcess, owned
+from testbed import engines
+from tests.faults.faultlib import FaultEnv, Outcome, converge, crashed, expected_ids
+from tests.support.regharness import RegistratorProcess, owned
 
 CONVERGE_TIMEOUT = 30.0
 

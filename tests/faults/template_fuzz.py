@@ -14,12 +14,12 @@ import time
 import urllib.error
 from pathlib import Path
 
-import engines
-from ct_harness import NGINX_CHECK
-from ct_harness import Daemon as CtDaemon
-from faultlib import FaultEnv, Outcome, crashed
-from fuzz_cases import ValueCase, value_cases
-from registrator_faults import agent_for
+from testbed import engines
+from tests.faults.faultlib import FaultEnv, Outcome, crashed
+from tests.faults.fuzz_cases import ValueCase, value_cases
+from tests.faults.registrator_faults import agent_for
+from tests.support.ct_harness import NGINX_CHECK
+from tests.support.ct_harness import Daemon as CtDaemon
 
 HEAD = "map $host $fz_{run}_{i} {{\n    default 0;\n"
 SLOT_LINES = {

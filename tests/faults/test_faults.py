@@ -1,11 +1,11 @@
-"""Faults 1-5 and 9 of the fault suite, once each: 0 lost, 0 stale, 0 crashes (bench/faults_report.py runs
+"""Faults 1-5 and 9 of the fault suite, once each: 0 lost, 0 stale, 0 crashes (tests/faults/report.py runs
 them N times and prints the table)."""
 
 from __future__ import annotations
 
-import daemon_faults
 import pytest
-import registrator_faults
+
+from tests.faults import daemon_faults, registrator_faults
 
 pytestmark = pytest.mark.engines
 

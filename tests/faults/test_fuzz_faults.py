@@ -1,10 +1,11 @@
 """Faults 6-8 (fuzzed input), once each: 0 lost, 0 stale, 0 crashes, the Outcome in the message
-(bench/faults_report.py runs them N times and prints the table)."""
+(tests/faults/report.py runs them N times and prints the table)."""
 
 from __future__ import annotations
 
-import fuzz_faults
 import pytest
+
+from tests.faults import fuzz_faults
 
 pytestmark = pytest.mark.engines
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import dns.message
 import dns.query
-import engines
 import pytest
+
+from testbed import engines
 
 pytestmark = pytest.mark.engines
 ROOT = Path(__file__).resolve().parents[3]

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import engines
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from ct_harness import Backend, Daemon, get, wait_for  # noqa: E402
+from testbed import engines
+from tests.support.ct_harness import Backend, Daemon, get, wait_for
 
 
 @pytest.fixture(scope="module")

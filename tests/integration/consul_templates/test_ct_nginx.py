@@ -7,9 +7,10 @@ import json
 import time
 from pathlib import Path
 
-import engines
 import pytest
-from ct_harness import EXAMPLE, NGINX_CHECK, get, metric, seen_through, wait_for
+
+from testbed import engines
+from tests.support.ct_harness import EXAMPLE, NGINX_CHECK, get, metric, seen_through, wait_for
 
 pytestmark = pytest.mark.engines
 

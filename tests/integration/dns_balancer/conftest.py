@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
-import engines
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from dnsb_harness import ALT_DOMAIN, Daemon, deregister, register, unique  # noqa: E402
+from testbed import engines
+from tests.support.dnsb_harness import ALT_DOMAIN, Daemon, deregister, register, unique
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,9 @@ prefixes, and slow TCP clients. The packets come from dnsb_fuzz.py (shared with 
 from __future__ import annotations
 
 import pytest
-from dnsb_fuzz import slow_round, tcp_round, udp_round
-from dnsb_harness import unique, wait_for
+
+from tests.support.dnsb_fuzz import slow_round, tcp_round, udp_round
+from tests.support.dnsb_harness import unique, wait_for
 
 pytestmark = pytest.mark.engines
 PACKETS = 100_000
@@ -35,7 +36,7 @@ def test_fuzz_tcp_streams(dns_daemon):
 
 
 def test_slow_tcp_clients_do_not_block_others(consul_agent):
-    from dnsb_harness import Daemon
+    from tests.support.dnsb_harness import Daemon
 
     d = Daemon(consul_agent, "--tcp-idle-timeout", "1.5").start()
     try:

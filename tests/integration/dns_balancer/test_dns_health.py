@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from dnsb_harness import Daemon, unique, wait_for
+
+from tests.support.dnsb_harness import Daemon, unique, wait_for
 
 pytestmark = pytest.mark.engines
 

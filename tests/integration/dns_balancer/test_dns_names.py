@@ -9,7 +9,8 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import pytest
-from dnsb_harness import ALT_DOMAIN, unique, wait_for
+
+from tests.support.dnsb_harness import ALT_DOMAIN, unique, wait_for
 
 pytestmark = pytest.mark.engines
 

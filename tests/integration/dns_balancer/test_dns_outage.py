@@ -3,9 +3,10 @@ back: changes flow again. Uses its own agent, so the session's agent is never st
 
 from __future__ import annotations
 
-import engines
 import pytest
-from dnsb_harness import Daemon, register, wait_for
+
+from testbed import engines
+from tests.support.dnsb_harness import Daemon, register, wait_for
 
 pytestmark = pytest.mark.engines
 

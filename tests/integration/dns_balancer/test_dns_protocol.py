@@ -13,9 +13,10 @@ import dns.message
 import dns.opcode
 import dns.rcode
 import dns.rrset
-import engines
 import pytest
-from dnsb_harness import Daemon, unique, wait_for
+
+from testbed import engines
+from tests.support.dnsb_harness import Daemon, unique, wait_for
 
 pytestmark = pytest.mark.engines
 

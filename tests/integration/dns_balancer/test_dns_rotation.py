@@ -6,7 +6,8 @@ from collections import Counter
 
 import dns.flags
 import pytest
-from dnsb_harness import unique, wait_for
+
+from tests.support.dnsb_harness import unique, wait_for
 
 pytestmark = pytest.mark.engines
 

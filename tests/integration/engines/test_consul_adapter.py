@@ -7,7 +7,6 @@ import json
 import uuid
 
 import consul.aio
-import engines
 import pytest
 from consul.exceptions import ACLPermissionDenied
 
@@ -19,6 +18,7 @@ from portside.consul import (
     docker_check,
 )
 from portside.settings import consul_settings
+from testbed import engines
 
 pytestmark = pytest.mark.engines
 MGMT = "portside-test-management-token"

@@ -3,8 +3,9 @@
 import time
 import urllib.request
 
-import engines
 import pytest
+
+from testbed import engines
 
 pytestmark = pytest.mark.engines
 

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
-import engines
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from regharness import RegistratorProcess, owned  # noqa: E402
+from testbed import engines
+from tests.support.regharness import RegistratorProcess, owned
 
 
 @pytest.fixture

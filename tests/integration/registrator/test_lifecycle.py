@@ -6,9 +6,10 @@ import threading
 import time
 import uuid
 
-import engines
 import pytest
-from regharness import checks_of, owned
+
+from testbed import engines
+from tests.support.regharness import checks_of, owned
 
 pytestmark = pytest.mark.engines
 MAINT = "_service_maintenance:"

@@ -6,10 +6,10 @@ import urllib.error
 import urllib.request
 import uuid
 
-import acl
-import engines
 import pytest
-from regharness import owned
+
+from testbed import acl, engines
+from tests.support.regharness import owned
 
 pytestmark = pytest.mark.engines
 

@@ -8,9 +8,10 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import engines
 import pytest
-from regharness import owned
+
+from testbed import engines
+from tests.support.regharness import owned
 
 pytestmark = pytest.mark.engines
 

@@ -6,10 +6,10 @@ import socket
 
 import dns.message
 import dns.rcode
-from dnsb_helpers import query
 
 from dns_balancer.forward import Forwarder
 from dns_balancer.wire import Forward
+from tests.support.dnsb_helpers import query
 
 
 def _closed_udp_port() -> int:

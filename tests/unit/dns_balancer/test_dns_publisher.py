@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from dnsb_helpers import inst, snapshot
-
 from dns_balancer.daemon import ZonePublisher
 from dns_balancer.wire import Responder
 from dns_balancer.zone import ZoneConfig
+from tests.support.dnsb_helpers import inst, snapshot
 
 
 async def settle(publisher: ZonePublisher) -> None:

@@ -10,13 +10,13 @@ import dns.message
 import dns.opcode
 import dns.rcode
 import dns.rdatatype
-from dnsb_helpers import ask, inst, query, responder, snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dns_balancer.forward import parse_recursor
 from dns_balancer.wire import Forward, Responder, truncate_forwarded
 from dns_balancer.zone import ZoneConfig, build_zone
+from tests.support.dnsb_helpers import ask, inst, query, responder, snapshot
 
 THREE = {"web": (inst(0), inst(1), inst(2))}
 FORTY = {"big": tuple(inst(i, service="big") for i in range(40))}

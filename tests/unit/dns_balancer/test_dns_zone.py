@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dns.message
 import dns.rdatatype
-from dnsb_helpers import ask, inst, responder, snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dns_balancer.records import SRV, A, encode_name, labels_of
 from dns_balancer.snapshot import CRITICAL, PASSING, WARNING
 from dns_balancer.zone import ZoneConfig, build_zone
+from tests.support.dnsb_helpers import ask, inst, responder, snapshot
 
 
 def addresses(msg: dns.message.Message) -> list[str]:

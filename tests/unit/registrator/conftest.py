@@ -1,11 +1,7 @@
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from inspect_fixtures import make_container  # noqa: E402
+from tests.support.inspect_fixtures import make_container
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ import string
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from inspect_fixtures import make_container
 
 from registrator.config import Config
 from registrator.metadata import OWNER_CONTAINER, OWNER_NODE, default_name, services_for, split_tags
+from tests.support.inspect_fixtures import make_container
 
 CFG = Config(node_id="host-a", ip="127.0.0.1")
 

@@ -1,10 +1,10 @@
 """Fault report (not a test): runs each fault scenario of tests/faults N times against real engines and prints
 one table: fault | runs | containers lost | stale entries | time to converge (max) | daemon crashes.
 
-Starts its own dockerd (scripts/engines.py; or uses DOCKER_HOST when it answers) and the busybox web image;
+Starts its own dockerd (testbed/engines.py; or uses DOCKER_HOST when it answers) and the busybox web image;
 each scenario starts and stops its own Consul agent and daemons. Loopback and its own containers only.
 
-    .venv/bin/python bench/faults_report.py [--runs 3] [--only kill9_in_burst,...] [--outage 30]
+    .venv/bin/python -m tests.faults.report [--runs 3] [--only kill9_in_burst,...] [--outage 30]
 """
 
 from __future__ import annotations
@@ -20,16 +20,14 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "faults"))
+import docker
 
-import faultlib  # noqa: E402  (first: it puts scripts/ and the integration harnesses on sys.path)
+from testbed import engines
+from tests.faults import daemon_faults, faultlib, registrator_faults
+
+ROOT = Path(__file__).resolve().parents[2]
 
 FaultEnv, Outcome = faultlib.FaultEnv, faultlib.Outcome
-import daemon_faults  # noqa: E402
-import docker  # noqa: E402
-import engines  # noqa: E402
-import registrator_faults  # noqa: E402
 
 
 def scenarios(outage: float) -> dict[str, Callable[[FaultEnv], Outcome]]:
@@ -43,7 +41,7 @@ def scenarios(outage: float) -> dict[str, Callable[[FaultEnv], Outcome]]:
         "9 SIGTERM to every daemon under load": daemon_faults.sigterm_under_load,
     }
     try:
-        import fuzz_faults  # tests/faults/fuzz_faults.py: faults 6-8
+        from tests.faults import fuzz_faults
     except ImportError:
         return out
     for key, name in (("6 label fuzz on real containers", "label_fuzz"), ("7 DNS fuzz, UDP + TCP", "dns_fuzz"),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "consul_templates" / "examples" / "nginx-upstream.conf.j2"
 NGINX_CHECK = f"{sys.executable} -m consul_templates.nginx_check {{path}}"
 _counter = itertools.count()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
@@ -15,15 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from testbed import cluster
+from tests.support import ct_harness, dnsb_harness
+from tests.support.regharness import RegistratorProcess
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-for _sub in ("registrator", "dns_balancer", "consul_templates"):
-    sys.path.insert(0, str(HERE.parent / "integration" / _sub))
-
-import cluster  # noqa: E402  (scripts/cluster.py; tests/conftest.py puts scripts/ on the path)
-import ct_harness  # noqa: E402
-import dnsb_harness  # noqa: E402
-from regharness import RegistratorProcess  # noqa: E402
 
 SERVICE = "web"
 LABEL = {"portside-test": "cluster"}

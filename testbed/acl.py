@@ -1,7 +1,7 @@
 """Consul ACLs for the harness: a dev agent with ACLs on (default deny) and one token per daemon.
 
 The rules are the files portside ships, compose/acl/<daemon>.hcl, so every ACL run checks them. `ConsulAgent`
-(scripts/engines.py) turns this on with `acl=True`, or for every agent when PORTSIDE_CONSUL_ACL=1 (how
+(testbed/engines.py) turns this on with `acl=True`, or for every agent when PORTSIDE_CONSUL_ACL=1 (how
 `make test` runs the integration suite a second time):
 
     agent = engines.ConsulAgent(acl=True).start()

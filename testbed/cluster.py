@@ -5,7 +5,7 @@ the others) and client agents, each bound with every port (HTTP, DNS, Serf LAN/W
 its own 127.0.0.x, with its data dir in its temp dir. A Docker host is a private dockerd on a bridge made here
 (removed at stop), with its own data root, exec root, socket and 198.18.x pool, and iptables left alone.
 
-    python scripts/cluster.py up      # 3 servers + 2 clients + 2 docker hosts; prints where; Ctrl-C stops all
+    python -m testbed.cluster up      # 3 servers + 2 clients + 2 docker hosts; prints where; Ctrl-C stops all
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import engines  # scripts/engines.py
+from testbed import engines
 
 SERVER_IPS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 CLIENT_IPS = ("127.0.0.5", "127.0.0.6")

@@ -15,9 +15,10 @@ from pathlib import Path
 import dns.flags
 import dns.message
 import dns.query
-import engines
 
-ROOT = Path(__file__).resolve().parents[3]
+from testbed import engines
+
+ROOT = Path(__file__).resolve().parents[2]
 ALT_DOMAIN = "portside"  # the shared daemon's --alt-domain
 
 

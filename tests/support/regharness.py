@@ -10,9 +10,9 @@ import time
 import uuid
 from pathlib import Path
 
-import engines
+from testbed import engines
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class RegistratorProcess:

@@ -4,9 +4,9 @@ Used by the test harness (tests/conftest.py) and by `make demo`. Each engine liv
 directory, on private sockets and free loopback ports, and never touches the system's configuration.
 Docker networks stay in 198.18.0.0/15 (RFC 2544), never in the private ranges.
 
-    python scripts/engines.py up                  # start all three, print where they run, stop on Ctrl-C
-    python scripts/engines.py dockerd start DIR   # a detached private dockerd (prints DOCKER_HOST)
-    python scripts/engines.py dockerd stop DIR
+    python -m testbed.engines up                  # start all three, print where they run, stop on Ctrl-C
+    python -m testbed.engines dockerd start DIR   # a detached private dockerd (prints DOCKER_HOST)
+    python -m testbed.engines dockerd stop DIR
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import acl as consul_acl  # scripts/acl.py
+from testbed import acl as consul_acl
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER_BIP = "198.18.0.1/24"
@@ -170,7 +170,7 @@ class ConsulAgent:
     because the agent's HTTP API listens on loopback only.
 
     `acl=True` (default: PORTSIDE_CONSUL_ACL=1) starts it with ACLs on, default deny, and one token per daemon
-    from compose/acl/*.hcl (`env_for(daemon)`); `api()` then uses the management token (scripts/acl.py)."""
+    from compose/acl/*.hcl (`env_for(daemon)`); `api()` then uses the management token (testbed/acl.py)."""
 
     binary: str = ""
     bind: str = "127.0.0.1"
@@ -238,7 +238,7 @@ class ConsulAgent:
         return self
 
     def mode_args(self) -> list[str]:
-        """What kind of agent: here a dev server (scripts/cluster.py runs real servers and clients)."""
+        """What kind of agent: here a dev server (testbed/cluster.py runs real servers and clients)."""
         return ["-dev", "-enable-local-script-checks", "-enable-script-checks"]
 
     def ready(self) -> bool:
