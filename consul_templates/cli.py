@@ -26,6 +26,7 @@ from portside.consul import ConsulClient, ConsulError
 from portside.observe import make_app, serve_http, setup_logging
 from portside.run import run
 from portside.settings import SettingsError, consul_settings
+from portside.supervise import Supervisor
 
 log = logging.getLogger("consul_templates")
 option = functools.partial(click.option, show_envvar=True)  # --help names each CONSUL_TEMPLATES_* var
@@ -48,8 +49,9 @@ async def _daemon(stop: asyncio.Event, config: Config, reload_config: Callable[[
     settings = consul_settings(address=config.consul.address, token=config.consul.token)
     client = await ConsulClient.open(settings)
     metrics = Metrics()
+    tasks = Supervisor()  # every watch: restarted when it fails, named by /health when it keeps failing
     runner = Runner(config, client, metrics=metrics, reload_config=reload_config, once=once, dry=dry,
-                    environ=os.environ)
+                    environ=os.environ, observer=metrics.consul, tasks=tasks)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, runner.request_reload)
     http = None
@@ -58,9 +60,9 @@ async def _daemon(stop: asyncio.Event, config: Config, reload_config: Callable[[
             async def health() -> dict[str, bool]:
                 try:
                     await asyncio.wait_for(client.leader(), 2.0)
-                    return {"consul": True}
+                    return {"consul": True, **tasks.health()}
                 except (ConsulError, TimeoutError):
-                    return {"consul": False}
+                    return {"consul": False, **tasks.health()}
 
             http = await serve_http(make_app(metrics.registry, health), config.http_addr)
             log.info("serving /health and /metrics on %s", config.http_addr)

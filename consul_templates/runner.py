@@ -35,6 +35,8 @@ from consul_templates.metrics import Metrics
 from consul_templates.render import RenderError, Template
 from consul_templates.watch import Source, Store, Watches
 from portside.backoff import Backoff
+from portside.consul import WatchObserver
+from portside.supervise import Supervisor
 
 log = logging.getLogger("consul_templates.runner")
 
@@ -91,7 +93,8 @@ class Runner:
         self, config: Config, source: Source, *, metrics: Metrics | None = None,
         reload_config: Callable[[], Config] | None = None, once: bool = False, dry: bool = False,
         environ: Mapping[str, str] | None = None, out: TextIO | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic, observer: WatchObserver | None = None,
+        tasks: Supervisor | None = None,
     ) -> None:
         self.config = config
         self.metrics = metrics or Metrics()
@@ -103,7 +106,7 @@ class Runner:
         self.clock = clock
         self.store = Store()
         self.watches = Watches(source, self.store, self._on_change, query_wait=config.consul.query_wait,
-                               stale=config.consul.stale, once=once)
+                               stale=config.consul.stale, once=once, observer=observer, tasks=tasks)
         self.states = [self._state(spec) for spec in config.templates]
         self.metrics.templates.set(len(self.states))
         self.failures = 0

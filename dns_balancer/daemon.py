@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 
 from dns_balancer.forward import Forwarder
 from dns_balancer.metrics import Sources, make_registry
-from dns_balancer.mirror import Mirror, ObservedConsul
+from dns_balancer.mirror import Mirror
 from dns_balancer.server import DnsServer, ServerConfig
 from dns_balancer.snapshot import Snapshot
 from dns_balancer.wire import Responder
 from dns_balancer.zone import Zone, ZoneConfig, build_zone
+from portside.consul import ConsulClient, Reachability
 from portside.observe import make_app, serve_http
-from portside.run import cancel_all
 from portside.settings import ConsulSettings
+from portside.supervise import Supervisor
 
 log = logging.getLogger("dns_balancer")
 
@@ -87,7 +88,7 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
     server = DnsServer(responder, config.server, forwarder)
     builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zone-build")
     publisher = ZonePublisher(responder, config.zone, builder)
-    consul = await ObservedConsul.open(config.consul)
+    consul = await ConsulClient.open(config.consul)
 
     def on_reachability(ok: bool, detail: str) -> None:
         responder.stale = not ok
@@ -96,11 +97,12 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
         else:
             log.warning("Consul unreachable (%s): serving the last good data until it is back", detail)
 
-    consul.on_reachability = on_reachability
-    mirror = Mirror(consul, publisher.publish, datacenter=config.datacenter, stale=config.stale_reads)
+    reachability = Reachability(on_reachability)
+    tasks = Supervisor()  # the mirror and each of its watches: restarted when they fail, named by /health
+    mirror = Mirror(consul, publisher.publish, datacenter=config.datacenter, stale=config.stale_reads,
+                    observer=reachability, tasks=tasks)
     publisher.synced = mirror.synced.is_set
     runner = None
-    tasks: list[asyncio.Task[object]] = []
     try:
         try:
             await server.start()
@@ -108,10 +110,11 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
             log.error("cannot answer DNS on %s:%d: %s", config.server.host, config.server.port, exc)
             return 2
         if config.http_addr:
-            registry = make_registry(Sources(responder, server, mirror, consul, forwarder, lambda: publisher.rebuilds))
+            registry = make_registry(
+                Sources(responder, server, mirror, reachability, forwarder, lambda: publisher.rebuilds))
 
             async def health() -> dict[str, bool]:
-                return {"dns": server.listening, "mirror_synced": mirror.synced.is_set()}
+                return {"dns": server.listening, "mirror_synced": mirror.synced.is_set(), **tasks.health()}
 
             try:
                 runner = await serve_http(make_app(registry, health), config.http_addr)
@@ -119,18 +122,13 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
                 log.error("cannot serve /health and /metrics on %s: %s", config.http_addr, exc)
                 return 2
             log.info("/health and /metrics on http://%s", config.http_addr)
-        tasks.append(asyncio.create_task(mirror.run(), name="mirror"))
+        tasks.start("mirror", mirror.run)
         if ready is not None:
             ready.set()
-        stopped = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([stopped, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        if tasks[0] in done and not stop.is_set():
-            log.error("mirror stopped: %r", tasks[0].exception())
-            return 1
+        await stop.wait()
         return 0
     finally:
-        await cancel_all(tasks)
+        await tasks.close()
         await server.close()
         if runner is not None:
             await runner.cleanup()

@@ -3,73 +3,37 @@
 One watch on /v1/catalog/services starts and stops one /v1/health/service/<name> watch per service; one on
 /v1/catalog/nodes keeps the nodes. All go through `ConsulClient.watch` (the blocking-query rules live there).
 When Consul cannot be reached the watches retry with backoff and the last good snapshot stays published;
-`ObservedConsul` notices, so the daemon can say it serves stale data."""
+the `observer` (portside's `Reachability`) sees every fetch, so the daemon can say it serves stale data."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import urllib.parse
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
 from dns_balancer.snapshot import Snapshot, instances_from_health, nodes_from_catalog
-from portside.consul import ConsulClient, ConsulError
-from portside.run import cancel_all
-from portside.settings import ConsulSettings
+from portside.consul import ConsulClient, WatchObserver, paths
+from portside.supervise import Supervisor
 
 log = logging.getLogger("dns_balancer.mirror")
 
 
-class ObservedConsul(ConsulClient):
-    """A ConsulClient that remembers which paths are failing. `watch()` retries errors itself and keeps going;
-    this subclass sees each fetch (watch calls `get_indexed`) so reachability can be reported."""
-
-    def __init__(self, settings: ConsulSettings, raw: Any) -> None:
-        super().__init__(settings, raw)
-        self.failing: set[str] = set()
-        self.errors = 0
-        self.on_reachability: Callable[[bool, str], None] | None = None
-
-    async def get_indexed(
-        self, path: str, params: Sequence[tuple[str, str]] = (), *, index: int = 0, wait: str = "5m",
-        stale: bool = False, what: str | None = None,
-    ) -> tuple[int, Any]:
-        try:
-            result = await super().get_indexed(path, params, index=index, wait=wait, stale=stale, what=what)
-        except ConsulError as exc:
-            self.errors += 1
-            was_ok = not self.failing
-            self.failing.add(path)
-            if was_ok and self.on_reachability:
-                self.on_reachability(False, str(exc))
-            raise
-        self.forget(path)
-        return result
-
-    def forget(self, path: str) -> None:
-        if path in self.failing:
-            self.failing.discard(path)
-            if not self.failing and self.on_reachability:
-                self.on_reachability(True, path)
-
-    @property
-    def reachable(self) -> bool:
-        return not self.failing
-
-
 def health_path(name: str) -> str:
-    return f"/v1/health/service/{urllib.parse.quote(name, safe='')}"
+    return paths.health_service(name)
 
 
 class Mirror:
     """Keeps `snapshot` up to date and calls `publish(snapshot)` after each change."""
 
     def __init__(
-        self, consul: ObservedConsul, publish: Callable[[Snapshot], None], *, datacenter: str | None = None,
-        stale: bool = True, wait: str = "5m",
+        self, consul: ConsulClient, publish: Callable[[Snapshot], None], *, datacenter: str | None = None,
+        stale: bool = True, wait: str = "5m", observer: WatchObserver | None = None,
+        tasks: Supervisor | None = None,
     ) -> None:
         self.consul = consul
+        self.observer = observer
+        self.tasks = tasks or Supervisor()  # each watch runs supervised: restarted when it fails
         self.publish = publish
         self.params: list[tuple[str, str]] = [("dc", datacenter)] if datacenter else []
         self.stale = stale
@@ -79,7 +43,8 @@ class Mirror:
         self._catalog_names: set[str] | None = None
         self._loaded: set[str] = set()
         self._nodes_loaded = False
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._watched: set[str] = set()
+        self._refused: set[str] = set()
 
     def _set(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
@@ -94,18 +59,24 @@ class Mirror:
                          len(self.snapshot.nodes))
 
     async def run(self) -> None:
-        nodes = asyncio.create_task(self._watch_nodes(), name="mirror-nodes")
+        self.tasks.start("mirror nodes", self._watch_nodes)
         try:
             async for _, services in self.consul.watch(
-                "/v1/catalog/services", self.params, wait=self.wait, stale=self.stale, what="list catalog services"
+                paths.catalog_services(), self.params, wait=self.wait, stale=self.stale, what="list catalog services",
+                observer=self.observer,
             ):
                 names = {str(n) for n in services} if isinstance(services, dict) else set()
-                for name in sorted(names - self._tasks.keys()):
-                    self._tasks[name] = asyncio.create_task(self._watch_service(name), name=f"mirror-{name}")
-                gone = self._tasks.keys() - names
+                refused = {n for n in names if not paths.usable(n)}  # e.g. "..": no path could ask for it
+                if refused - self._refused:
+                    log.warning("services whose name cannot be asked for, skipped: %s", ", ".join(sorted(refused)))
+                self._refused = refused
+                names -= refused
+                for name in sorted(names - self._watched):
+                    self.tasks.start(f"mirror {name}", functools.partial(self._watch_service, name))
+                gone = self._watched - names
+                self._watched = names
                 for name in gone:
-                    self._tasks.pop(name).cancel()
-                    self.consul.forget(health_path(name))
+                    self.tasks.discard(f"mirror {name}")
                     self._loaded.discard(name)
                 if gone:
                     log.info("services gone: %s", ", ".join(sorted(gone)))
@@ -113,13 +84,14 @@ class Mirror:
                 self._catalog_names = names
                 self._check_synced()
         finally:
-            tasks = [nodes, *self._tasks.values()]
-            self._tasks.clear()
-            await cancel_all(tasks)
+            for name in ["nodes", *self._watched]:
+                self.tasks.discard(f"mirror {name}")
+            self._watched = set()
 
     async def _watch_service(self, name: str) -> None:
         async for index, entries in self.consul.watch(
-            health_path(name), self.params, wait=self.wait, stale=self.stale, what="read service health"
+            health_path(name), self.params, wait=self.wait, stale=self.stale, what="read service health",
+            observer=self.observer,
         ):
             instances = instances_from_health(entries)
             if self.snapshot.services.get(name) != instances:
@@ -129,7 +101,8 @@ class Mirror:
 
     async def _watch_nodes(self) -> None:
         async for index, entries in self.consul.watch(
-            "/v1/catalog/nodes", self.params, wait=self.wait, stale=self.stale, what="read nodes"
+            paths.catalog_nodes(), self.params, wait=self.wait, stale=self.stale, what="read nodes",
+            observer=self.observer,
         ):
             nodes, dc = nodes_from_catalog(entries)
             if dict(self.snapshot.nodes) != nodes or (dc and dc != self.snapshot.datacenter):

@@ -19,7 +19,6 @@ class ScriptedConsul:
     def __init__(self) -> None:
         self.queues: dict[str, asyncio.Queue[tuple[int, Any]]] = defaultdict(asyncio.Queue)
         self.active: set[str] = set()
-        self.forgotten: list[str] = []
 
     async def watch(self, path: str, params: Any = (), **_: Any) -> AsyncIterator[tuple[int, Any]]:
         self.active.add(path)
@@ -28,9 +27,6 @@ class ScriptedConsul:
                 yield await self.queues[path].get()
         finally:
             self.active.discard(path)
-
-    def forget(self, path: str) -> None:
-        self.forgotten.append(path)
 
     def put(self, path: str, index: int, data: Any) -> None:
         self.queues[path].put_nowait((index, data))
@@ -84,7 +80,7 @@ async def test_watches_follow_the_catalog_and_sync_is_detected():
 
         consul.put("/v1/catalog/services", 9, {"web": []})
         await turn()
-        assert health_path("api") not in consul.active and health_path("api") in consul.forgotten
+        assert health_path("api") not in consul.active
         assert "api" not in published[-1].services and "web" in published[-1].services
     assert not consul.active  # every watch stopped with the mirror
 
