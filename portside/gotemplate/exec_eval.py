@@ -123,7 +123,7 @@ def eval_call(st: State, dot: Any, fn: GoFunc, recv: Any, builtin: bool, node: N
         if fn.context:
             argv.insert(0, _context(st))
         return fn.fn(*argv) if recv is NOFINAL else fn.fn(recv, *argv)
-    except ExecDepthError:
+    except (ExecDepthError, RecursionError):
         raise
     except Exception as e:  # Go: a function's error (or recovered panic) fails the execution here
         st.node = node

@@ -19,7 +19,7 @@ MISSING_INVALID, MISSING_ZERO, MISSING_ERROR = range(3)
 NOFINAL: Any = object()  # Go's missingVal: "no value piped in", distinct from any value
 
 # Python frames kept free below the limit for user functions, fmt recursion and exception handling.
-STACK_RESERVE = 200
+STACK_RESERVE = 150
 # Frames one nested execution through a template function costs beyond the template it runs.
 CALL_FRAMES = 12
 
@@ -35,7 +35,7 @@ class Continue(Exception):
 class State:
     """Mutable per execution; nothing in it is shared with another execution."""
 
-    __slots__ = ("tmpl", "out", "write", "vars", "node", "depth", "frames", "frame_budget", "dot_iface",
+    __slots__ = ("tmpl", "out", "write", "vars", "node", "depth", "frames", "leaf", "frame_budget", "dot_iface",
                  "missingkey", "funcs", "finalize", "data")
 
     def __init__(self, tmpl: Template, data: Any, frames: int = 0, frame_budget: int | None = None,
@@ -47,6 +47,7 @@ class State:
         self.node: Node | None = None
         self.depth = depth
         self.frames = frames
+        self.leaf = 0
         if frame_budget is None:
             frame_budget = sys.getrecursionlimit() - stack_depth() - STACK_RESERVE
         self.frame_budget = frame_budget
@@ -87,16 +88,22 @@ class State:
         raise self.error(f"undefined variable: {name}")
 
     # ---- depth --------------------------------------------------------------------------------------------
-    def enter(self, frames: int) -> None:
-        """Account for a nested template; ExecDepthError when the Python stack could not hold it."""
+    def enter(self, frames: int, leaf: int) -> None:
+        """Account for a nested template (its statement nesting, then at most one pipeline evaluation on top);
+        ExecDepthError when the Python stack could not hold it."""
         self.depth += 1
         self.frames += frames
-        if self.frames > self.frame_budget:
+        if self.frames + leaf > self.frame_budget:
             raise self.error(f"exceeded maximum template depth ({self.depth})", ExecDepthError)
 
     def leave(self, frames: int) -> None:
         self.depth -= 1
         self.frames -= frames
+
+    def nested_frames(self) -> int:
+        """Frames in use when a template function runs another template: the statements, a whole pipeline
+        evaluation (the function is called from one), and the call itself."""
+        return self.frames + self.leaf + CALL_FRAMES
 
 
 def missing_key_mode(option: str) -> int:

@@ -11,7 +11,7 @@ from portside.gotemplate import nodes as N
 from portside.gotemplate import values as V
 from portside.gotemplate.errors import ExecDepthError, ExecError, TemplateError
 from portside.gotemplate.exec_compile import compile_pipeline
-from portside.gotemplate.exec_state import CALL_FRAMES, Break, Continue, State
+from portside.gotemplate.exec_state import Break, Continue, State
 from portside.gotemplate.gofmt import sprint_action, sprintf
 from portside.gotemplate.gonum import format_float
 from portside.gotemplate.gostr import quote
@@ -21,36 +21,55 @@ if TYPE_CHECKING:
 
 Run = Callable[[State, Any], None]
 MISSING = V.MISSING
-# Frames a tree stacks besides its nesting: the action, pipeline, command, field and call closures, a function.
-LEAF_FRAMES = 12
+# Python frames per construct on the way down a tree (a list's loop, an if/with, a range's loop and iteration,
+# a template call) and per parenthesised pipeline level; a pipeline's own evaluation (action, pipeline,
+# command, field, call, the function) is counted once, at the leaf.
+_FRAMES = {"list": 1, "branch": 1, "range": 3, "template": 1, "paren": 5, "pipeline": 8}
 
 
 @dataclass(frozen=True, slots=True)
 class Compiled:
     body: Run
-    frames: int  # Python frames an execution of this tree may stack, nested templates aside
+    frames: int  # frames the deepest statement path of this tree stacks (a template call there nests more)
+    leaf: int  # frames the deepest pipeline evaluation adds on top
 
 
 def compile_tree(root: N.ListNode) -> Compiled:
     c = _Compiler()
     body = c.list(root)
-    return Compiled(body, 2 * c.max_depth + LEAF_FRAMES)
+    return Compiled(body, c.max_path, c.max_leaf)
 
 
 def _noop(st: State, dot: Any) -> None:
     return None
 
 
+def _paren_depth(node: N.Node | None) -> int:
+    """How deep parenthesised pipelines nest in a pipeline."""
+    if isinstance(node, N.PipeNode):
+        return max((_paren_depth(a) for c in node.cmds for a in c.args), default=0) + 1
+    if isinstance(node, N.ChainNode):
+        return _paren_depth(node.node)
+    return 0
+
+
 class _Compiler:
     def __init__(self) -> None:
-        self.depth = 0
-        self.max_depth = 0
+        self.path = 0
+        self.max_path = 0
+        self.max_leaf = 0
+
+    def _down(self, frames: int) -> None:
+        self.path += frames
+        self.max_path = max(self.max_path, self.path)
+
+    def _leaf(self, pipe: N.PipeNode | None) -> None:
+        self.max_leaf = max(self.max_leaf, _FRAMES["pipeline"] + _FRAMES["paren"] * _paren_depth(pipe))
 
     def list(self, lst: N.ListNode | None) -> Run:
-        self.depth += 1
-        self.max_depth = max(self.max_depth, self.depth)
+        self._down(_FRAMES["list"])
         runs = [self.node(n) for n in lst.nodes if not isinstance(n, N.CommentNode)] if lst else []
-        self.depth -= 1
+        self.path -= _FRAMES["list"]
         if not runs:
             return _noop
         if len(runs) == 1:
@@ -72,18 +91,31 @@ class _Compiler:
 
             return run_text
         if isinstance(n, N.ActionNode):
+            self._leaf(n.pipe)
             return _action(n)
-        if isinstance(n, (N.IfNode, N.WithNode)):
-            return _if_with(n, self.list(n.list), self.list(n.else_list) if n.else_list else None)
-        if isinstance(n, N.RangeNode):
-            return _range(n, self.list(n.list), self.list(n.else_list) if n.else_list else None)
+        if isinstance(n, N.BranchNode):
+            return self.branch(n)
         if isinstance(n, N.TemplateNode):
+            self._leaf(n.pipe)
+            self._down(_FRAMES["template"])
+            self.path -= _FRAMES["template"]
             return _template(n)
         if isinstance(n, N.BreakNode):
             return _raise(n, Break)
         if isinstance(n, N.ContinueNode):
             return _raise(n, Continue)
         raise AssertionError(f"unknown node: {n}")  # the parser makes no other kind
+
+    def branch(self, n: N.BranchNode) -> Run:
+        frames = _FRAMES["range" if isinstance(n, N.RangeNode) else "branch"]
+        self._leaf(n.pipe)
+        self._down(frames)
+        body = self.list(n.list)
+        else_body = self.list(n.else_list) if n.else_list else None
+        self.path -= frames
+        if isinstance(n, N.RangeNode):
+            return _range(n, body, else_body)
+        return _if_with(n, body, else_body)
 
 
 def _raise(node: N.Node, exc: type[Exception]) -> Run:
@@ -171,15 +203,14 @@ def _range(node: N.RangeNode, body: Run, else_body: Run | None) -> Run:
         saved_iface = st.dot_iface
         try:
             val = ev(st, dot)
-            if loop(st, val):
-                return
+            if not loop(st, val) and else_body is not None:
+                st.dot_iface = saved_iface
+                else_body(st, dot)
         except Break:
             return
         finally:
             st.dot_iface = saved_iface
             del st.vars[mark:]
-        if else_body is not None:
-            else_body(st, dot)
 
     return run_range
 
@@ -249,14 +280,14 @@ def _template(node: N.TemplateNode) -> Run:
         compiled = tmpl.compiled()
         if compiled is None:
             raise st.error(f"template {quote(name)} not defined")
-        new_dot = ev(st, dot)
-        saved = (st.tmpl, st.vars, st.dot_iface)
-        st.enter(compiled.frames)
-        st.tmpl, st.vars, st.dot_iface = tmpl, [["$", new_dot, False]], False
+        saved = (st.tmpl, st.vars, st.dot_iface, st.leaf)
+        st.enter(compiled.frames, compiled.leaf)
         try:
+            new_dot = ev(st, dot)
+            st.tmpl, st.vars, st.dot_iface, st.leaf = tmpl, [["$", new_dot, False]], False, compiled.leaf
             compiled.body(st, new_dot)
         finally:
-            st.tmpl, st.vars, st.dot_iface = saved
+            st.tmpl, st.vars, st.dot_iface, st.leaf = saved
             st.leave(compiled.frames)
 
     return run_template
@@ -271,13 +302,14 @@ def execute(tmpl: Template, data: Any, *, frames: int = 0, budget: int | None = 
     try:
         if compiled is None:
             raise st.error(f"{quote(tmpl.name)} is an incomplete or empty template")
-        st.enter(compiled.frames)
+        st.enter(compiled.frames, compiled.leaf)
+        st.leaf = compiled.leaf
         compiled.body(st, dot)
     except ExecError as e:
         e.output = "".join(st.out)
         raise
     except RecursionError:
-        err = st.error(f"exceeded maximum template depth ({st.depth}): Python stack exhausted", ExecDepthError)
+        err = st.error("Python stack exhausted (templates or a value nested too deeply)", ExecDepthError)
         err.output = "".join(st.out)
         raise err from None
     return "".join(st.out)
@@ -288,4 +320,4 @@ def run_nested(st: State, name: str, data: Any) -> str:
     tmpl = st.tmpl.lookup(name)
     if tmpl is None:
         raise TemplateError(f"template: no template {quote(name)} associated with template {quote(st.tmpl.name)}")
-    return execute(tmpl, data, frames=st.frames + CALL_FRAMES, budget=st.frame_budget, depth=st.depth)
+    return execute(tmpl, data, frames=st.nested_frames(), budget=st.frame_budget, depth=st.depth)

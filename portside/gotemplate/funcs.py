@@ -40,12 +40,13 @@ class GoFunc:
     """A template function with Go's view of it: parameter types (a trailing "...T" is variadic) and whether
     it receives the ExecContext first. Calling a GoFunc calls the function."""
 
-    __slots__ = ("fn", "params", "variadic", "context", "declared", "__name__")
+    __slots__ = ("fn", "params", "variadic", "context", "declared", "result", "__name__")
 
     def __init__(self, fn: Callable[..., Any], params: tuple[str, ...] | list[str] | None = None, *,
-                 context: bool = False) -> None:
+                 context: bool = False, result: str | None = None) -> None:
         self.fn = fn
         self.context = context
+        self.result = result
         self.__name__ = getattr(fn, "__name__", "func")
         self.declared = params is not None
         if params is None:
@@ -62,7 +63,7 @@ class GoFunc:
     def bind(self, obj: Any) -> GoFunc:
         """The method of `obj` this GoFunc stands for (a GoFunc class attribute is a typed Go method)."""
         fn = self.fn
-        bound = GoFunc(lambda *a: fn(obj, *a), self.params, context=self.context)
+        bound = GoFunc(lambda *a: fn(obj, *a), self.params, context=self.context, result=self.result)
         bound.__name__ = self.__name__
         return bound
 
@@ -80,11 +81,12 @@ class GoFunc:
         return f"GoFunc({self.__name__}, {self.params})"
 
 
-def go_func(*params: str, context: bool = False) -> Callable[[Callable[..., Any]], GoFunc]:
-    """Decorator: `@go_func("string", "...interface {}")` declares a function's Go parameter types."""
+def go_func(*params: str, context: bool = False, result: str | None = None) -> Callable[[Callable[..., Any]], GoFunc]:
+    """Decorator: `@go_func("string", "...interface {}")` declares a function's Go parameter types (and, for
+    `%T` and error texts only, its result type)."""
 
     def wrap(fn: Callable[..., Any]) -> GoFunc:
-        return GoFunc(fn, params, context=context)
+        return GoFunc(fn, params, context=context, result=result)
 
     return wrap
 

@@ -170,10 +170,12 @@ def dict_key_type(d: Mapping[Any, Any]) -> str:
 
 
 def func_type_name(v: Any) -> str:
+    """A function's Go type: from a GoFunc's declared parameters and result, else all interface {}."""
     params = getattr(v, "params", None)
     if params is None:
         return "func(...interface {}) interface {}"
-    return "func(" + ", ".join(params) + ") interface {}"
+    result = getattr(v, "result", None) or "interface {}"
+    return "func(" + ", ".join(params) + ") " + result
 
 
 _BASIC_NAMES = {str: "string", int: "int", bool: "bool", float: "float64"}
