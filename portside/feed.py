@@ -37,9 +37,18 @@ from portside.catalog import (
     decode_health,
     decode_nodes,
     decode_service_list,
+    sort_key,
 )
 from portside.consul import ConsulError
-from portside.feeddiff import decode_node_services, diff_checks, diff_nodes, diff_summaries, diff_sweep, registrations
+from portside.feeddiff import (
+    decode_node_services,
+    diff_checks,
+    diff_nodes,
+    diff_summaries,
+    diff_sweep,
+    join_health,
+    registrations,
+)
 from portside.run import cancel_all
 
 log = logging.getLogger("portside.feed")
@@ -101,13 +110,14 @@ class Feed:
     """Keeps `catalog` up to date and calls each listener with a `Change` after every update."""
 
     def __init__(self, consul: Reader, *, datacenter: str | None = None, stale: bool = True, wait: str = "5m",
-                 pool_size: int = 8, sweep: bool = True) -> None:
+                 pool_size: int = 8, sweep: bool = True, bulk_first_sync: bool = True) -> None:
         self.consul = consul
         self.params: list[tuple[str, str]] = [("dc", datacenter)] if datacenter else []
         self.stale = stale
         self.wait = wait
         self.pool = Pool(pool_size)
         self.sweep_enabled = sweep
+        self.bulk_first_sync = bulk_first_sync
         self.catalog = Catalog()
         self.synced = asyncio.Event()  # the service list, the nodes and every listed service were read once
         self.listeners: list[Callable[[Change], None]] = []
@@ -208,6 +218,29 @@ class Feed:
         self.stats["sweep_moved"] += len(moved)
         return moved, complete
 
+    async def _bulk_read(self) -> dict[str, tuple[Instance, ...]]:
+        """The whole catalog in 1 + (number of nodes) reads instead of one per service (the first sync): every
+        check, and each node's registrations, joined here as /v1/health/service would. Empty when a read failed
+        (then each service is read on its own). Measured at 5,000 services x 10 on a dev agent: 11 reads
+        instead of 5,000. What changes between these reads is caught afterwards: the checks watch diffs against
+        the checks read here, and the sweep compares registrations."""
+        nodes = sorted(self._nodes or ())
+
+        async def one(node: str) -> tuple[str, tuple[int, Any] | None]:
+            return node, await self._read(node_services_path(node), "read node services")
+
+        checks, *per_node = await asyncio.gather(self._read("/v1/health/state/any", "read checks"),
+                                                 *(one(n) for n in nodes))
+        got = {n: answer for n, answer in per_node if answer is not None}  # type: ignore[misc]
+        if checks is None or len(got) != len(nodes):
+            return {}
+        joined, skipped = join_health({n: answer[1] for n, answer in got.items()}, checks[1])
+        self.stats["skipped_entries"] += skipped
+        self._index = max([self._index, checks[0], *(answer[0] for answer in got.values())])
+        raw = checks[1] if isinstance(checks[1], list) else []
+        self._checks = decode_checks([c for c in raw if isinstance(c, dict) and c.get("Status") != "passing"]).value
+        return {name: tuple(sorted(found, key=sort_key)) for name, found in joined.items()}
+
     # ---- the one writer ---------------------------------------------------------------------------------
     async def run(self) -> None:
         watches = [asyncio.create_task(c, name=f"feed-{n}") for n, c in (
@@ -249,7 +282,12 @@ class Feed:
         summaries, nodes = self._summaries or summaries, self._nodes or nodes
         todo |= self._todo
         self._todo = set()
+        bulk: dict[str, tuple[Instance, ...]] = {}
+        if not self.synced.is_set() and self.bulk_first_sync and len(todo) > 2 * len(nodes) + 2:
+            bulk = {n: v for n, v in (await self._bulk_read()).items() if n in todo}
+            todo -= bulk.keys()
         fetched, failed = await self.fetch_all(todo & summaries.keys())
+        fetched.update(bulk)
         current = self.catalog
         changes: dict[str, tuple[Instance, ...] | None] = {
             n: v for n, v in fetched.items() if current.services.get(n) != v}

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from portside.catalog import Catalog, Check, Node, ServiceSummary
+from portside.catalog import Catalog, Check, Instance, Node, ServiceSummary, decode_instance
 
 
 def diff_summaries(
@@ -102,3 +102,34 @@ def diff_sweep(
     if wanted is not None:
         moved &= set(wanted)
     return moved
+
+
+def join_health(node_services: Mapping[str, Any], checks: Any) -> tuple[dict[str, list[Instance]], int]:
+    """What /v1/health/service joins server-side, done here for the whole catalog at once (the first sync):
+    each node's /v1/catalog/node-services answer (its node record and its registrations) with
+    /v1/health/state/any (every check), node checks first as Consul lists them. ({name: instances}, skipped)."""
+    by_service: dict[tuple[str, str], list[Any]] = {}
+    by_node: dict[str, list[Any]] = {}
+    for raw in checks if isinstance(checks, list) else ():
+        if isinstance(raw, Mapping) and isinstance(raw.get("Node"), str):
+            sid = raw.get("ServiceID")
+            if isinstance(sid, str) and sid:
+                by_service.setdefault((raw["Node"], sid), []).append(raw)
+            else:
+                by_node.setdefault(raw["Node"], []).append(raw)
+    out: dict[str, list[Instance]] = {}
+    skipped = 0
+    for name, data in node_services.items():
+        if not isinstance(data, Mapping) or not isinstance(data.get("Node"), Mapping):
+            continue
+        node = data["Node"]
+        for svc in data.get("Services") or ():
+            sid = svc.get("ID") if isinstance(svc, Mapping) else None
+            entry = {"Node": node, "Service": svc,
+                     "Checks": by_node.get(name, []) + by_service.get((name, sid if isinstance(sid, str) else ""), [])}
+            inst = decode_instance(entry)
+            if inst is None:
+                skipped += 1
+            else:
+                out.setdefault(inst.service, []).append(inst)
+    return out, skipped
