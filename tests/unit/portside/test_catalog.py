@@ -102,7 +102,8 @@ def test_catalog_updates_share_untouched_services() -> None:
     c2 = c1.with_services({"db": None, "api": ()}, index=3)
     assert set(c1.services) == {"web", "db"} and set(c2.services) == {"web", "api"}
     assert c2.services["web"] is web and c2.index == 5
-    assert FrozenMap([("a", "1")]) == {"a": "1"} and hash(FrozenMap([("a", "1")])) == hash(FrozenMap({"a": "1"}.items()))
+    assert FrozenMap([("a", "1")]) == {"a": "1"}
+    assert hash(FrozenMap([("a", "1")])) == hash(FrozenMap({"a": "1"}.items()))
 
 
 json_values = st.recursive(
