@@ -45,7 +45,7 @@ def main() -> None:
     print(f"{'packet':<12} {'bytes':>6} {'us/packet':>11} {'x plain':>9}  reply")
     print(f"{'plain A':<12} {len(plain):>6} {base * 1e6:>11.2f} {1:>9.0f}")
     for name, packet in worst_packets().items():
-        tcp = name.startswith("tcp")
+        tcp = len(packet) > 1232
         cost = per_packet(r, packet, tcp)
         reply = r.answer(packet, tcp)
         rcode = "dropped" if not isinstance(reply, bytes) else f"rcode {reply[3] & 0x0F}"

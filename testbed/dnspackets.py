@@ -30,11 +30,23 @@ def pointer_chain_packet(size: int, links: int, qid: int = 7) -> bytes:
     return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, records) + bytes(body)
 
 
+def many_options_packet(size: int, qid: int = 7) -> bytes:
+    """A query with one OPT record filled with empty options (4 bytes each) up to `size`: the most work for a
+    parser that walks the options."""
+    room = size - 12 - len(_QUESTION) - 11
+    options = b"\x00\x0a\x00\x00" * (room // 4)
+    opt = b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00" + struct.pack("!H", len(options)) + options
+    return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 1) + _QUESTION + opt
+
+
 def worst_packets() -> dict[str, bytes]:
-    """The most expensive variants measured against dnslib (3 links: long enough to cost, short enough that
-    dnslib does not give up early), by transport and size."""
+    """The most expensive variants we know, by transport and size. Pointer chains of 3 links were the costliest
+    for dnslib (long enough to cost, short enough that it does not give up early); many options are the
+    costliest for a parser that walks an OPT record."""
     return {
-        "udp-512": pointer_chain_packet(512, 3),
-        "udp-1232": pointer_chain_packet(1232, 3),
-        "tcp-65535": pointer_chain_packet(65535, 3),
+        "chain-512": pointer_chain_packet(512, 3),
+        "chain-1232": pointer_chain_packet(1232, 3),
+        "chain-64k": pointer_chain_packet(65535, 3),
+        "options-1232": many_options_packet(1232),
+        "options-64k": many_options_packet(65535),
     }
