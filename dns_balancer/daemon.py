@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from dns_balancer.access import Access, Network
 from dns_balancer.forward import Forwarder
 from dns_balancer.metrics import Sources, make_registry
 from dns_balancer.mirror import Mirror, ObservedConsul
@@ -34,6 +35,8 @@ class DaemonConfig:
     http_addr: str | None = "127.0.0.1:9600"
     stale_reads: bool = True
     datacenter: str | None = None  # ask Consul for this datacenter's catalog (None: the agent's own)
+    allow_from: tuple[Network, ...] | None = None  # None: every client may ask
+    recursion_from: tuple[Network, ...] | None = None  # clients that may use the recursors
 
 
 class ZonePublisher:
@@ -84,7 +87,8 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
     responder = Responder(recursion=bool(config.recursors), a_record_limit=config.a_record_limit)
     responder.set_zone(build_zone(Snapshot(), config.zone), ready=False)  # our apexes from the start: SERVFAIL
     forwarder = Forwarder(config.recursors, config.recursor_timeout)
-    server = DnsServer(responder, config.server, forwarder)
+    access = Access(config.allow_from, config.recursion_from if config.recursors else None)
+    server = DnsServer(responder, config.server, forwarder, access)
     builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zone-build")
     publisher = ZonePublisher(responder, config.zone, builder)
     consul = await ObservedConsul.open(config.consul)

@@ -161,6 +161,17 @@ class Responder:
             merged[(qtype, NOERROR)] = merged.get((qtype, NOERROR), 0) + n
         return merged
 
+    def refuse(self, data: bytes) -> bytes | None:
+        """REFUSED for a client outside the allow-list: the question echoed when it parses, never larger than the
+        query (no reflection gain); None (drop) for responses and runts, as for everyone."""
+        if len(data) < 12 or data[2] & 0x80:
+            self.dropped += 1
+            return None
+        question = parse_question(data) if data[4:6] == b"\x00\x01" else None
+        end = -1 if question is None else question[1]
+        qtype = -1 if question is None else struct.unpack_from("!H", data, end - 4)[0]
+        return self._error(data, REFUSED, end, 0, opcode=(data[2] >> 3) & 0x0F, qtype=qtype)
+
     # ---- the hot path ------------------------------------------------------------------------
     def answer(self, data: bytes, tcp: bool = False, recurse: bool = True) -> bytes | Forward | None:
         """Reply bytes, a Forward, or None to drop. Never raises. `recurse=False`: this client may not use the
