@@ -73,7 +73,8 @@ def build_config(
     )
     allow = _networks(allow_from, "--allow-from")
     # recursion never for everyone: the allow-list when there is one, else this host only
-    recurse = (_networks(recursion_from, "--recursion-from") or allow or LOOPBACK) if recursors else None
+    recursion_nets = _networks(recursion_from, "--recursion-from")
+    recurse = (recursion_nets or allow or LOOPBACK) if recursors else None
     server = ServerConfig(
         host=host, port=port, tcp_idle_timeout=tcp_idle_timeout, tcp_max_connections=tcp_max_connections,
         tcp_message_timeout=tcp_message_timeout, tcp_max_per_source=tcp_max_per_source,
