@@ -35,7 +35,7 @@ def test_bad_configuration_exits_2_with_a_clear_message(tmp_path: Path, yaml_tex
 
 
 def test_bad_template_flag_and_env_var(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["--template", "nocolon"])
+    result = CliRunner().invoke(cli, ["-template", "nocolon"])
     assert result.exit_code == 2 and "SRC:DEST" in result.output
     result = CliRunner().invoke(cli, [], env={"CONSUL_TEMPLATES_TEMPLATE": f"{tmp_path}/missing.j2:{tmp_path}/out"})
     assert result.exit_code == 2 and "cannot read template" in result.output
