@@ -23,8 +23,15 @@ import yarl
 
 from portside.backoff import Backoff
 from portside.consul import paths
-from portside.consul.errors import ConsulBadAnswer, ConsulBadValue, parse_index, status_error, transport_error
-from portside.consul.watch import WatchObserver, watch_loop
+from portside.consul.errors import (
+    ConsulBadAnswer,
+    ConsulBadValue,
+    ConsulError,
+    parse_index,
+    status_error,
+    transport_error,
+)
+from portside.consul.watch import WatchObserver, target_of, watch_loop
 from portside.settings import ConsulSettings
 from portside.watchrules import blocking_timeout
 
@@ -192,9 +199,24 @@ class ConsulClient:
 
     async def get_indexed(
         self, path: str, params: Sequence[tuple[str, str]] = (), *, index: int = 0, wait: str = "5m",
-        stale: bool = False, what: str | None = None,
+        stale: bool = False, what: str | None = None, observer: WatchObserver | None = None,
     ) -> Answer:
-        """One (possibly blocking) GET of a path from `paths`. A missing KV key is data None, not an error."""
+        """One (possibly blocking) GET of a path from `paths`. A missing KV key is data None, not an error.
+        `observer` is told how it went (`watch()` tells its own observer, once per fetch, itself)."""
+        if observer is None:
+            return await self._get_indexed(path, params, index=index, wait=wait, stale=stale, what=what)
+        target = target_of(path, params)
+        try:
+            answer = await self._get_indexed(path, params, index=index, wait=wait, stale=stale, what=what)
+        except ConsulError as exc:
+            observer.on_error(target, exc)
+            raise
+        observer.on_answer(target)
+        return answer
+
+    async def _get_indexed(
+        self, path: str, params: Sequence[tuple[str, str]], *, index: int, wait: str, stale: bool, what: str | None,
+    ) -> Answer:
         name = what or f"GET {path}"
         query = list(params)
         if stale:

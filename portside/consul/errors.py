@@ -14,10 +14,12 @@ import aiohttp
 
 
 class ConsulError(Exception):
-    """A Consul call failed; the message names the call and says why."""
+    """A Consul call failed; the message names the call and says why. `status`: the HTTP status when Consul
+    answered one (e.g. 429 for its per-client connection limit), else None."""
 
-    def __init__(self, what: str, message: str) -> None:
+    def __init__(self, what: str, message: str, status: int | None = None) -> None:
         super().__init__(f"{what}: {message}")
+        self.status = status
 
 
 class ConsulUnreachable(ConsulError):
@@ -85,14 +87,22 @@ def status_error(status: int, body: bytes, what: str, path: str, address: str) -
     reason = body[:300].decode("utf-8", errors="replace").strip() or "(no reason given)"
     if status == 403:
         return ConsulPermissionDenied(
-            what, f"permission denied by Consul at {address}: the token lacks {right(what, path)} ({reason})")
+            what, f"permission denied by Consul at {address}: the token lacks {right(what, path)} ({reason})", 403)
     if 300 <= status < 400:  # never followed: a redirect would send the request somewhere we did not name
-        return ConsulRejected(what, f"Consul at {address} answered {status} (a redirect, not followed)")
+        return ConsulRejected(what, f"Consul at {address} answered {status} (a redirect, not followed)", status)
     if status == 404:
-        return ConsulRejected(what, f"not found: {status} {reason}")
+        return ConsulRejected(what, f"not found: {status} {reason}", status)
     if 400 <= status < 500:
-        return ConsulRejected(what, f"Consul refused the request: {status} {reason}")
-    return ConsulError(what, f"Consul at {address} failed: {status} {reason}")
+        return ConsulRejected(what, f"Consul refused the request: {status} {reason}", status)
+    return ConsulError(what, f"Consul at {address} failed: {status} {reason}", status)
+
+
+def response_code(exc: ConsulError) -> str:
+    """For metrics: the HTTP status behind an error ("429": Consul's per-client connection limit), else
+    "unreachable" (no answer) or "error" (an answer that could not be used)."""
+    if exc.status is not None:
+        return str(exc.status)
+    return "unreachable" if isinstance(exc, ConsulUnreachable) else "error"
 
 
 def parse_index(headers: Mapping[str, str], what: str, address: str) -> int:

@@ -91,6 +91,14 @@ def catalog_node(name: str) -> str:
     return f"/v1/catalog/node/{segment(name, 'node name')}"
 
 
+def catalog_node_services(node: str) -> str:
+    return f"/v1/catalog/node-services/{segment(node, 'node name')}"
+
+
+def health_state(state: str = "any") -> str:
+    return f"/v1/health/state/{segment(state, 'check state')}"
+
+
 def catalog_datacenters() -> str:
     return "/v1/catalog/datacenters"
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from portside.backoff import Backoff
-from portside.consul.errors import ConsulError, ConsulPermissionDenied, right
+from portside.consul.errors import ConsulError, ConsulPermissionDenied, response_code, right
 from portside.watchrules import WatchState, parse_duration
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ log = logging.getLogger("portside.consul")
 
 # While an answer is filtered by ACLs, block at most this long (see WatchState).
 FILTERED_WAIT = "5s"
+_NOTHING = object()
 
 
 class WatchObserver(Protocol):
@@ -39,14 +40,16 @@ class WatchObserver(Protocol):
 class Reachability:
     """A WatchObserver for health and metrics: is Consul answering every watch, is any refused by ACLs?
 
-    `reachable` is False while some watch's last fetch failed for another reason than a 403 (refused, reset,
-    timed out, 5xx, an answer that could not be used); `permitted` is False while some watch's last fetch was a
-    403. `on_change(reachable, detail)` is called when `reachable` flips."""
+    `reachable` is False while some target's last fetch failed for another reason than a 403 (refused, reset,
+    timed out, 5xx, an answer that could not be used); `permitted` is False while some target's last fetch was a
+    403. `on_change(reachable, detail)` is called when `reachable` flips. `responses` counts fetches by HTTP
+    status ("unreachable": no answer; "error": an answer that could not be used)."""
 
     def __init__(self, on_change: Callable[[bool, str], None] | None = None) -> None:
         self.failing: dict[str, str] = {}
         self.denied: dict[str, str] = {}
         self.errors = 0
+        self.responses: dict[str, int] = {}
         self.on_change = on_change
 
     @property
@@ -58,6 +61,7 @@ class Reachability:
         return not self.denied
 
     def on_answer(self, target: str) -> None:
+        self.responses["200"] = self.responses.get("200", 0) + 1
         self._forget(target)
 
     def on_stop(self, target: str) -> None:
@@ -65,6 +69,8 @@ class Reachability:
 
     def on_error(self, target: str, exc: ConsulError) -> None:
         self.errors += 1
+        code = response_code(exc)
+        self.responses[code] = self.responses.get(code, 0) + 1
         was = self.reachable
         if isinstance(exc, ConsulPermissionDenied):
             self.failing.pop(target, None)
@@ -96,9 +102,12 @@ async def watch_loop(
 ) -> AsyncIterator[tuple[int, Any]]:
     """Yield (index, data) for the first answer and then each time the index changes.
 
-    An unchanged index is not a change; an index that goes backwards or is <= 0 resets to 0; at most one fetch
-    per `min_interval`; on errors, back off with jitter and keep going (the caller keeps its last good data),
-    ask without blocking on the next try and hand out that first answer even when its index looks unchanged.
+    An unchanged index is not a change; an index that goes backwards or is <= 0 resets to 0; a wake-up that
+    brought nothing new (same index, index reset, data equal to the last handed out) waits out `min_interval`
+    before the next fetch, while a real change is handed on and the next fetch starts at once (consul-template's
+    rule: rate-limiting every wake-up added up to `min_interval` to each change of a busy catalog); on errors,
+    back off with jitter and keep going (the caller keeps its last good data), ask without blocking on the next
+    try and hand out that first answer even when its index looks unchanged.
     While Consul's ACLs filter the answer, block at most FILTERED_WAIT and hand out changed data at an unchanged
     index: a granted right shows that way. The first failure of a run is logged as a warning, repeats of the
     same failure at debug level, and the recovery once."""
@@ -107,6 +116,7 @@ async def watch_loop(
     target = target_of(path, params)
     short_wait = min(wait, FILTERED_WAIT, key=parse_duration)
     state = WatchState()
+    handed: Any = _NOTHING  # the data last handed out: equal data at a new index is nothing new
     failures = 0
     last_error = ""
     loop = asyncio.get_running_loop()
@@ -142,7 +152,11 @@ async def watch_loop(
                 else:
                     log.info("%s: no longer filtered by Consul's ACLs", name)
             if changed:
+                fresh = answer.data != handed
+                handed = answer.data
                 yield answer.index, answer.data
+                if fresh:
+                    continue
             elapsed = loop.time() - started
             if elapsed < min_interval:
                 await asyncio.sleep(min_interval - elapsed)

@@ -136,3 +136,35 @@ async def test_reachability_observer_tells_unreachable_from_permission_denied() 
     assert seen.states == [(True, True), (False, True), (True, False), (True, True)]
     assert changes == [False, True] and seen.errors == 2
     assert not seen.failing and not seen.denied  # the watch ended: forgotten (on_stop)
+
+
+class Timed(Scripted):
+    """Scripted, and notes the loop time of each fetch, to see which wake-ups were rate-limited."""
+
+    def __init__(self, script: list[Any]) -> None:
+        super().__init__(script)
+        self.times: list[float] = []
+
+    async def get_indexed(self, path: str, params: Any = (), *, index: int = 0, wait: str = "5m",
+                          stale: bool = False, what: str | None = None) -> Answer:
+        self.times.append(asyncio.get_running_loop().time())
+        return await super().get_indexed(path, params, index=index, wait=wait, stale=stale, what=what)
+
+
+async def test_only_wake_ups_that_bring_nothing_new_are_rate_limited() -> None:
+    # A change is handed on and the next fetch starts at once; the same index, an index that went backwards, and
+    # equal data at a new index each wait out min_interval before the next fetch.
+    client = Timed([(10, ["a"]), (11, ["b"]), (12, ["c"]), (12, ["c"]), (13, ["c"]), (5, ["d"]), (5, ["d"]),
+                    (6, ["e"])])
+    out = []
+    async for item in client.watch("/v1/x", min_interval=0.2):
+        out.append(item)
+        if len(out) == 6:
+            break
+    assert out == [(10, ["a"]), (11, ["b"]), (12, ["c"]), (13, ["c"]), (5, ["d"]), (6, ["e"])]
+    gaps = [b - a for a, b in zip(client.times, client.times[1:], strict=False)]
+    # fetches: 10 11 12 12(same index) 13(equal data) 5(went backwards, new data) 5(same, asked at 0) 6
+    assert all(g < 0.1 for g in gaps[:3]), gaps  # after a change: at once
+    assert gaps[3] >= 0.19 and gaps[4] >= 0.19, gaps  # same index, equal data at a new index: rate-limited
+    assert gaps[5] < 0.1, gaps  # new data behind a reset index is a change too; its re-ask is not blocking...
+    assert gaps[6] >= 0.19, gaps  # ...so the repeat it brings back is rate-limited: no tight loop
