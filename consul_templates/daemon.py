@@ -12,6 +12,7 @@ import logging.handlers
 import os
 import signal
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from consul_templates import children
@@ -31,8 +32,10 @@ log = logging.getLogger("consul_templates")
 
 
 def settings_for(options: ConsulOptions) -> ConsulSettings:
-    return consul_settings(address=options.address, token=options.token, ssl=options.ssl, verify=options.verify,
-                           cacert=options.ca_cert, client_cert=options.client_cert, client_key=options.client_key)
+    """The file's and the flags' Consul options (merged: flags win), then the standard CONSUL_* variables."""
+    settings = consul_settings(address=options.address, token=options.token, ssl=options.ssl, verify=options.verify,
+                               cacert=options.ca_cert, client_cert=options.client_cert, client_key=options.client_key)
+    return replace(settings, max_connections=options.max_connections)
 
 
 def add_syslog(facility: str | None) -> None:
