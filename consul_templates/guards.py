@@ -24,9 +24,10 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
-# YAML 1.1 (pyyaml) also breaks lines on NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR; nginx and HAProxy do not,
-# but a value carrying one is not plain data anywhere, so every guard refuses them with the control characters.
-_CONTROL = "\x00-\x1f\x7f\x85\u2028\u2029"
+# YAML 1.1 (pyyaml) also breaks lines on NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR and refuses a whole file
+# holding a C1 control, a surrogate or U+FFFE/U+FFFF; nginx and HAProxy do not care, but a value carrying one is
+# not plain data anywhere, so every guard refuses them with the C0 control characters.
+_CONTROL = "\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff"
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,14 @@ class Guard:
     def reason(self, text: str) -> str | None:
         if self.pattern is not None and self.pattern.search(text):
             return f"contains a character that could change {self.name} syntax ({self.what})"
-        if self.leading and text[:1] and text[0] in self.leading:
-            return f"starts with {text[0]!r}, which has a meaning at the start of a {self.name} value"
+        core = text.strip(" ")  # a plain scalar's edges are its first and last non-blank characters
+        if self.leading and core[:1] and core[0] in self.leading:
+            return f"starts with {core[0]!r}, which has a meaning at the start of a {self.name} value"
         for prefix in self.starts:
-            if text.startswith(prefix) or text == prefix.strip():
+            if core.startswith(prefix) or core == prefix.strip():
                 return f"starts with {prefix!r}, which has a meaning at the start of a {self.name} value"
-        if self.trailing and text[-1:] and text[-1] in self.trailing:
-            return f"ends with {text[-1]!r}, which has a meaning at the end of a {self.name} value"
+        if self.trailing and core[-1:] and core[-1] in self.trailing:
+            return f"ends with {core[-1]!r}, which has a meaning at the end of a {self.name} value"
         for phrase in self.phrases:
             if phrase in text:
                 return f"contains {phrase!r}, which changes {self.name} structure"
@@ -63,7 +65,7 @@ GUARDS: dict[str, Guard] = {
                      "# ' \" \\ $ % { }, whitespace, control"),
     "json": Guard("json", re.compile(rf"[\"\\{_CONTROL}]"), "\" \\, control"),
     "yaml": Guard("yaml", re.compile(rf"[\"'\\#{_CONTROL}\t]"), "\" ' \\ #, tab, line break, control",
-                  leading=",[]{}#&*!|>'\"%@`", starts=("- ", "? ", ": ", "---", "..."), phrases=(": ",),
+                  leading=",[]{}#&*!|>'\"%@`", starts=("- ", "? ", ": ", "= ", "---", "..."), phrases=(": ",),
                   trailing=":"),
     "env": Guard("env", re.compile(rf"[\"'\\$#`{_CONTROL}]"), "\" ' \\ $ # `, line break, control"),
     "none": Guard("none", None, ""),
