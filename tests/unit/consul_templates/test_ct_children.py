@@ -95,3 +95,17 @@ def test_orphans_are_reaped_when_pid_1(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "zombies before=3 after=0 own=0" in done.stdout  # the orphans were zombies until the reaper ran
+
+
+async def test_children_start_with_default_signal_dispositions() -> None:
+    """Python ignores SIGPIPE and the CLI ignores SIGHUP at start; neither may leak into a command (exec keeps
+    ignored signals): `yes | head -1` must end, a child must be stoppable with SIGHUP."""
+    import signal
+
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        result = await run_command("grep SigIgn /proc/self/status; yes | head -1", 10)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    ignored = int(result.output.split()[1], 16)
+    assert result.ok and not ignored & (1 << (signal.SIGPIPE - 1)) and not ignored & (1 << (signal.SIGHUP - 1))
