@@ -1,0 +1,2 @@
+"""Attack tests, one file per daemon and attack. The session engines (Consul, dockerd, nginx) come from
+tests/conftest.py; the harnesses they drive live in tests/support/."""
