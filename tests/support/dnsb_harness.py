@@ -25,9 +25,13 @@ ALT_DOMAIN = "portside"  # the shared daemon's --alt-domain
 
 
 class Daemon:
-    def __init__(self, agent: engines.ConsulAgent, *args: str) -> None:
+    def __init__(self, agent: engines.ConsulAgent, *args: str, host: str = "127.0.0.1", port: int = 0) -> None:
+        """`host`/`port`: where it answers (default: 127.0.0.1 and a free port); port 53 on a loopback address
+        of its own for clients that cannot be told a port (resolv.conf)."""
         self.agent = agent
-        self.port, self.http = engines.free_ports(2)
+        self.host = host
+        free, self.http = engines.free_ports(2)
+        self.port = port or free
         self.args = list(args)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = Path(f"/tmp/dnsb-{uuid.uuid4().hex[:8]}.log")
@@ -38,7 +42,7 @@ class Daemon:
         env.update(self.agent.env_for("dns-balancer"))  # with ACLs on: its own token (compose/acl/)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "dns_balancer", "--listen", f"127.0.0.1:{self.port}",
+                [sys.executable, "-m", "dns_balancer", "--listen", f"{self.host}:{self.port}",
                  "--http-addr", f"127.0.0.1:{self.http}", *self.args],
                 env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
             )
@@ -85,8 +89,8 @@ class Daemon:
         if not rd:
             q.flags &= ~dns.flags.RD
         if tcp:
-            return dns.query.tcp(q, "127.0.0.1", port=self.port, timeout=timeout, source=source)
-        return dns.query.udp(q, "127.0.0.1", port=self.port, timeout=timeout, ignore_trailing=False, source=source)
+            return dns.query.tcp(q, self.host, port=self.port, timeout=timeout, source=source)
+        return dns.query.udp(q, self.host, port=self.port, timeout=timeout, ignore_trailing=False, source=source)
 
     def addresses(self, name: str, rdtype: str = "A", **kw: object) -> list[str]:
         msg = self.ask(name, rdtype, **kw)  # type: ignore[arg-type]
@@ -96,7 +100,7 @@ class Daemon:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind((source, 0))
             s.settimeout(timeout)
-            s.sendto(wire, ("127.0.0.1", self.port))
+            s.sendto(wire, (self.host, self.port))
             return s.recv(65535)
 
 
