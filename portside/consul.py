@@ -229,6 +229,10 @@ class ConsulClient:
     async def datacenters(self) -> list[str]:
         return await self._call("read datacenters", self.raw.catalog.datacenters()) or []
 
+    async def agent_self(self) -> dict[str, Any]:
+        """The agent's own configuration and member entry (e.g. Config.NodeName); no blocking index."""
+        return await self._call("read the agent's own configuration", self.raw.agent.self()) or {}
+
     async def nodes(self, dc: str | None = None) -> list[dict[str, Any]]:
         _, data = await self._call("read nodes", self.raw.catalog.nodes(dc=dc))
         return data or []
