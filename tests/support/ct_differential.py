@@ -91,8 +91,10 @@ SERVICES = [
     _svc("ctd-node-a", "cache-1", "cache", 6379, status="critical"),
     _svc("ctd-node-b", "cache-2", "cache", 6379, status="critical"),
     _svc("ctd-node-b", "qw-1", "queue_worker", 0),
-    _svc("ctd-node-c", "evil-1", "ctd-evil", 80, address=EVIL_ADDRESS, tags=("a;b",),
-         meta={"note": "x } y"}),
+]
+# Registered only for the guard cases (load_evil), so the rest of the corpus sees a clean catalog.
+EVIL_SERVICES = [
+    _svc("ctd-node-c", "evil-1", "ctd-evil", 80, address=EVIL_ADDRESS, tags=("a;b",), meta={"note": "x } y"}),
 ]
 
 KV_VALUES: dict[str, str | bytes] = {
@@ -111,10 +113,23 @@ KV_VALUES: dict[str, str | bytes] = {
     "app/folder/": "", "app/nested/a/b/c": "deep", "app/nested/a/x": "shallow", "app/nested/z": "last",
     "appendix": "prefix match", "upstreams/web/a": "127.0.0.1:9001", "upstreams/web/b": "127.0.0.1:9002",
     "upstreams/api/a": "127.0.0.1:9101", "config/max_fails": "3", "config/fail_timeout": "10s",
-    "flags/feature-x": "on", "evil/upstream": EVIL_KV,
+    "flags/feature-x": "on", "base/a/b/c": "base-c", "base/a/b/d": "base-d",
+    "overrides/a/b/c": "over-c", "overrides/a/b/e": "over-e",
 }
 KV_FLAGS = {"flags/feature-x": 42}
 ENVIRON = {"CTD_ENV": "production", "CTD_EMPTY": ""}
+
+
+def _register(agent: engines.ConsulAgent, entries: list[dict[str, Any]]) -> None:
+    for entry in entries:
+        node = next(n for n in NODES if n["Node"] == entry["Node"])
+        agent.api("/v1/catalog/register", "PUT", {**node, "Service": entry["Service"], "Checks": entry["Checks"]})
+
+
+def load_evil(agent: engines.ConsulAgent) -> None:
+    """The values built to inject nginx syntax: a service address, tag and meta, and a KV value."""
+    _register(agent, EVIL_SERVICES)
+    agent.api(f"/v1/kv/{KV}/evil/upstream", "PUT", EVIL_KV.encode())
 
 
 def load_fixture(agent: engines.ConsulAgent) -> None:
@@ -124,9 +139,7 @@ def load_fixture(agent: engines.ConsulAgent) -> None:
     for check in NODE_CHECKS:
         node = next(n for n in NODES if n["Node"] == check["Node"])
         agent.api("/v1/catalog/register", "PUT", {**node, "Check": check})
-    for entry in SERVICES:
-        node = next(n for n in NODES if n["Node"] == entry["Node"])
-        agent.api("/v1/catalog/register", "PUT", {**node, "Service": entry["Service"], "Checks": entry["Checks"]})
+    _register(agent, SERVICES)
     # one service on the agent's own node, with a TTL check it keeps passing (the serfHealth check is added)
     agent.api("/v1/agent/service/register", "PUT", {
         "ID": "local-1", "Name": "local", "Port": 7000, "Tags": ["agent"], "Meta": {"kind": "agent-local"},
@@ -151,9 +164,15 @@ def _hcl_string(s: str) -> str:
     return json.dumps(s)
 
 
-def run_consul_template(binary: str, agent: engines.ConsulAgent, cases: list[Case], out_dir: Path,
-                        token: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """consul-template -once over every case in one run; each writes out_dir/<name>.out."""
+def consul_template_binary() -> str:
+    """The pinned consul-template, built once by scripts/consul-template.sh (cached in ~/.cache/portside)."""
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "consul-template.sh")], check=True, stdout=subprocess.PIPE,
+                         text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def _config(agent: engines.ConsulAgent, cases: list[Case], out_dir: Path, token: str) -> Path:
+    """One consul-template config: the agent, and a template block per case writing out_dir/<name>.out."""
     blocks = []
     for case in cases:
         delims = ""
@@ -166,9 +185,28 @@ def run_consul_template(binary: str, agent: engines.ConsulAgent, cases: list[Cas
     consul = f"consul {{\n  address = {_hcl_string(agent.http_addr)}\n"
     consul += f"  token = {_hcl_string(token)}\n" if token else ""
     config.write_text(consul + "}\nlog_level = \"warn\"\n" + "".join(blocks))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSUL_")}
-    return subprocess.run([binary, "-config", str(config), "-once"], env={**env, **ENVIRON}, capture_output=True,
-                          text=True, timeout=timeout)
+    return config
+
+
+def _env() -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("CONSUL_")}, **ENVIRON}
+
+
+def run_consul_template(binary: str, agent: engines.ConsulAgent, cases: list[Case], out_dir: Path,
+                        token: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """consul-template -once over every case in one run."""
+    config = _config(agent, cases, out_dir, token)
+    return subprocess.run([binary, "-config", str(config), "-once"], env=_env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def start_consul_template(binary: str, agent: engines.ConsulAgent, cases: list[Case], out_dir: Path,
+                          token: str = "") -> subprocess.Popen[bytes]:
+    """consul-template as a daemon (the caller stops it), for what -once cannot show: a blocked template."""
+    config = _config(agent, cases, out_dir, token)
+    log = open(out_dir / "consul-template.log", "wb")  # noqa: SIM115 - the process holds it
+    return subprocess.Popen([binary, "-config", str(config)], env=_env(), stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
 
 
 async def _render_all(templates: Mapping[str, GoTemplate], addr: str, token: str, timeout: float
