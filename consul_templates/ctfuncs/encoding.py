@@ -17,7 +17,8 @@ from consul_templates.ctfuncs.types import Uint64
 INT64_MIN, INT64_MAX, UINT64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
 _TRUE = frozenset(("1", "t", "T", "TRUE", "true", "True"))
 _FALSE = frozenset(("0", "f", "F", "FALSE", "false", "False"))
-_DEC_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_D = r"\d(?:_?\d)*"  # Go's underscoreOK: one underscore at a time, between digits
+_DEC_FLOAT = re.compile(rf"[+-]?({_D}\.?(?:{_D})?|\.{_D})([eE][+-]?{_D})?")
 _HEX_FLOAT = re.compile(r"[+-]?0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?\d+")
 _SPECIAL = re.compile(r"[+-]?(inf|infinity|nan)", re.IGNORECASE)
 
@@ -79,7 +80,7 @@ def go_parse_float(s: str) -> float:
             return math.nan
         return -math.inf if s.startswith("-") else math.inf
     if _DEC_FLOAT.fullmatch(s):
-        f = float(s)
+        f = float(s.replace("_", ""))
     elif _HEX_FLOAT.fullmatch(s):
         f = float.fromhex(s)
     else:

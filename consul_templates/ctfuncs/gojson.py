@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from consul_templates.ctfuncs.types import NilMap, NilSlice
-from portside.gotemplate import GoMap
+from portside.gotemplate import GoMap, GoSlice
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f",
             "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -108,6 +108,8 @@ def _encode(v: Any, out: list[str], esc: bool, indent: str | None, depth: int) -
     elif isinstance(v, Mapping):
         _encode_pairs(_map_items(v), "{", "}", out, esc, indent, depth)
     elif isinstance(v, list | tuple):
+        if isinstance(v, GoSlice) and v.go_type.startswith("<-chan"):
+            raise JSONError(f"json: unsupported type: {v.go_type}")
         _encode_items(v, out, esc, indent, depth)
     else:
         _encode_pairs(_struct_items(v), "{", "}", out, esc, indent, depth)

@@ -112,6 +112,11 @@ def _class(pattern: str, i: int) -> tuple[str, int]:
     raise RegexError(f"error parsing regexp: missing closing ]: `{pattern[i:]}`")
 
 
+# Python's words for the mistakes RE2 reports most often, in RE2's words.
+_PY_ERRORS = (("missing ), unterminated subpattern", "missing closing )"), ("unbalanced parenthesis", "unexpected )"),
+              ("nothing to repeat", "missing argument to repetition operator"),
+              ("unterminated character set", "missing closing ]"), ("multiple repeat", "invalid nested repetition "
+                                                                                       "operator"))
 _FLAGS_RE = re.compile(r"\(\?([imsU]*)(?:-([imsU]*))?([:)])")
 _REPEAT_RE = re.compile(r"\{(\d+)(,(\d*))?\}")
 
@@ -150,7 +155,8 @@ def compile_go(pattern: str) -> re.Pattern[str]:
     try:
         return re.compile("".join(out))
     except re.error as exc:
-        raise RegexError(f"error parsing regexp: {exc.msg}: `{pattern}`") from None
+        msg = next((go for py, go in _PY_ERRORS if exc.msg.startswith(py)), exc.msg)
+        raise RegexError(f"error parsing regexp: {msg}: `{pattern}`") from None
 
 
 def _group_open(pattern: str, i: int, out: list[str], multiline: bool) -> tuple[str, int, bool]:
@@ -201,6 +207,44 @@ def expander(template: str, pattern: re.Pattern[str]) -> Callable[[re.Match[str]
         return "".join(p if isinstance(p, str) else (match.group(p) or "") if p is not None else "" for p in parts)
 
     return expand
+
+
+def find_spans(pattern: re.Pattern[str], text: str, n: int = -1) -> list[tuple[int, int, re.Match[str]]]:
+    """Go's allMatches: successive matches, an empty match right after the previous match skipped, at most n
+    (n < 0: all)."""
+    spans: list[tuple[int, int, re.Match[str]]] = []
+    prev_end = -1
+    pos = 0
+    while pos <= len(text) and (n < 0 or len(spans) < n):
+        m = pattern.search(text, pos)
+        if m is None:
+            break
+        start, end = m.span()
+        if not (start == end and start == prev_end):
+            spans.append((start, end, m))
+        prev_end = end
+        pos = pos + 1 if end <= pos else end
+    return spans
+
+
+def split(pattern: re.Pattern[str], text: str, n: int) -> list[str]:
+    """Regexp.Split."""
+    if n == 0:
+        return []
+    if pattern.pattern and text == "":
+        return [""]
+    out: list[str] = []
+    beg = end = 0
+    for start, stop, _ in find_spans(pattern, text, n):
+        if n > 0 and len(out) == n - 1:
+            break
+        end = start
+        if stop != 0:
+            out.append(text[beg:end])
+        beg = stop
+    if end != len(text):
+        out.append(text[beg:])
+    return out
 
 
 def replace_all(pattern: re.Pattern[str], text: str, replacement: str) -> str:

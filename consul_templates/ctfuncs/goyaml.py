@@ -25,7 +25,7 @@ from yaml import events as ev
 from yaml import nodes as yn
 
 from consul_templates.ctfuncs.types import Duration, Uint64
-from portside.gotemplate import GoMap, sprint
+from portside.gotemplate import GoMap, GoSlice, sprint
 
 _NULLS = {"", "~", "null", "Null", "NULL"}
 _BOOLS = {**dict.fromkeys(("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
@@ -152,6 +152,8 @@ def _events(v: Any, out: list[Any]) -> None:
             _events(v[k], out)
         out.append(ev.MappingEndEvent())
     elif isinstance(v, list | tuple):
+        if isinstance(v, GoSlice) and v.go_type.startswith("<-chan"):
+            raise ValueError(f"cannot marshal type: {v.go_type}")
         out.append(ev.SequenceStartEvent(None, None, True, flow_style=False))
         for item in v:
             _events(item, out)

@@ -12,6 +12,7 @@ from typing import Any
 from consul_templates.ctfuncs.encoding import go_parse_int
 from consul_templates.ctfuncs.types import HealthService, KeyPair
 from portside.gotemplate import GoMap, GoSlice
+from portside.gotemplate.values import type_name
 
 
 def by_key(pairs: list[KeyPair]) -> GoMap:
@@ -29,9 +30,7 @@ def by_key(pairs: list[KeyPair]) -> GoMap:
 
 
 def _elem_type(value: Any) -> str:
-    if isinstance(value, GoSlice):
-        return value.go_type
-    return "[]interface {}" if isinstance(value, list | tuple) else type(value).__name__
+    return type_name(value)
 
 
 def by_tag(services: Any) -> GoMap:
@@ -59,6 +58,7 @@ def by_port(services: Any) -> GoMap:
 
 
 LOOP_LIMIT = 1_000_000
+CHANNEL = "<-chan int64"  # Go's loop gives a channel: ranged like a list, but no JSON/YAML/TOML of it
 _NOT_KEY = re.compile(r"[^a-zA-Z0-9_-]")
 
 
@@ -164,5 +164,5 @@ def loop(*args: Any) -> GoSlice:
     a, b = _to_int(start), _to_int(stop)
     if b - a > LOOP_LIMIT:  # Go's channel is lazy, this list is not: a bound instead of unbounded memory
         raise ValueError(f"loop: {b - a} iterations is more than consul-templates allows ({LOOP_LIMIT})")
-    return GoSlice(range(a, b), elem="int64")
+    return GoSlice(range(a, b), elem="int64", name=CHANNEL)
 

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from consul_templates.ctfuncs.types import Uint64
+from portside.gotemplate import gostr, sprint
+from portside.gotemplate.values import type_name
 
 INT, UINT, FLOAT = "int", "uint", "float"
 _M64 = 2**64
@@ -40,8 +42,11 @@ def kind(v: Any) -> str | None:
 
 
 def _unknown(name: str, v: Any) -> ValueError:
-    go = {str: "string", bool: "bool", type(None): "<nil>"}.get(type(v), type(v).__name__)
-    shown = f'"{v}"' if isinstance(v, str) else f"%!q({go}={v})" if v is not None else "%!q(<invalid reflect.Value>)"
+    """consul-template's "unknown type for %q (%T)" of a reflect.Value: a string quoted, anything else in fmt's
+    bad-verb form, e.g. %!q(bool=true)."""
+    go = type_name(v)
+    shown = gostr.quote(v) if isinstance(v, str) else "%!q(<invalid reflect.Value>)" if v is None \
+        else f"%!q({go}={sprint(v)})"
     return ValueError(f"{name}: unknown type for {shown} ({go})")
 
 

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import math
+import re
 import zlib
 from typing import Any
 
@@ -29,9 +30,12 @@ def strval(v: Any) -> str:
 
 
 def _go_parse_int_base0(s: str) -> int | None:
+    """strconv.ParseInt(s, 0, 64): 0x/0o/0b/0 prefixes, underscores only between digits (Go's underscoreOK)."""
     from consul_templates.ctfuncs.goyaml import _go_parse_int
 
-    n = _go_parse_int(s.replace("_", "")) if "_" not in s.strip("_") or s[:2].lower() in ("0x", "0o", "0b") else None
+    if "_" in s and not re.fullmatch(r"[+-]?(0[xXoObB]_?)?[0-9A-Fa-f]+(_[0-9A-Fa-f]+)*", s):
+        return None
+    n = _go_parse_int(s.replace("_", ""))
     return n if n is not None and -(2**63) <= n < 2**63 else None
 
 

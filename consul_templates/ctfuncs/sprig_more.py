@@ -154,20 +154,11 @@ def _path_ext(p: str) -> str:
 
 
 def _regex_find_all(pattern: str, s: str, n: int) -> GoSlice:
-    found = [m.group(0) for m in goregex.compile_go(pattern).finditer(s)]
-    return GoSlice(found if n < 0 else found[:n], elem="string")
+    return GoSlice((m.group(0) for _, _, m in goregex.find_spans(goregex.compile_go(pattern), s, n)), elem="string")
 
 
 def _regex_split(pattern: str, s: str, n: int) -> GoSlice:
-    if n == 0:
-        return GoSlice(elem="string")
-    rx = goregex.compile_go(pattern)
-    if rx.pattern and len(s) == 0:
-        return GoSlice([""], elem="string")
-    parts = rx.split(s) if rx.groups == 0 else re.split(f"(?:{rx.pattern})", s)
-    if n > 0 and len(parts) > n:
-        parts = parts[:n - 1] + [s[sum(len(x) for x in parts[:n - 1]):]]
-    return GoSlice(parts, elem="string")
+    return GoSlice(goregex.split(goregex.compile_go(pattern), s, n), elem="string")
 
 
 def _kind_of(v: Any) -> str:
