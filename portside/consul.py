@@ -81,6 +81,9 @@ _PATH_RIGHTS = (
 FILTERED_WAIT = "5s"
 
 
+_NOTHING = object()
+
+
 def _right(what: str, path: str = "") -> str:
     return _RIGHTS.get(what) or next((r for p, r in _PATH_RIGHTS if path.startswith(p)), "the matching ACL right")
 
@@ -277,7 +280,10 @@ class ConsulClient:
         """Yield (index, data) for the first answer and then each time the index changes.
 
         The blocking-query rules, implemented once: ignore an unchanged index; reset to 0 when the index
-        goes backwards or is <= 0; at most one fetch per `min_interval`; on errors, back off with jitter,
+        goes backwards or is <= 0; a wake-up that brought nothing new (same index, index reset, data equal to
+        the last handed out) waits out `min_interval` before the next fetch, while a real change is handed on
+        and the next fetch starts at once (consul-template's rule: rate-limiting every wake-up added up to
+        `min_interval` to each change of a busy catalog); on errors, back off with jitter,
         keep going (the caller keeps its last good data), ask without blocking on the next try and hand out
         that first answer even when its index looks unchanged. While Consul's ACLs filter the answer, block at
         most FILTERED_WAIT and hand out changed data at an unchanged index: a granted right shows that way."""
@@ -285,6 +291,7 @@ class ConsulClient:
         index = 0
         last_yielded: int | None = None
         last: tuple[int, Any] | None = None  # the last answer, kept while filtered
+        handed: Any = _NOTHING  # the data last handed out: equal data at a new index is nothing new
         filtered = False
         short_wait = min(wait, FILTERED_WAIT, key=parse_duration)
         loop = asyncio.get_running_loop()
@@ -317,9 +324,13 @@ class ConsulClient:
                 else:
                     log.info("%s: no longer filtered by Consul's ACLs", name)
             last = (got, data) if filtered else None
+            fresh = changed and data != handed
             if changed:
                 last_yielded = got
+                handed = data
                 yield got, data
+            if fresh:
+                continue
             elapsed = loop.time() - started
             if elapsed < min_interval:
                 await asyncio.sleep(min_interval - elapsed)

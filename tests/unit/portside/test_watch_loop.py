@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from portside.backoff import Backoff
@@ -64,3 +65,60 @@ async def test_while_acls_filter_the_answer_a_grant_shows_at_an_unchanged_index(
     assert await _collect(client, 3) == [(14, []), (14, ["a"]), (15, ["b"])]
     assert client.asked == [0, 14, 14, 14, 14]
     assert client.waits == ["5m", "5s", "5s", "5m", "5m"]
+
+
+async def test_watch_outlives_ten_thousand_failures_and_yields_when_data_is_back(monkeypatch):
+    # An hour-long outage is ~1000 retries at the 5 s cap; the default Backoff used to overflow there and end the
+    # watch for good. Sleeps are patched out (the delays asked for are kept to check them).
+    down = ConsulUnreachable("watch /v1/x", "connection refused")
+    client = Scripted([(14, ["a"]), *([down] * 10_000), (3, ["back"])])
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def no_sleep(delay: float, *args: Any) -> Any:
+        slept.append(delay)
+        return await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", no_sleep)
+    out = []
+    async for item in client.watch("/v1/x", min_interval=0):
+        out.append(item)
+        if len(out) == 2:
+            break
+    assert out == [(14, ["a"]), (3, ["back"])]
+    assert len(client.asked) == 10_002 and client.asked[-1] == 0
+    assert max(slept) <= 5.0 and min(slept[-100:]) >= 2.5
+
+
+class Timed(Scripted):
+    """Scripted, and notes the loop time of each fetch, to see which wake-ups were rate-limited."""
+
+    def __init__(self, script: list[Any]) -> None:
+        super().__init__(script)
+        self.times: list[float] = []
+
+    async def get_indexed(self, path: str, params: Any = (), *, index: int = 0, wait: str = "5m",
+                          stale: bool = False, what: str | None = None) -> tuple[int, Any]:
+        import asyncio
+
+        self.times.append(asyncio.get_running_loop().time())
+        return await super().get_indexed(path, params, index=index, wait=wait, stale=stale, what=what)
+
+
+async def test_only_wake_ups_that_bring_nothing_new_are_rate_limited() -> None:
+    # A change is handed on and the next fetch starts at once; the same index, an index that went backwards, and
+    # equal data at a new index each wait out min_interval before the next fetch.
+    client = Timed([(10, ["a"]), (11, ["b"]), (12, ["c"]), (12, ["c"]), (13, ["c"]), (5, ["d"]), (5, ["d"]),
+                    (6, ["e"])])
+    out = []
+    async for item in client.watch("/v1/x", min_interval=0.2):
+        out.append(item)
+        if len(out) == 6:
+            break
+    assert out == [(10, ["a"]), (11, ["b"]), (12, ["c"]), (13, ["c"]), (5, ["d"]), (6, ["e"])]
+    gaps = [b - a for a, b in zip(client.times, client.times[1:], strict=False)]
+    # fetches: 10 11 12 12(same index) 13(equal data) 5(went backwards, new data) 5(same, asked at 0) 6
+    assert all(g < 0.1 for g in gaps[:3]), gaps  # after a change: at once
+    assert gaps[3] >= 0.19 and gaps[4] >= 0.19, gaps  # same index, equal data at a new index: rate-limited
+    assert gaps[5] < 0.1, gaps  # new data behind a reset index is a change too; its re-ask is not blocking...
+    assert gaps[6] >= 0.19, gaps  # ...so the repeat it brings back is rate-limited: no tight loop
