@@ -25,7 +25,8 @@ from consul_templates.ctfuncs import textfuncs as txt
 from consul_templates.ctfuncs.data import DataFuncs
 from consul_templates.ctfuncs.misc import REFUSED, Scratch, env_funcs, timestamp_func
 from consul_templates.ctfuncs.source import Source
-from consul_templates.ctfuncs.types import is_dirty, mark
+from consul_templates.ctfuncs.types import first_dirty, mark
+from consul_templates.guards import GUARDS, Guard
 from portside.gotemplate import ExecContext, GoFunc
 from portside.gotemplate.builtins import BUILTINS
 
@@ -79,12 +80,15 @@ def _env(name: str, params: tuple[str, ...]) -> GoFunc:
     return GoFunc(call, params)
 
 
-def _pure(fn: Callable[..., Any], params: tuple[str, ...]) -> GoFunc:
-    """A pure function whose result keeps the mark of any Consul string it was given that the guard refuses."""
+def _pure(fn: Callable[..., Any], params: tuple[str, ...], guard: Guard) -> GoFunc:
+    """A pure function whose result keeps the mark of any Consul string it was given that the guard refuses
+    (what it derives from clean values and template text is the template's own: not marked)."""
+    if guard.name == "none":
+        return GoFunc(fn, params)
 
     def call(*args: Any) -> Any:
         result = fn(*args)
-        return mark(result) if any(is_dirty(a) for a in args) else result
+        return mark(result) if any(first_dirty(a, guard) is not None for a in args) else result
 
     call.__name__ = getattr(fn, "__name__", "func")
     return GoFunc(call, params)
@@ -141,12 +145,22 @@ _DATA: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 # text/template builtins that build strings: re-wrapped so a Consul string keeps its mark through them.
 _MARKING_BUILTINS = ("print", "printf", "println", "html", "js", "urlquery", "slice")
+# Encoders: what they return is escaped for its syntax (a value cannot leave its JSON string), so it is not
+# checked again, as guards.py says of every encoder (`json`, `nginx_quote`, consul-template's toJSON); toYAML
+# too, in a file whose syntax is yaml.
+ENCODERS = frozenset({"toJSON", "toJSONPretty", "toUnescapedJSON", "toUnescapedJSONPretty", "sprig_toJson",
+                      "sprig_mustToJson", "sprig_toPrettyJson", "sprig_mustToPrettyJson", "sprig_toRawJson",
+                      "sprig_mustToRawJson"})
 
 
-def function_map(denylist: tuple[str, ...] = ()) -> dict[str, GoFunc]:
-    """Every function of consul-template this renderer offers (plus sprig_*); names matching a `denylist`
-    glob (consul-template's function_denylist) fail with "function is disabled" when called."""
-    funcs: dict[str, GoFunc] = {name: _pure(fn, params) for name, (fn, params) in _PURE.items()}
+def function_map(guard: Guard = GUARDS["nginx"], denylist: tuple[str, ...] = ()) -> dict[str, GoFunc]:
+    """Every function of consul-template this renderer offers (plus sprig_*), keeping `guard`'s mark on what
+    they derive; names matching a `denylist` glob (consul-template's function_denylist) fail with "function is
+    disabled" when called."""
+    none = GUARDS["none"]
+    encoders = ENCODERS | ({"toYAML"} if guard.name == "yaml" else set())  # YAML's own encoder, in a YAML file
+    funcs: dict[str, GoFunc] = {name: _pure(fn, params, none if name in encoders else guard)
+                                for name, (fn, params) in _PURE.items()}
     funcs.update({name: _data(method, params) for name, (method, params) in _DATA.items()})
     funcs.update({name: _env(name, params) for name, params in (("env", (S,)), ("mustEnv", (S,)),
                                                                  ("envOrDefault", (S, S)))})
@@ -155,8 +169,9 @@ def function_map(denylist: tuple[str, ...] = ()) -> dict[str, GoFunc]:
     funcs["executeTemplate"] = GoFunc(_execute_template, (S, VS), context=True)
     for name in _MARKING_BUILTINS:
         builtin = BUILTINS[name]
-        funcs[name] = _pure(builtin.fn, builtin.params)
-    funcs.update({f"sprig_{name}": _pure(fn, params) for name, (fn, params) in sprig.FUNCS.items()})
+        funcs[name] = _pure(builtin.fn, builtin.params, guard)
+    funcs.update({f"sprig_{name}": _pure(fn, params, none if f"sprig_{name}" in ENCODERS else guard)
+                  for name, (fn, params) in sprig.FUNCS.items()})
     for pattern in denylist:
         for name in list(funcs):
             if fnmatch.fnmatchcase(name, pattern):

@@ -24,7 +24,7 @@ from consul_templates.ctfuncs.queries import (
     ServiceQuery,
     ServicesQuery,
 )
-from consul_templates.functions import DATACENTERS, Dependency
+from consul_templates.functions import DATACENTERS, SERVICE, Dependency
 
 ABSENT: Any = object()
 
@@ -110,7 +110,14 @@ def _agent_node_name(data: Any) -> str:
 
 
 def dependency(query: Query) -> GoDependency:
-    kind = DATACENTERS if isinstance(query, DatacentersQuery) else f"go:{type(query).__name__}"
+    """The watched dependency of a query. A service query is of kind SERVICE, so languages.FilteredStore can leave
+    a hostile instance out of its answer (by the instances' `id` and `node`)."""
+    if isinstance(query, DatacentersQuery):
+        kind = DATACENTERS
+    elif isinstance(query, ServiceQuery):
+        kind = SERVICE
+    else:
+        kind = f"go:{type(query).__name__}"
     return GoDependency(kind, str(query), target=query)
 
 

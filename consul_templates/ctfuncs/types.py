@@ -4,9 +4,10 @@ Field names, field order and Go type names are consul-template v0.41.1's (`depen
 `HealthCheck` and `AgentWeights`): `{{ . }}`, `printf "%+v"`, `toJSON` and `toYAML` of these values print what
 consul-template prints. Pointer types carry a leading "*" in `__go_type__`.
 
-Every string that came from Consul is a `Tainted` str: the Go renderer's guard refuses such a value when it is
-printed raw with characters that could change the syntax around it, and the function library keeps the mark
-on what it derives from one (`join`, `toUpper`, `printf`, ...). Template literals are plain str.
+Every string that came from Consul is a `Tainted` str: the Go renderer's guard (guards.py, by the syntax of the
+destination) refuses such a value when it is printed raw with characters that could change that syntax, and the
+function library keeps the mark on what it derives from one it would refuse (`join`, `toUpper`, `printf`, ...).
+Template literals are plain str.
 
 Go tells a nil map or slice from an empty one only in `toJSON` (null vs {} / []): `NilMap` and `NilSlice` are
 the nil ones, printed `map[]` and `[]` like Go.
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from consul_templates.render import UNSAFE
+from consul_templates.guards import Guard
 from portside.gotemplate import GoMap, GoSlice
 
 
@@ -38,21 +39,28 @@ class Uint64(int):
     __slots__ = ()
 
 
-def is_dirty(value: Any, depth: int = 0) -> bool:
-    """Whether a value is or holds a Consul string with a character the guard refuses (UNSAFE: nginx syntax,
-    white space, control characters). Bounded depth: deeper nesting than templates build is not looked at."""
+def first_dirty(value: Any, guard: Guard, depth: int = 0) -> str | None:
+    """The first Consul string in `value` (itself, or inside a list, map or Consul struct) that `guard` refuses,
+    or None. Bounded depth: deeper nesting than templates build is not looked at."""
     t = type(value)
     if t is Tainted:
-        return UNSAFE.search(value) is not None
+        return value if guard.reason(value) is not None else None
     if t is str or t is int or t is float or t is bool or value is None or depth > 6:
-        return False
+        return None
+    items: Any
     if isinstance(value, Mapping):
-        return any(is_dirty(k, depth + 1) or is_dirty(v, depth + 1) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(is_dirty(v, depth + 1) for v in value)
-    if t in CONSUL_TYPES:
-        return any(is_dirty(getattr(value, f), depth + 1) for f in value.__dataclass_fields__)
-    return False
+        items = (x for kv in value.items() for x in kv)
+    elif isinstance(value, list | tuple):
+        items = value
+    elif t in CONSUL_TYPES:
+        items = (getattr(value, f) for f in value.__dataclass_fields__)
+    else:
+        return None
+    for item in items:
+        found = first_dirty(item, guard, depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def mark(value: Any) -> Any:
@@ -286,6 +294,15 @@ class HealthService:
     Port: int
     Weights: AgentWeights
     __go_type__ = "*dependency.HealthService"
+
+    # languages.FilteredStore drops a hostile instance by (id, node); lower case: invisible to templates
+    @property
+    def id(self) -> str:
+        return self.ID
+
+    @property
+    def node(self) -> str:
+        return self.Node
 
 
 @dataclass(frozen=True, slots=True)

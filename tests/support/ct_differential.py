@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from consul_templates.gotemplates import GoTemplate
-from consul_templates.render import Outcome, RenderError
+from consul_templates.languages import Outcome, RenderError, RenderInput, render_guarded
 from consul_templates.watch import Store, Watches
 from portside.consul import ConsulClient
 from portside.settings import consul_settings
@@ -225,8 +225,8 @@ async def _render_all(templates: Mapping[str, GoTemplate], addr: str, token: str
             while pending:
                 waiting = False
                 for name, template in list(pending.items()):
-                    try:
-                        outcome = template.render(store, ENVIRON)
+                    try:  # as the runner renders: a refused value of a service instance drops that instance
+                        outcome = render_guarded(template, RenderInput(store, ENVIRON), template.guard)
                     except RenderError as exc:
                         results[name] = exc
                         del pending[name]

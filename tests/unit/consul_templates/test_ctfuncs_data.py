@@ -14,6 +14,7 @@ from consul_templates.ctfuncs.queries import KeyQuery, NodeQuery, NodesQuery, Pr
 from consul_templates.ctfuncs.source import ABSENT, StoreSource, dependency
 from consul_templates.ctfuncs.types import NilMap, Tainted, format_duration, parse_duration
 from consul_templates.gotemplates import GoTemplate
+from consul_templates.languages import RenderInput
 
 
 @pytest.mark.parametrize(("text", "want"), [
@@ -138,12 +139,12 @@ def test_store_source_records_used_missing_blocked() -> None:
 
 def test_render_is_incomplete_until_every_query_answered() -> None:
     template = GoTemplate("t", '{{ key "a" }}-{{ range service "web" }}{{ .Port }}{{ end }}')
-    first = template.render({}, {})
+    first = template.render(RenderInput({}, {}))
     assert first.text is None and len(first.missing) == 2
     store = {dependency(KeyQuery("a")): "x", dependency(ServiceQuery("web")): []}
-    assert template.render(store, {}).text == "x-"
+    assert template.render(RenderInput(store, {})).text == "x-"
     store[dependency(KeyQuery("a"))] = None
-    blocked = template.render(store, {})
+    blocked = template.render(RenderInput(store, {}))
     assert blocked.text is None and blocked.blocked == {dependency(KeyQuery("a"))}
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from consul_templates.gotemplates import GoTemplate
-from consul_templates.render import RenderError
+from consul_templates.guards import GUARDS
+from consul_templates.languages import CompileOptions, RenderError, RenderInput
 
 FACTS = json.loads((Path(__file__).parent / "go_facts.json").read_text())
 # Error texts worded differently here (the render fails all the same): parser messages of other libraries.
@@ -29,7 +30,7 @@ _GO_ERROR = re.compile(r'(template: :\d+:\d+: executing "" at <.*)$')
 
 
 def _render(snippet: str) -> str:
-    outcome = GoTemplate("fact", snippet, guard="off").render({}, {})
+    outcome = GoTemplate("fact", snippet, CompileOptions(guard=GUARDS["none"])).render(RenderInput({}, {}))
     assert outcome.text is not None
     return outcome.text
 

@@ -13,26 +13,31 @@ from consul_templates.ctfuncs.queries import KeyQuery
 from consul_templates.ctfuncs.source import dependency
 from consul_templates.ctfuncs.types import Tainted
 from consul_templates.gotemplates import GoTemplate
-from consul_templates.render import RenderError
+from consul_templates.guards import GUARDS
+from consul_templates.languages import CompileOptions, RenderError, RenderInput
 
 EVIL = "1.2.3.4:80; } server { listen 9999; }"
 
 
-def _render(text: str, kv: dict[str, str], guard: str = "nginx") -> str | None:
+def _go(text: str, syntax: str = "nginx", **options: object) -> GoTemplate:
+    return GoTemplate("t", text, CompileOptions(guard=GUARDS[syntax], **options))  # type: ignore[arg-type]
+
+
+def _render(text: str, kv: dict[str, str], syntax: str = "nginx") -> str | None:
     store = {dependency(KeyQuery(k)): Tainted(v) for k, v in kv.items()}
-    return GoTemplate("t", text, guard=guard).render(store, {}).text
+    return _go(text, syntax).render(RenderInput(store, {})).text
 
 
 @pytest.mark.parametrize("expr", [
     '{{ key "evil" }}', '{{ key "evil" | toUpper }}', '{{ printf "%s" (key "evil") }}', '{{ print (key "evil") }}',
-    '{{ split "," (key "evil") | join " " }}', '{{ key "evil" | toJSON }}', '{{ (key "evil") | replaceAll "x" "y" }}',
+    '{{ split "," (key "evil") | join " " }}', '{{ (key "evil") | replaceAll "x" "y" }}', '{{ key "evil" | toYAML }}',
     '{{ slice (key "evil") 0 12 }}', '{{ sprig_upper (key "evil") }}', '{{ key "evil" | html }}',
     '{{ with $x := key "evil" }}{{ $x }}{{ end }}', '{{ sprig_list (key "evil") }}',
 ])
 def test_guard_refuses_a_consul_value_through_functions(expr: str) -> None:
     with pytest.raises(RenderError, match=r"refused value .* from kv.get\(evil\)|refused value .* from a template"):
         _render(expr, {"evil": EVIL})
-    assert _render(expr, {"evil": EVIL}, guard="off") is not None
+    assert _render(expr, {"evil": EVIL}, syntax="none") is not None
 
 
 def test_guard_lets_clean_values_and_template_text_through() -> None:
@@ -41,13 +46,16 @@ def test_guard_lets_clean_values_and_template_text_through() -> None:
     assert _render('{{ split "," (key "a") | join " " }}', {"a": "x,y"}) == "x y"
     assert _render('{{ key "a" | toJSON }}', {"a": "x"}) == '"x"'
     assert _render('{{ key "a" | sha256Hex | printf "%.4s" }}', {"a": EVIL}) == "beaf"
+    # an encoder's output is escaped for its syntax: not checked again (guards.py), nor is toYAML in a YAML file
+    assert _render('{{ key "a" | toJSON }}', {"a": 'x"; }'}) == '"x\\"; }"'
+    assert _render('k: {{ key "a" | toYAML }}', {"a": "a: b"}, syntax="yaml") == "k: 'a: b'"
 
 
 def test_guard_error_names_value_source_and_way_out() -> None:
     with pytest.raises(RenderError) as info:
         _render('upstream {\n  server {{ key "evil" }};\n}', {"evil": EVIL})
     msg = str(info.value)
-    assert EVIL in msg and "kv.get(evil)" in msg and "line 2" in msg and 'guard = "off"' in msg
+    assert EVIL in msg and "kv.get(evil)" in msg and "line 2" in msg and "set the template's syntax" in msg
 
 
 @pytest.mark.parametrize(("func", "why"), [("secret", "Vault"), ("plugin", "external program"),
@@ -55,34 +63,36 @@ def test_guard_error_names_value_source_and_way_out() -> None:
                                            ("writeToFile", "writes files"), ("sockaddr", "sockaddr")])
 def test_refused_functions_named_at_compile(func: str, why: str) -> None:
     with pytest.raises(RenderError, match=f"function '{func}' is not supported by consul-templates: .*{why}"):
-        GoTemplate("t", f'{{{{ if false }}}}{{{{ {func} "x" }}}}{{{{ end }}}}')
+        _go(f'{{{{ if false }}}}{{{{ {func} "x" }}}}{{{{ end }}}}')
 
 
 def test_unimplemented_sprig_named_at_compile() -> None:
     with pytest.raises(RenderError, match="sprig function 'sprig_semver' is not implemented"):
-        GoTemplate("t", '{{ sprig_semver "1.0.0" }}')
+        _go('{{ sprig_semver "1.0.0" }}')
 
 
 def test_denylist_disables_functions_by_glob() -> None:
     template = GoTemplate("t", '{{ sprig_upper "a" }}', function_denylist=("sprig_*",))
     with pytest.raises(RenderError, match="function is disabled"):
-        template.render({}, {})
-    assert GoTemplate("t", '{{ toUpper "a" }}', function_denylist=("sprig_*",)).render({}, {}).text == "A"
+        template.render(RenderInput({}, {}))
+    allowed = GoTemplate("t", '{{ toUpper "a" }}', function_denylist=("sprig_*",))
+    assert allowed.render(RenderInput({}, {})).text == "A"
 
 
 def test_error_on_missing_key_and_delimiters() -> None:
-    assert GoTemplate("t", "[[ .x ]]{{ 1 }}", delims=("[[", "]]")).render({}, {}).text == "<no value>{{ 1 }}"
-    strict = GoTemplate("t", '{{ (parseJSON "{}").x }}', err_missing_key=True)
+    empty = RenderInput({}, {})
+    assert _go("[[ .x ]]{{ 1 }}", left_delimiter="[[", right_delimiter="]]").render(empty).text == "<no value>{{ 1 }}"
+    strict = _go('{{ (parseJSON "{}").x }}', error_on_missing_key=True)
     with pytest.raises(RenderError, match='map has no entry for key "x"'):
-        strict.render({}, {})
-    assert GoTemplate("t", '[{{ (parseJSON "{}").x }}]').render({}, {}).text == "[<no value>]"
+        strict.render(empty)
+    assert _go('[{{ (parseJSON "{}").x }}]').render(empty).text == "[<no value>]"
 
 
 def test_env_and_timestamp_use_what_the_render_is_given() -> None:
     now = dt.datetime(2024, 3, 5, 7, 8, 9, 120000, tzinfo=dt.UTC)
     template = GoTemplate("t", '{{ env "A" }}|{{ timestamp }}|{{ timestamp "unix" }}|{{ timestamp "Jan _2 15:04" }}',
                           now=lambda: now)
-    assert template.render({}, {"A": "b"}).text == "b|2024-03-05T07:08:09Z|1709622489|Mar  5 07:08"
+    assert template.render(RenderInput({}, {"A": "b"})).text == "b|2024-03-05T07:08:09Z|1709622489|Mar  5 07:08"
 
 
 @pytest.mark.parametrize(("layout", "text"), [

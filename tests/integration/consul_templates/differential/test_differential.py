@@ -7,11 +7,12 @@ templates list (all services, all nodes) is exactly the fixture. With PORTSIDE_C
 on and both tools read with the consul-templates token (compose/acl/consul-templates.hcl).
 
 Where we differ on purpose, the case is named here with the reason:
-- GUARD_REFUSES: templates that print Consul text with characters the nginx guard refuses (spaces, quotes,
-  newlines: free text, JSON/YAML/TOML documents). Under the default guard ours refuses them with an error naming
-  the value and where it came from; with guard = "off" they are byte-identical (test_byte_identical).
+- GUARD_REFUSES: templates that print Consul text with characters their syntax's guard refuses (guards.py;
+  nginx unless SYNTAX says otherwise): spaces, quotes, newlines. Under the guard ours refuses them with an error naming
+  the value and where it came from; with syntax `none` (no guard) they are byte-identical (test_byte_identical).
 - guard_*.ctmpl: values built to inject nginx syntax (a service address, tag and meta, a KV value), registered
-  only for these cases. consul-template writes them into the file; ours refuses them under the default guard.
+  only for these cases. consul-template writes them into the file; ours leaves the instance out (logged as
+  dropped), or refuses the render for a KV value (EVIL); a JSON encoder's output is escaped and stays identical.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import pytest
 
 from consul_templates.ctfuncs import function_map
 from consul_templates.gotemplates import GoTemplate
-from consul_templates.render import Outcome, RenderError
+from consul_templates.guards import GUARDS
+from consul_templates.languages import CompileOptions, Outcome, RenderError
 from testbed import engines
 from tests.support import ct_differential as D
 
@@ -35,21 +37,21 @@ pytestmark = pytest.mark.engines
 
 CORPUS = Path(__file__).parent / "corpus"
 DELIMS = {"delimiters": ("[[", "]]")}
+# The syntax (value guard) each template is rendered with, as its destination would say (guards.py); nginx else.
+SYNTAX = {"prometheus_targets": "json", "to_json_structs": "json", "docs_grouping": "json", "kv_json": "json",
+          "to_yaml": "yaml", "kv_yaml": "yaml", "docs_encoders": "yaml", "envfile": "env", "haproxy_backend": "haproxy",
+          "guard_evil_json": "json"}
 # `node` with no name reads the agent's own name (/v1/agent/self): agent:read, which the least-privilege
 # consul-templates token does not have. Both tools are refused under ACLs, so it is left out of that run.
 NEEDS_AGENT_READ = {"node_local"}
 GUARD_REFUSES = {
-    "docs_grouping": "toJSON of services whose check names hold spaces ('web health')",
     "docs_loop_strings": "a KV text with spaces, upper-cased and joined",
-    "kv_encoding": "the JSON text of a KV value with spaces and quotes",
     "kv_key": "a KV value with spaces (unicode text)",
     "kv_ls": "KV values printed with %q (quotes)",
     "kv_text": "KV text with spaces and newlines",
     "printf_verbs": "printf over a KV JSON document (quotes, spaces)",
     "svc_checks": "check names and outputs with spaces",
-    "to_json_structs": "JSON of services whose check names hold spaces",
     "to_toml": "TOML of KV documents with spaces and quotes",
-    "to_yaml": "YAML of services whose check names hold spaces",
 }
 # Differences that are the Go template engine's (portside.gotemplate), not the function library's: strict xfail,
 # so the day the engine prints these as Go does, the test says so.
@@ -67,18 +69,20 @@ def _case(name: str) -> D.Case:
     return D.Case(name, CORPUS / f"{name}.ctmpl", *DELIMS.get(name, ("", "")))
 
 
-def _compile(case: D.Case, guard: str) -> GoTemplate:
-    return GoTemplate(case.name, case.path.read_text(), delims=(case.left_delim, case.right_delim), guard=guard)
+def _compile(case: D.Case, syntax: str) -> GoTemplate:
+    options = CompileOptions(guard=GUARDS[syntax], left_delimiter=case.left_delim or None,
+                             right_delimiter=case.right_delim or None)
+    return GoTemplate(case.name, case.path.read_text(), options)
 
 
 @dataclass
 class Run:
-    """One corpus run: consul-template's files, our outcomes with the guard off and on."""
+    """One corpus run: consul-template's files, our outcomes with no guard and with the template's guard."""
 
     ct_dir: Path
     ct: subprocess.CompletedProcess[str]
-    off: dict[str, Outcome | RenderError]
-    nginx: dict[str, Outcome | RenderError]
+    unguarded: dict[str, Outcome | RenderError]
+    guarded: dict[str, Outcome | RenderError]
 
     def theirs(self, name: str) -> bytes:
         path = self.ct_dir / f"{name}.out"
@@ -91,9 +95,9 @@ def _run(agent: engines.ConsulAgent, names: list[str], out: Path) -> Run:
     token = agent.tokens["consul-templates"] if agent.acl else ""
     ct = D.run_consul_template(D.consul_template_binary(), agent, cases, out, token=token)
     assert ct.returncode == 0, f"consul-template failed: {ct.stderr[-3000:]}"
-    off = D.render_ours({c.name: _compile(c, "off") for c in cases}, agent, token)
-    nginx = D.render_ours({c.name: _compile(c, "nginx") for c in cases}, agent, token)
-    return Run(out, ct, off, nginx)
+    unguarded = D.render_ours({c.name: _compile(c, "none") for c in cases}, agent, token)
+    guarded = D.render_ours({c.name: _compile(c, SYNTAX.get(c.name, "nginx")) for c in cases}, agent, token)
+    return Run(out, ct, unguarded, guarded)
 
 
 @pytest.fixture(scope="module")
@@ -143,39 +147,52 @@ def _params(names: list[str]) -> list[object]:
 
 @pytest.mark.parametrize("name", _params(CASES))
 def test_byte_identical(runs: dict[str, Run], agent: engines.ConsulAgent, name: str) -> None:
-    """guard = "off": consul-template's bytes exactly."""
+    """Syntax `none` (no guard): consul-template's bytes exactly."""
     if agent.acl and name in NEEDS_AGENT_READ:
         pytest.skip("needs agent:read, which the consul-templates token does not have")
     run = runs["corpus"]
-    assert _text(run.off[name], name) == run.theirs(name)
+    assert _text(run.unguarded[name], name) == run.theirs(name)
 
 
 @pytest.mark.parametrize("name", _params(CASES))
 def test_default_guard(runs: dict[str, Run], agent: engines.ConsulAgent, name: str) -> None:
-    """The default guard: the same bytes, except the named cases, which it refuses with a clear error."""
+    """The guard of the template's syntax: the same bytes, except the named cases, refused with a clear error."""
     if agent.acl and name in NEEDS_AGENT_READ:
         pytest.skip("needs agent:read, which the consul-templates token does not have")
     run = runs["corpus"]
-    outcome = run.nginx[name]
+    outcome = run.guarded[name]
     if name in GUARD_REFUSES:
         assert isinstance(outcome, RenderError), f"{name} is listed as refused ({GUARD_REFUSES[name]}) but rendered"
-        assert "refused value" in str(outcome) and 'guard = "off"' in str(outcome)
+        assert "refused value" in str(outcome) and "set the template's syntax" in str(outcome)
     else:
         assert _text(outcome, name) == run.theirs(name)
 
 
+EVIL = {  # case -> what ours does under its syntax's guard
+    "guard_evil_address": "dropped", "guard_evil_derived": "dropped", "guard_evil_kv": "refused",
+    "guard_evil_json": "identical",
+}
+
+
 @pytest.mark.parametrize("name", EVIL_CASES)
 def test_injected_values_refused(runs: dict[str, Run], name: str) -> None:
-    """consul-template writes the injected nginx syntax into the file; ours refuses it and names the source;
-    with the guard off ours writes what consul-template writes."""
+    """consul-template writes the injected syntax into the file; ours drops the instance that carries it (the
+    file renders without it) or refuses a KV value (the render fails); with no guard ours writes what
+    consul-template writes."""
     run = runs["evil"]
     theirs = run.theirs(name)
     assert any(evil.encode() in theirs for evil in (D.EVIL_ADDRESS, D.EVIL_KV, "a;b", "x } y")), theirs
-    refused = run.nginx[name]
-    assert isinstance(refused, RenderError), f"{name} rendered under the guard"
-    assert "refused value" in str(refused) and ("health.service(ctd-evil|any)" in str(refused) or
-                                                "kv.get(portside/ctd/evil/upstream)" in str(refused)), str(refused)
-    assert _text(run.off[name], name) == theirs
+    outcome = run.guarded[name]
+    if EVIL[name] == "refused":
+        assert isinstance(outcome, RenderError) and "refused value" in str(outcome), outcome
+        assert "kv.get(portside/ctd/evil/upstream)" in str(outcome), str(outcome)
+    elif EVIL[name] == "dropped":
+        ours = _text(outcome, name)
+        assert isinstance(outcome, Outcome) and [d.instance_id for d in outcome.dropped] == ["evil-1"], outcome
+        assert not any(evil.encode() in ours for evil in (D.EVIL_ADDRESS, "a;b", "x } y")), ours
+    else:
+        assert _text(outcome, name) == theirs
+    assert _text(run.unguarded[name], name) == theirs
 
 
 BLOCKING = {
