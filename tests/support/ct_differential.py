@@ -152,12 +152,18 @@ def load_fixture(agent: engines.ConsulAgent) -> None:
 
 @dataclass(frozen=True)
 class Case:
-    """One corpus template: its file, and the consul-template options it is rendered with."""
+    """One corpus template: its file, the consul-template options it is rendered with, and the file it writes
+    (relative to the output directory; its name tells consul-templates the syntax to guard, guards.py)."""
 
     name: str
     path: Path
     left_delim: str = ""
     right_delim: str = ""
+    dest: str = ""
+
+    @property
+    def destination(self) -> str:
+        return self.dest or f"{self.name}.out"
 
 
 def _hcl_string(s: str) -> str:
@@ -171,8 +177,8 @@ def consul_template_binary() -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def _config(agent: engines.ConsulAgent, cases: list[Case], out_dir: Path, token: str) -> Path:
-    """One consul-template config: the agent, and a template block per case writing out_dir/<name>.out."""
+def write_config(agent: engines.ConsulAgent, cases: list[Case], out_dir: Path, token: str) -> Path:
+    """One consul-template config: the agent, and a template block per case writing into out_dir."""
     blocks = []
     for case in cases:
         delims = ""
@@ -180,7 +186,7 @@ def _config(agent: engines.ConsulAgent, cases: list[Case], out_dir: Path, token:
             delims = (f"  left_delimiter = {_hcl_string(case.left_delim)}\n"
                       f"  right_delimiter = {_hcl_string(case.right_delim)}\n")
         blocks.append(f"template {{\n  source = {_hcl_string(str(case.path))}\n"
-                      f"  destination = {_hcl_string(str(out_dir / (case.name + '.out')))}\n{delims}}}\n")
+                      f"  destination = {_hcl_string(str(out_dir / case.destination))}\n{delims}}}\n")
     config = out_dir / "consul-template.hcl"
     consul = f"consul {{\n  address = {_hcl_string(agent.http_addr)}\n"
     consul += f"  token = {_hcl_string(token)}\n" if token else ""
@@ -188,24 +194,25 @@ def _config(agent: engines.ConsulAgent, cases: list[Case], out_dir: Path, token:
     return config
 
 
-def _env() -> dict[str, str]:
+def environment() -> dict[str, str]:
+    """The environment both tools run with: no CONSUL_* of the caller's (the config names agent and token)."""
     return {**{k: v for k, v in os.environ.items() if not k.startswith("CONSUL_")}, **ENVIRON}
 
 
 def run_consul_template(binary: str, agent: engines.ConsulAgent, cases: list[Case], out_dir: Path,
                         token: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """consul-template -once over every case in one run."""
-    config = _config(agent, cases, out_dir, token)
-    return subprocess.run([binary, "-config", str(config), "-once"], env=_env(), capture_output=True, text=True,
+    config = write_config(agent, cases, out_dir, token)
+    return subprocess.run([binary, "-config", str(config), "-once"], env=environment(), capture_output=True, text=True,
                           timeout=timeout)
 
 
 def start_consul_template(binary: str, agent: engines.ConsulAgent, cases: list[Case], out_dir: Path,
                           token: str = "") -> subprocess.Popen[bytes]:
     """consul-template as a daemon (the caller stops it), for what -once cannot show: a blocked template."""
-    config = _config(agent, cases, out_dir, token)
+    config = write_config(agent, cases, out_dir, token)
     log = open(out_dir / "consul-template.log", "wb")  # noqa: SIM115 - the process holds it
-    return subprocess.Popen([binary, "-config", str(config)], env=_env(), stdout=log, stderr=subprocess.STDOUT,
+    return subprocess.Popen([binary, "-config", str(config)], env=environment(), stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ import pytest
 
 from consul_templates.ctfuncs import function_map
 from consul_templates.gotemplates import GoTemplate
-from consul_templates.guards import GUARDS
+from consul_templates.guards import GUARDS, default_syntax
 from consul_templates.languages import CompileOptions, Outcome, RenderError
 from testbed import engines
 from tests.support import ct_differential as D
@@ -37,7 +38,7 @@ pytestmark = pytest.mark.engines
 
 CORPUS = Path(__file__).parent / "corpus"
 DELIMS = {"delimiters": ("[[", "]]")}
-# The syntax (value guard) each template is rendered with, as its destination would say (guards.py); nginx else.
+# The syntax (value guard) each template is rendered with: its destination's name says it (guards.py), nginx else.
 SYNTAX = {"prometheus_targets": "json", "to_json_structs": "json", "docs_grouping": "json", "kv_json": "json",
           "to_yaml": "yaml", "kv_yaml": "yaml", "docs_encoders": "yaml", "envfile": "env", "haproxy_backend": "haproxy",
           "guard_evil_json": "json"}
@@ -65,8 +66,13 @@ CASES = sorted(p.stem for p in CORPUS.glob("*.ctmpl") if not p.stem.startswith("
 EVIL_CASES = sorted(p.stem for p in CORPUS.glob("guard_*.ctmpl"))
 
 
+_SUFFIX = {"json": "{}.json", "yaml": "{}.yaml", "env": "{}.env", "haproxy": "haproxy/{}.cfg", "nginx": "{}.conf"}
+
+
 def _case(name: str) -> D.Case:
-    return D.Case(name, CORPUS / f"{name}.ctmpl", *DELIMS.get(name, ("", "")))
+    dest = _SUFFIX[SYNTAX.get(name, "nginx")].format(name)
+    assert default_syntax(Path(dest)) == SYNTAX.get(name, "nginx")
+    return D.Case(name, CORPUS / f"{name}.ctmpl", *DELIMS.get(name, ("", "")), dest=dest)
 
 
 def _compile(case: D.Case, syntax: str) -> GoTemplate:
@@ -81,11 +87,14 @@ class Run:
 
     ct_dir: Path
     ct: subprocess.CompletedProcess[str]
+    cases: dict[str, D.Case]
     unguarded: dict[str, Outcome | RenderError]
     guarded: dict[str, Outcome | RenderError]
+    daemon_dir: Path | None = None
+    daemon: subprocess.CompletedProcess[str] | None = None
 
     def theirs(self, name: str) -> bytes:
-        path = self.ct_dir / f"{name}.out"
+        path = self.ct_dir / self.cases[name].destination
         assert path.exists(), f"consul-template did not write {name}: {self.ct.stderr[-2000:]}"
         return path.read_bytes()
 
@@ -97,7 +106,7 @@ def _run(agent: engines.ConsulAgent, names: list[str], out: Path) -> Run:
     assert ct.returncode == 0, f"consul-template failed: {ct.stderr[-3000:]}"
     unguarded = D.render_ours({c.name: _compile(c, "none") for c in cases}, agent, token)
     guarded = D.render_ours({c.name: _compile(c, SYNTAX.get(c.name, "nginx")) for c in cases}, agent, token)
-    return Run(out, ct, unguarded, guarded)
+    return Run(out, ct, {c.name: c for c in cases}, unguarded, guarded)
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +123,8 @@ def agent() -> Iterator[engines.ConsulAgent]:
 def runs(agent: engines.ConsulAgent, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     names = [n for n in CASES if not (agent.acl and n in NEEDS_AGENT_READ)]
     corpus = _run(agent, names, tmp_path_factory.mktemp("ct-corpus"))
+    corpus.daemon_dir = tmp_path_factory.mktemp("daemon")
+    corpus.daemon = _daemon(agent, list(corpus.cases.values()), corpus.daemon_dir)
     D.load_evil(agent)
     evil = _run(agent, EVIL_CASES, tmp_path_factory.mktemp("ct-evil"))
     return {"corpus": corpus, "evil": evil}
@@ -195,6 +206,30 @@ def test_injected_values_refused(runs: dict[str, Run], name: str) -> None:
     assert _text(run.unguarded[name], name) == theirs
 
 
+def _daemon(agent: engines.ConsulAgent, cases: list[D.Case], out: Path) -> subprocess.CompletedProcess[str]:
+    """consul-templates -once -config with consul-template's own HCL file (only the output directory differs)."""
+    token = agent.tokens["consul-templates"] if agent.acl else ""
+    config = D.write_config(agent, cases, out, token)
+    return subprocess.run([sys.executable, "-m", "consul_templates", "-once", "-config", str(config)],
+                          env=D.environment(), capture_output=True, text=True, timeout=120)
+
+
+def test_daemon_reads_consul_templates_config(runs: dict[str, Run]) -> None:
+    """The daemon itself with consul-template's config file: every file consul-template wrote, byte for byte, but
+    those its guard refuses (not written, exit status 1); the syntax comes from each destination's name."""
+    run = runs["corpus"]
+    assert run.daemon is not None and run.daemon_dir is not None
+    stderr = run.daemon.stderr
+    assert run.daemon.returncode == (1 if GUARD_REFUSES else 0), stderr[-3000:]
+    for case in run.cases.values():
+        ours = run.daemon_dir / case.destination
+        if case.name in GUARD_REFUSES:
+            assert not ours.exists() and f"{case.name}.ctmpl: refused value" in stderr, case.name
+        elif case.name not in ENGINE_GAPS:
+            assert ours.exists(), f"{case.name} not written: {stderr[-2000:]}"
+            assert ours.read_bytes() == run.theirs(case.name), case.name
+
+
 BLOCKING = {
     "sentinel": 'name={{ key "portside/ctd/app/name" }}\n',
     "missing_key": 'later={{ key "portside/ctd/later/key" }}\n',
@@ -220,7 +255,7 @@ def test_missing_key_and_empty_safe_prefix_block(agent: engines.ConsulAgent, tmp
     proc = D.start_consul_template(D.consul_template_binary(), agent, cases, tmp_path, token=token)
     try:
         engines.wait_until(lambda: (tmp_path / "sentinel.out").exists(), 30, "consul-template's sentinel file")
-        assert not any((tmp_path / f"{n}.out").exists() for n in BLOCKING if n != "sentinel")
+        assert not any((tmp_path / f"{n}.out").exists() for n in BLOCKING if n != "sentinel")  # none was rendered
         agent.api(f"/v1/kv/{D.KV}/later/key", "PUT", b"now")
         agent.api(f"/v1/kv/{D.KV}/later/dir/x", "PUT", b"1")
         # consul-template renames each file into place: one that exists is complete
