@@ -121,11 +121,13 @@ class Watches:
         raise RuntimeError(f"watch {dep} ended")  # ConsulClient.watch never ends: restart it
 
     async def _poll(self, dep: Dependency) -> None:
-        """Datacenters: no X-Consul-Index (py-consul's indexed GET refuses the answer), so poll the plain list."""
+        """Datacenters (and the agent's own node name for Go templates' `node`): no X-Consul-Index (py-consul's
+        indexed GET refuses the answer), so poll the plain answer; a dependency may say how with `poll(source)`."""
         backoff = Backoff()
+        fetch = getattr(dep, "poll", None)
         while True:
             try:
-                raw = await self.source.datacenters()
+                raw = await (fetch(self.source) if fetch is not None else self.source.datacenters())
             except ConsulError as exc:
                 delay = backoff.next_delay()
                 log.warning("poll %s: %s; retrying in %.2fs", dep, exc, delay)

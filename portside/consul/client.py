@@ -191,6 +191,13 @@ class ConsulClient:
             raise ConsulBadAnswer("read datacenters", "expected a JSON list of names")
         return data
 
+    async def agent_self(self) -> dict[str, Any]:
+        """The agent's own configuration and member entry (e.g. Config.NodeName); no blocking index."""
+        data = await self._get_json("read the agent's own configuration", paths.agent_self())
+        if not isinstance(data, dict):
+            raise ConsulBadAnswer("read the agent's own configuration", "expected a JSON object")
+        return data
+
     async def leader(self) -> str:
         data = await self._get_json("read leader", paths.status_leader())
         if not isinstance(data, str):

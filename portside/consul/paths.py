@@ -75,6 +75,10 @@ def agent_services() -> str:
     return "/v1/agent/services"
 
 
+def agent_self() -> str:
+    return "/v1/agent/self"
+
+
 def health_service(name: str) -> str:
     return f"/v1/health/service/{segment(name, 'service name')}"
 
