@@ -135,3 +135,17 @@ async def test_close_takes_running_tasks_down():
     await started.wait()
     await asyncio.wait_for(tasks.close(), 2)
     assert len(tasks) == 0
+
+
+async def test_tasks_are_known_by_key_not_by_name():
+    # two consul-templates dependencies may print alike (a Go query and a Jinja one): both must be watched
+    ran: list[str] = []
+
+    async def one(tag: str) -> None:
+        ran.append(tag)
+
+    tasks = quick()
+    tasks.start(("go", "dc"), lambda: one("go"), must_run=False, name="watch catalog.datacenters")
+    tasks.start(("jinja", "dc"), lambda: one("jinja"), must_run=False, name="watch catalog.datacenters")
+    await until(lambda: sorted(ran) == ["go", "jinja"])
+    await tasks.close()
