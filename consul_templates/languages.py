@@ -202,6 +202,8 @@ def render_guarded(renderer: Renderer, data: RenderInput, guard: Guard,
     while True:
         try:
             outcome = renderer.render(RenderInput(view, data.environ))
+        except RecursionError:  # whichever engine: a template that recurses without end fails, the daemon stays
+            raise RenderError(f"template {renderer.name}: recursion too deep") from None
         except RefusedValue as exc:
             found = owner(exc.value, view, exc.used, guard) if len(dropped) < MAX_DROPPED else None
             if found is None:

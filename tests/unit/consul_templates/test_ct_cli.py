@@ -117,3 +117,24 @@ def test_go_template_without_the_go_engine_is_a_clear_error(tmp_path: Path) -> N
     (tmp_path / "in.ctmpl").write_text('{{ key "x" }}')
     result = CliRunner().invoke(cli, ["-template", f"{tmp_path}/in.ctmpl:{tmp_path}/out"])
     assert result.exit_code == 2 and "the 'go' template language is not available" in result.output
+
+
+async def test_each_template_is_compiled_once_at_start_and_once_per_reload(tmp_path: Path, monkeypatch) -> None:
+    from consul_templates import render
+    from consul_templates.runner import Runner
+
+    compiled: list[str] = []
+    real = render.compile_template
+
+    def counting(text, name, options):  # type: ignore[no-untyped-def]
+        compiled.append(name)
+        return real(text, name, options)
+
+    monkeypatch.setattr(render, "compile_template", counting)
+    (tmp_path / "a.j2").write_text("a")
+    (tmp_path / "b.j2").write_text("b")
+    params = flags("-template", f"{tmp_path}/a.j2:{tmp_path}/a", "-template", f"{tmp_path}/b.j2:{tmp_path}/b")
+    runner = Runner(build_config(params), source=None, reload_config=lambda: build_config(params))  # type: ignore
+    assert sorted(compiled) == [f"{tmp_path}/a.j2", f"{tmp_path}/b.j2"]
+    await runner._reload()
+    assert len(compiled) == 4

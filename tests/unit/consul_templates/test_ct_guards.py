@@ -144,3 +144,17 @@ async def test_runner_logs_and_counts_a_dropped_instance(tmp_path: Path, caplog:
     assert sample == 2
     lines = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
     assert len(lines) == 1 and "'bad'" in lines[0] and "address" in lines[0]  # logged once while it stays bad
+
+
+def test_recursion_in_any_engine_is_a_render_error() -> None:
+    class Deep:
+        name = "go-like"
+
+        def render(self, data: RenderInput) -> object:
+            def down(n: int) -> int:
+                return down(n + 1)
+
+            return down(0)
+
+    with pytest.raises(RenderError, match="recursion too deep"):
+        render_guarded(Deep(), RenderInput({}, {}), GUARDS["nginx"])  # type: ignore[arg-type]
