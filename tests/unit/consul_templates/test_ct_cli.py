@@ -138,3 +138,14 @@ async def test_each_template_is_compiled_once_at_start_and_once_per_reload(tmp_p
     assert sorted(compiled) == [f"{tmp_path}/a.j2", f"{tmp_path}/b.j2"]
     await runner._reload()
     assert len(compiled) == 4
+
+
+def test_env_mode_from_flags(tmp_path: Path) -> None:
+    cfg = build_config(flags("-env-prefix", "app/base", "-env-prefix", "app/prod", "-env-service", "web",
+                             "-env-upcase", "-env-no-sanitize", "-exec", "my-app --port 80",
+                             "-exec-env-allowlist", "HOME")).config
+    assert cfg.env is not None and cfg.env.prefixes == ("app/base", "app/prod") and cfg.env.services == ("web",)
+    assert cfg.env.upcase and not cfg.env.sanitize and not cfg.templates
+    assert cfg.exec is not None and cfg.exec.command == ("my-app", "--port", "80") and cfg.exec.env.allow == ("HOME",)
+    result = CliRunner().invoke(cli, ["-env-prefix", "app"])
+    assert result.exit_code == 2 and "env mode needs a command" in result.output
