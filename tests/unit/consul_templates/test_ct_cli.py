@@ -149,3 +149,12 @@ def test_env_mode_from_flags(tmp_path: Path) -> None:
     assert cfg.exec is not None and cfg.exec.command == ("my-app", "--port", "80") and cfg.exec.env.allow == ("HOME",)
     result = CliRunner().invoke(cli, ["-env-prefix", "app"])
     assert result.exit_code == 2 and "env mode needs a command" in result.output
+
+
+def test_consul_templates_own_token_variable_is_read_last() -> None:
+    from consul_templates.config import ConsulOptions
+    from consul_templates.daemon import settings_for
+
+    assert settings_for(ConsulOptions(), {"CONSUL_TOKEN": "ct"}).token == "ct"
+    assert settings_for(ConsulOptions(), {"CONSUL_TOKEN": "ct", "CONSUL_HTTP_TOKEN": "http"}).token == "http"
+    assert settings_for(ConsulOptions(token="flag"), {"CONSUL_TOKEN": "ct"}).token == "flag"
