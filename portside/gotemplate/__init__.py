@@ -43,11 +43,11 @@ Errors (`TemplateError` is the base; all are `Exception`s, never a crash, never 
 
 Functions
 ---------
-A function is any Python callable: its positional parameters are Go `interface {}` parameters and `*args` makes
-it variadic; the wrong number of arguments is Go's "wrong number of args for NAME: want N got M". It returns one
-value. An exception it raises becomes Go's "error calling NAME: MESSAGE" (Go's `(value, error)` convention and
-its recovered panics). To get Go's typed-argument rules (a number literal refused by a `string` parameter, etc.)
-declare the Go parameter types:
+A function is any Python callable: its required positional parameters are Go `interface {}` parameters, and
+parameters with defaults or `*args` make it variadic; the wrong number of arguments is Go's "wrong number of
+args for NAME: want N got M". It returns one value. An exception it raises becomes Go's "error calling NAME:
+MESSAGE" (Go's `(value, error)` convention and its recovered panics). To get Go's typed-argument rules (a number
+literal refused by a `string` parameter, etc.) declare the Go parameter types:
 
     @go_func("string", "...interface {}")             # or GoFunc(fn, ("string", "...interface {}"))
     def join(sep, *items): ...

@@ -4,6 +4,8 @@
 // Input (stdin): a JSON array of cases {name, template, data, options, delims, extra, exec}.
 // Output (stdout): a JSON array of results {name, phase, out | out_b64, err}, phase being "parse", "exec" or
 // "ok"; out is what Execute wrote (also before an error), base64 when it is not valid UTF-8.
+// With -lines: one case per input line, one result per output line, answered as each line arrives (one
+// process serves a whole test session).
 //
 // Data is decoded from JSON with integers kept as int (Go's decoder would make them float64), and a few
 // markers give typed Go values: {"$struct": "Service"|"*Service"|"Node"|"Named"|"Pair", ...fields},
@@ -12,6 +14,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -304,7 +307,30 @@ func run(c Case) (res Result) {
 	return
 }
 
+func serveLines() {
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 64<<20)
+	out := bufio.NewWriter(os.Stdout)
+	enc := json.NewEncoder(out)
+	enc.SetEscapeHTML(false)
+	for in.Scan() {
+		var c Case
+		if err := json.Unmarshal(in.Bytes(), &c); err != nil {
+			fmt.Fprintln(os.Stderr, "oracle: bad input line:", err)
+			os.Exit(2)
+		}
+		if err := enc.Encode(run(c)); err != nil {
+			os.Exit(1)
+		}
+		out.Flush()
+	}
+}
+
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "-lines" {
+		serveLines()
+		return
+	}
 	var cases []Case
 	if err := json.NewDecoder(os.Stdin).Decode(&cases); err != nil {
 		fmt.Fprintln(os.Stderr, "oracle: bad input:", err)
