@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from portside.gotemplate.gostr import byte_len, is_print, quote
+from portside.gotemplate.gostr import byte_len, is_ident_char, is_print, quote
 
 (ERROR, BOOL, CHAR, CHAR_CONSTANT, COMMENT, COMPLEX, ASSIGN, DECLARE, EOF, FIELD, IDENTIFIER, LEFT_DELIM,
  LEFT_PAREN, NUMBER, PIPE, RAW_STRING, RIGHT_DELIM, RIGHT_PAREN, SPACE, STRING, TEXT, VARIABLE, KEYWORD,
@@ -43,7 +43,7 @@ def is_space(c: str) -> bool:
 
 
 def is_alnum(c: str) -> bool:
-    return c == "_" or c.isalpha() or c.isdecimal()
+    return is_ident_char(c)
 
 
 def u_sharp(c: str) -> str:

@@ -137,6 +137,7 @@ ESCAPE = [
     C("escape-piped", "{{.s | html}}|{{.s | js}}|{{.s | urlquery}}", {"s": "<&'\">"}),
     C("escape-invalid-utf8", "{{js (slice .s 0 2)}}|{{html (slice .s 0 2)}}|{{urlquery (slice .s 0 2)}}", M),
     C("escape-struct", "{{html .p}}", {"p": NAMED}),
+    C("escape-unicode15", "{{js .s}}|{{printf `%q %+q %x` .s .s .s}}", {"s": "\U0001fae8\U0001e030\u0cf3\U00031350"}),
     C("escape-emoji-and-nonprint", "{{js .s}}", {"s": "a\u061cb\u2029c\U000e0001d\U0001f600"}),
 ]
 

@@ -5,7 +5,8 @@
 // Output (stdout): a JSON array of results {name, phase, out | out_b64, err}, phase being "parse", "exec" or
 // "ok"; out is what Execute wrote (also before an error), base64 when it is not valid UTF-8.
 // With -lines: one case per input line, one result per output line, answered as each line arrives (one
-// process serves a whole test session).
+// process serves a whole test session). With -unicode: Go's unicode.IsPrint and identifier-character
+// (letter, digit, '_') sets as JSON lists of [first, last] code point ranges.
 //
 // Data is decoded from JSON with integers kept as int (Go's decoder would make them float64), and a few
 // markers give typed Go values: {"$struct": "Service"|"*Service"|"Node"|"Named"|"Pair", ...fields},
@@ -24,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -326,9 +328,38 @@ func serveLines() {
 	}
 }
 
+func runeRanges(in func(rune) bool) [][2]rune {
+	var out [][2]rune
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if !in(r) {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1][1] == r-1 {
+			out[n-1][1] = r
+		} else {
+			out = append(out, [2]rune{r, r})
+		}
+	}
+	return out
+}
+
+func printUnicode() {
+	tables := map[string][][2]rune{
+		"print": runeRanges(unicode.IsPrint),
+		"alnum": runeRanges(func(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) }),
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(tables); err != nil {
+		os.Exit(1)
+	}
+}
+
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "-lines" {
 		serveLines()
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "-unicode" {
+		printUnicode()
 		return
 	}
 	var cases []Case

@@ -17,8 +17,8 @@ from portside.gotemplate.gostr import quote
 from tests.support.gotemplate_oracle import OracleProcess, case, out_bytes, run_python
 
 KEYS = ["a", "b", "c", "l", "m", "n"]
-# Surrogates cannot cross JSON to Go; unassigned code points differ between Python's Unicode 14 and Go's 15.
-TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cn")), max_size=6)
+# Surrogates cannot cross JSON to Go (Go's decoder makes them U+FFFD).
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=6)
 PLAIN_TEXT = st.text(st.sampled_from(string.ascii_letters + " \n\t.-<>&'\"é日"), max_size=5)
 
 TYPED = st.one_of(
