@@ -104,7 +104,10 @@ def index(item: Any, *indexes: Any) -> Any:
             if x == n:
                 raise RuntimeError("reflect: string index out of range" if k == V.STRING else
                                    "reflect: slice index out of range")
-            item = V.Uint8(go_bytes(item)[x]) if k == V.STRING else item[x]
+            if k == V.STRING:
+                item = V.Uint8(go_bytes(item)[x])
+            else:
+                item = V.Uint8(item[x]) if isinstance(item, (bytes, bytearray)) else item[x]
         elif k == V.MAP:
             key_type = V.dict_key_type(item)
             key = _map_key(idx, key_type)
@@ -142,6 +145,8 @@ def slice_(item: Any, *indexes: Any) -> Any:
     if k == V.STRING:
         return from_bytes(go_bytes(item)[idx[0]:idx[1]])
     part = item[idx[0]:idx[1]]
+    if isinstance(item, (bytes, bytearray)):
+        return bytes(part)
     return V.GoSlice(part, item.elem, item.go_type) if isinstance(item, V.GoSlice) else list(part)
 
 

@@ -254,7 +254,8 @@ def _range_loop(node: N.RangeNode, body: Run) -> Callable[[State, Any], bool]:
     def loop(st: State, val: Any) -> bool:
         k = V.kind_of(val)
         if k == V.SLICE:
-            run_items(st, enumerate(val), V.elem_is_iface(val))
+            pairs = enumerate(val) if not isinstance(val, (bytes, bytearray)) else enumerate(map(V.Uint8, val))
+            run_items(st, pairs, V.elem_is_iface(val))
             return len(val) > 0
         if k == V.MAP:
             items = V.sorted_items(val)

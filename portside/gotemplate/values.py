@@ -135,7 +135,7 @@ def kind_of(v: Any) -> int:
 
 def _class_kind(cls: type) -> int:
     for base, kind in ((bool, BOOL), (Uint8, UINT), (int, INT), (float, FLOAT), (complex, COMPLEX), (str, STRING),
-                       (list, SLICE), (tuple, SLICE), (Mapping, MAP)):
+                       (list, SLICE), (tuple, SLICE), (bytes, SLICE), (bytearray, SLICE), (Mapping, MAP)):
         if issubclass(cls, base):
             return kind
     info = struct_info(cls)
@@ -195,6 +195,8 @@ def type_name(v: Any) -> str:
     if k == UINT:
         return "uint8"
     if k == SLICE:
+        if isinstance(v, (bytes, bytearray)):
+            return "[]uint8"
         return v.go_type if isinstance(v, GoSlice) else "[]interface {}"
     if k == MAP:
         return v.go_type if isinstance(v, GoMap) else f"map[{dict_key_type(v)}]interface {{}}"
@@ -207,6 +209,8 @@ def type_name(v: Any) -> str:
 
 def elem_is_iface(container: Any) -> bool:
     """Whether the elements of a list or map are Go interface values (plain Python containers: yes)."""
+    if isinstance(container, (bytes, bytearray)):
+        return False
     if isinstance(container, GoSlice | GoMap):
         return container.elem in IFACE_TYPES
     return isinstance(container, (list, tuple, dict))

@@ -60,6 +60,9 @@ COMPARE = [
 LEN_INDEX_SLICE = [
     C("len-values", "{{len .s}} {{len .l}} {{len .m}} {{len .el}} {{len \"\"}} {{len \"日本\"}} {{len .ts}}",
       {**M, "ts": {"$strings": ["a", "b", "c"]}}),
+    C("bytes-builtins", "{{.b}} {{len .b}} {{index .b 1}} {{slice .b 1}} {{printf `%s|%q|%x` .b .b .b}} "
+                        "{{range .b}}{{.}},{{end}} {{html .b}} {{printf `%T %T %T` (index .b 0) (slice .b 1) .b}} "
+                        "{{range .b}}{{printf `%T` .}}{{end}} {{eq (index .b 0) 97}}", {"b": {"$bytes": "a<é"}}),
     C("len-nil", "{{len nil}}"),
     C("len-null", "{{len .nul}}", M),
     C("len-missing", "{{len .nope}}", M),

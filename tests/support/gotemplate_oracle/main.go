@@ -10,7 +10,8 @@
 //
 // Data is decoded from JSON with integers kept as int (Go's decoder would make them float64), and a few
 // markers give typed Go values: {"$struct": "Service"|"*Service"|"Node"|"Named"|"Pair", ...fields},
-// {"$strings": [...]}, {"$ints": [...]}, {"$smap": {...}}, {"$imap": {"1": ...}}, {"$func": "add"}.
+// {"$strings": [...]}, {"$ints": [...]}, {"$smap": {...}}, {"$imap": {"1": ...}}, {"$func": "add"},
+// {"$bytes": "text"}.
 // Only the standard library is used.
 package main
 
@@ -223,6 +224,8 @@ func marker(x map[string]interface{}) (interface{}, bool) {
 			return out, true
 		case "$func":
 			return dataFuncs[v.(string)], true
+		case "$bytes":
+			return []byte(v.(string)), true
 		}
 	}
 	return nil, false

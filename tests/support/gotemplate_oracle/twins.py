@@ -163,6 +163,8 @@ def convert(v: Any) -> Any:
             return GoMap({int(k): convert(x) for k, x in val.items()}, key="int", elem="interface {}")
         if key == "$func":
             return DATA_FUNCS[val]
+        if key == "$bytes":
+            return val.encode()
     return {k: convert(x) for k, x in v.items()}
 
 
