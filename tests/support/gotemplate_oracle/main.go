@@ -130,6 +130,9 @@ func funcs(t *template.Template) template.FuncMap {
 		"typed": func(b bool, i int, f float64, s string) string {
 			return fmt.Sprintf("%v %v %v %q", b, i, f, s)
 		},
+		"defsvc": func() *Service {
+			return &Service{Name: "def", Address: "198.18.0.8", Port: 81, Tags: []string{"d"}}
+		},
 		"svc": func(name string) *Service {
 			return &Service{Name: name, Address: "198.18.0.9", Port: 8080, Tags: []string{"t"}}
 		},
