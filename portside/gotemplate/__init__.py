@@ -55,8 +55,7 @@ literal refused by a `string` parameter, etc.) declare the Go parameter types:
 Supported parameter types: string, bool, int, int64, uint8, float64, interface {} (or any), []T, map[K]V, named
 struct types (`__go_type__`, below), and a trailing "...T". `result="string"` (optional) names the result type
 for `%T` of the function value and "can't print" errors only; the value returned is what counts.
-`GoFunc(fn)` without params reads them from fn's signature as above. A GoFunc used as a struct method must
-declare its params (they exclude self).
+`GoFunc(fn)` without params reads them from fn's signature as above; on a struct method, params exclude self.
 
 The execution hook: `GoFunc(fn, params, context=True)` (or `@go_func(..., context=True)`) passes an
 `ExecContext` as the first argument: `.template` (the executing set), `.data` (the data given to execute),

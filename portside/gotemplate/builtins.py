@@ -73,7 +73,7 @@ def _index_arg(index: Any, cap: int) -> int:
     return x
 
 
-_INTLIKE = frozenset({"int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64",
+INT_LIKE = frozenset({"int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64",
                       "uintptr"})
 
 
@@ -84,7 +84,7 @@ def _map_key(index: Any, key_type: str) -> Any:
             return None
         raise RuntimeError(f"value is nil; should be of type {key_type}")
     vt = V.type_name(index)
-    if vt == key_type or key_type in V.IFACE_TYPES or (vt in _INTLIKE and key_type in _INTLIKE):
+    if vt == key_type or key_type in V.IFACE_TYPES or (vt in INT_LIKE and key_type in INT_LIKE):
         return index
     raise RuntimeError(f"value has type {vt}; should be {key_type}")
 

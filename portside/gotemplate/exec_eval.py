@@ -13,7 +13,7 @@ from typing import Any
 
 from portside.gotemplate import nodes as N
 from portside.gotemplate import values as V
-from portside.gotemplate.builtins import BUILTINS, RV, Iface
+from portside.gotemplate.builtins import BUILTINS, INT_LIKE, RV, Iface
 from portside.gotemplate.errors import ExecDepthError
 from portside.gotemplate.exec_state import MISSING_ERROR, MISSING_ZERO, NOFINAL, State
 from portside.gotemplate.funcs import ArgError, ExecContext, GoFunc, as_gofunc, can_be_nil, constant_arg, validate_type
@@ -195,7 +195,9 @@ def call_value(name: str, fn: Any, args: list[Any]) -> Any:
                 raise RuntimeError(f"arg {i}: value is nil; should be of type {typ}")
             arg = V.zero_value(typ)
         elif typ not in IFACE and V.type_name(arg) != typ:
-            raise RuntimeError(f"arg {i}: value has type {V.type_name(arg)}; should be {typ}")
+            if not (typ in INT_LIKE and V.type_name(arg) in INT_LIKE):  # Go converts between integer types
+                raise RuntimeError(f"arg {i}: value has type {V.type_name(arg)}; should be {typ}")
+            arg = V.Uint8(int(arg) & 0xFF) if typ == "uint8" else int(arg)
         argv.append(arg)
     return spec.fn(*argv)
 
