@@ -13,6 +13,7 @@ from dns_balancer.access import Access, Network
 from dns_balancer.forward import Forwarder
 from dns_balancer.metrics import Sources, make_registry
 from dns_balancer.mirror import Mirror, ObservedConsul
+from dns_balancer.pauses import bound_gil_wait, settle_heap
 from dns_balancer.server import DnsServer, ServerConfig
 from dns_balancer.snapshot import Snapshot
 from dns_balancer.wire import Responder
@@ -53,6 +54,7 @@ class ZonePublisher:
         self.busy = False  # a build is scheduled or running
         self.rebuilds = 0
         self.synced: Callable[[], bool] = lambda: True  # until then, in-zone misses are SERVFAIL, not NXDOMAIN
+        self.settled = False  # the heap is frozen once the first synced zone is served
 
     def publish(self, snapshot: Snapshot) -> None:
         self.pending = snapshot
@@ -79,11 +81,16 @@ class ZonePublisher:
         else:
             self.zone = future.result()
             self.rebuilds += 1
-            self.responder.set_zone(self.zone, ready=self.synced())
+            ready = self.synced()
+            self.responder.set_zone(self.zone, ready=ready)
+            if ready and not self.settled:
+                self.settled = True
+                settle_heap()
         self._start()
 
 
 async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event | None = None) -> int:
+    bound_gil_wait()
     responder = Responder(recursion=bool(config.recursors), a_record_limit=config.a_record_limit)
     responder.set_zone(build_zone(Snapshot(), config.zone), ready=False)  # our apexes from the start: SERVFAIL
     forwarder = Forwarder(config.recursors, config.recursor_timeout)
