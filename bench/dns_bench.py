@@ -1,9 +1,11 @@
 """dns-balancer vs Consul's own DNS vs a bare uvloop responder, with dnsperf, on loopback (run by dns_qps.sh).
 
 One Consul dev agent with 50 services x 10 instances; the query file asks A and SRV for each service. Each run
-gives every server a saturating run (qps, mean latency), then a run rate-limited to half its own max with
-per-query latencies (-v) for p50/p99. Several runs (default 5) on the same servers; a table per run and one of
-the ratios: ours/consul qps, ours/ceiling qps, ours/ceiling p99 at half load (target <= 1.2 in every run).
+gives every server a saturating run (qps, mean latency), then runs rate-limited to half its own max with
+per-query latencies (-v) for p50/p99. Ours and the ceiling are measured in alternating segments (ours, ceiling,
+ceiling, ours, ...) so both see the same background, and Consul after them (its Go runtime keeps working for a
+while after a burst). Several runs (default 5) on the same servers; a table per run and one of the ratios:
+ours/consul qps, ours/ceiling qps, ours/ceiling p99 at half load (target <= 1.2 in every run).
 
 The machine is shared: other work decides the tail unless the measured processes come first. With Linux
 autogroups nice only counts inside a session, so (as root, --priority, default -10) each server, the Consul
@@ -82,11 +84,17 @@ def dnsperf(port: int, qfile: str, seconds: float, clients: int, qps: float | No
     if m := re.search(r"Queries lost:\s+(\d+)", out):
         result["lost"] = float(m.group(1))
     if verbose:
-        lat = sorted(float(line.rsplit(" ", 1)[1]) for line in out.splitlines() if line.startswith("> "))
-        if lat:
-            result["p50_ms"] = lat[len(lat) // 2] * 1000
-            result["p99_ms"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+        latencies = [float(line.rsplit(" ", 1)[1]) for line in out.splitlines() if line.startswith("> ")]
+        result.update(percentiles(latencies))
+        result["samples"] = latencies  # type: ignore[assignment]
     return result
+
+
+def percentiles(latencies: list[float]) -> dict[str, float]:
+    lat = sorted(latencies)
+    if not lat:
+        return {}
+    return {"p50_ms": lat[len(lat) // 2] * 1000, "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000}
 
 
 def wait_http(url: str, check, timeout: float, what: str) -> None:
@@ -122,12 +130,21 @@ def one_run(ports: dict[str, int], qfile: str, args: argparse.Namespace) -> dict
     for name in args.only:
         time.sleep(2)  # let the previous server (Consul's Go runtime above all) settle
         results[name] = dnsperf(ports[name], qfile, args.duration, args.clients, nice=args.priority)
-    for name in args.only:
-        time.sleep(2)
+    samples: dict[str, list[float]] = {name: [] for name in args.only}
+    pair = [name for name in ("ours", "ceiling") if name in args.only]
+    order = [name for seg in range(args.segments) for name in (pair if seg % 2 == 0 else pair[::-1])]
+    order += ["consul"] * ("consul" in args.only)
+    for name in order:
+        time.sleep(1)
         half = results[name].get("qps", 0) / 2
-        lat = dnsperf(ports[name], qfile, args.latency_duration, args.clients, qps=half, verbose=True,
-                      nice=args.priority)
-        results[name].update({f"half_{k}": v for k, v in lat.items()})
+        seconds = args.latency_duration / (1 if name == "consul" else args.segments)
+        lat = dnsperf(ports[name], qfile, seconds, args.clients, qps=half, verbose=True, nice=args.priority)
+        samples[name] += lat.pop("samples", [])  # type: ignore[arg-type]
+        results[name]["half_qps"] = results[name].get("half_qps", 0) + lat.get("qps", 0) * seconds
+    for name in args.only:
+        seconds = args.latency_duration
+        results[name]["half_qps"] = results[name].get("half_qps", 0) / seconds
+        results[name].update({f"half_{k}": v for k, v in percentiles(samples[name]).items()})
     return results
 
 
@@ -160,7 +177,8 @@ def print_ratios(runs: list[dict[str, dict[str, float]]]) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=10, help="seconds per saturating run")
-    ap.add_argument("--latency-duration", type=float, default=5, help="seconds per half-load run")
+    ap.add_argument("--latency-duration", type=float, default=8, help="seconds at half load per server and run")
+    ap.add_argument("--segments", type=int, default=4, help="alternating half-load segments of ours and ceiling")
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--priority", type=int, default=-10 if os.geteuid() == 0 else 0,
