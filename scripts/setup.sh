@@ -2,7 +2,9 @@
 # One-time, idempotent set-up on a fresh machine (as root). Installs only what is missing:
 #   Debian packages (docker.io nginx dnsperf wrk busybox-static dnsutils debootstrap file haproxy gcc musl-tools),
 #   the virtualenv .venv with `pip install -e .[test]`, Compose v2 as a Docker CLI plugin,
-#   and Consul v1.20.6 (from PATH, else built once into ~/.cache/portside; see scripts/consul.sh).
+#   Consul v1.20.6 (from PATH, else built once into ~/.cache/portside; see scripts/consul.sh), and
+#   consul-template v0.41.1 (built once into ~/.cache/portside; the oracle of the differential test and the
+#   benchmarks, never part of portside; see scripts/consul-template.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "setup: $*" >&2; }
@@ -54,4 +56,6 @@ fi
 
 consul=$(bash scripts/consul.sh | tail -n 1)
 say "consul: $consul ($("$consul" version | head -1))"
+ct=$(bash scripts/consul-template.sh | tail -n 1)
+say "consul-template (the differential test's oracle): $ct"
 say "ready"
