@@ -7,7 +7,7 @@ case kept), the records rotated by offset, glue, OPT. Everything else goes throu
 which parses the whole query by hand in bounded time: no compression pointer is ever followed (a query has
 nothing to point at), the additional section may hold exactly one root OPT record, whose options are walked by
 length only. A generic decoder (dnslib) spent up to 32,000x a plain query's time on pointer chains in the
-additional section; this parser's worst packet costs a few times a plain query (bench/dns_worst_packet.py).
+additional section; this parser's worst packet costs at most ~7x a plain query (bench/dns_worst_packet.py).
 Whatever happens, `answer()` returns bytes or None (drop), never raises.
 
 Size rules: UDP replies fit 512 bytes without EDNS, else the client's EDNS size capped at 1232; when answer
