@@ -4,6 +4,7 @@ ARGS...`), plus, written as JSON to $DNSB_PROBE_OUT at exit:
 - the time of each Responder.answer call (log2 histogram of nanoseconds; perf_counter_ns around the call);
 - event-loop lag: how late a 2 ms timer fires (histogram), i.e. how long the loop was busy with something else;
 - zone swaps (set_zone calls) and their time.
+DNSB_PROBE_NO_FREEZE=1 leaves the heap unfrozen (to measure what the freeze buys).
 SIGUSR1 starts the measured window: everything recorded before it (start-up, the first sync) is dropped.
 The instruments cost a little per query themselves (two clock reads): compare runs with each other, not with
 the plain daemon."""
@@ -96,6 +97,8 @@ if __name__ == "__main__":
     Responder.answer = _timed_answer(Responder.answer)  # type: ignore[method-assign]
     Responder.set_zone = _timed_swap(Responder.set_zone)  # type: ignore[method-assign]
     cli.serve = _with_lag_monitor(daemon.serve)  # type: ignore[attr-defined]
+    if os.environ.get("DNSB_PROBE_NO_FREEZE") == "1":
+        daemon.settle_heap = lambda: None  # type: ignore[attr-defined]
     atexit.register(_dump)
     signal.signal(signal.SIGUSR1, _reset)
     sys.argv[0] = "dns-balancer"

@@ -70,6 +70,7 @@ def main() -> int:
     ap.add_argument("--priority", type=int, default=0, help="autogroup nice of server, agent and dnsperf (root)")
     ap.add_argument("--churn", type=float, default=0,
                     help="register/deregister an instance of svc00 every CHURN seconds during the measured run")
+    ap.add_argument("--no-freeze", action="store_true", help="leave the daemon's heap unfrozen (for comparison)")
     args = ap.parse_args()
     agent = engines.ConsulAgent(node="bench").start()
     tmp = tempfile.mkdtemp(prefix="dnstail-")
@@ -79,7 +80,7 @@ def main() -> int:
         for run in range(args.runs):
             port, http = engines.free_ports(2)
             out = os.path.join(tmp, f"stats-{run}.json")
-            env = {**os.environ, **agent.env, "DNSB_PROBE_OUT": out}
+            env = {**os.environ, **agent.env, "DNSB_PROBE_OUT": out, "DNSB_PROBE_NO_FREEZE": str(int(args.no_freeze))}
             proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "dns_server_probe.py"), "--listen",
                                      f"127.0.0.1:{port}", "--http-addr", f"127.0.0.1:{http}", "--log-level",
                                      "warning"], env=env, cwd=ROOT, start_new_session=True)
