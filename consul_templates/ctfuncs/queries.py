@@ -8,6 +8,7 @@ frozen, hashable value: it names one dependency of a render.
 
 from __future__ import annotations
 
+import functools
 import re
 import urllib.parse
 from dataclasses import dataclass
@@ -70,6 +71,10 @@ class ServiceQuery:
 
     @classmethod
     def parse(cls, text: str) -> ServiceQuery:
+        return _parse_service(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> ServiceQuery:
         m = _match(_SERVICE_RE, text, "health.service")
         filters: list[str] = []
         if m["filter"]:
@@ -97,6 +102,12 @@ class ServiceQuery:
         name += f"~{self.near}" if self.near else ""
         name += "|" + ",".join(self.filters) if self.filters else ""
         return f"health.service({name})"
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_service(text: str) -> ServiceQuery:
+    """Parsed once per distinct text: a template calls `service .Name` for every service on every render."""
+    return ServiceQuery._parse(text)
 
 
 @dataclass(frozen=True, slots=True)
