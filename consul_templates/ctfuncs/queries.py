@@ -194,9 +194,8 @@ class PrefixQuery:
 
 @dataclass(frozen=True, slots=True)
 class DatacentersQuery:
-    """`datacenters`: /v1/catalog/datacenters (`ignore_inaccessible` is not applied, see the README)."""
-
-    ignore_inaccessible: bool = False
+    """`datacenters`: /v1/catalog/datacenters. `datacenters true` (leave out the datacenters this agent cannot
+    reach) is the same query here: every datacenter is listed (see the README)."""
 
     def __str__(self) -> str:
         return "catalog.datacenters"
