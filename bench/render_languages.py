@@ -1,7 +1,7 @@
 """One template in three renderers, side by side in one run: consul-templates' Go language (consul-template's
 .ctmpl), the same template in Jinja2, and consul-template v0.41.1 itself, on a catalog of ~1,000 instances.
 
-    .venv/bin/python bench/render_languages.py [--services 100] [--instances 10] [--changes 30] [--renders 20]
+    .venv/bin/python bench/render_languages.py [--services 20] [--instances 50] [--changes 30] [--renders 20]
 
 1. render step: each template parsed once, then rendered --renders times from data already decoded in the
    store (in-process; consul-template's own render step cannot be timed from outside, so it has no column here);
@@ -192,8 +192,8 @@ def pct(values: list[float], p: float) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--services", type=int, default=100)
-    parser.add_argument("--instances", type=int, default=10)
+    parser.add_argument("--services", type=int, default=20)
+    parser.add_argument("--instances", type=int, default=50)
     parser.add_argument("--changes", type=int, default=30)
     parser.add_argument("--renders", type=int, default=20)
     parser.add_argument("--pause", type=float, default=0.3, help="seconds between changes")
