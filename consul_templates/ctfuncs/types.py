@@ -46,6 +46,20 @@ def _refused(guard: Guard, text: str) -> bool:
     return guard.reason(text) is not None
 
 
+def is_tainted(value: Any, depth: int = 0) -> bool:
+    """Whether a value is, or holds, a string from Consul (bounded depth, as first_dirty)."""
+    t = type(value)
+    if t is Tainted:
+        return True
+    if t is str or t is int or t is float or t is bool or value is None or depth > 6:
+        return False
+    if isinstance(value, Mapping):
+        return any(is_tainted(k, depth + 1) or is_tainted(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(is_tainted(v, depth + 1) for v in value)
+    return t in CONSUL_TYPES
+
+
 def first_dirty(value: Any, guard: Guard, depth: int = 0) -> str | None:
     """The first Consul string in `value` (itself, or inside a list, map or Consul struct) that `guard` refuses,
     or None. Bounded depth: deeper nesting than templates build is not looked at."""
