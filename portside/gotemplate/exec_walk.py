@@ -140,6 +140,8 @@ def print_value(st: State, node: N.Node, v: Any) -> None:
         text = format_float(v, "g", -1)
     elif t is bool:
         text = "true" if v else "false"
+    elif isinstance(v, str) and not hasattr(v, "String"):  # a str subclass (a caller's marked string): as str
+        text = str.__str__(v)
     else:
         if V.kind_of(v) == V.FUNC:
             raise st.error(f"can't print {node} of type {V.type_name(v)}")
