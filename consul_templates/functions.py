@@ -12,10 +12,11 @@ render, so identical data always renders identical bytes.
 from __future__ import annotations
 
 import base64
-import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from portside.consul import paths
 
 EMPTY_UPSTREAM = "server 127.0.0.1:1 down;"
 
@@ -142,8 +143,7 @@ class Dependency:
         return self.kind != DATACENTERS
 
     def query(self) -> tuple[str, list[tuple[str, str]]]:
-        """The HTTP path and parameters of this dependency."""
-        quoted = urllib.parse.quote(self.name, safe="/")
+        """The HTTP path and parameters of this dependency (`paths` refuses a name no path could carry)."""
         params: list[tuple[str, str]] = []
         if self.dc:
             params.append(("dc", self.dc))
@@ -152,16 +152,16 @@ class Dependency:
                 params.append(("tag", self.tag))
             if self.passing:
                 params.append(("passing", "1"))
-            return f"/v1/health/service/{quoted}", params
+            return paths.health_service(self.name), params
         if self.kind == KEY:
-            return f"/v1/kv/{quoted}", params
+            return paths.kv(self.name), params
         if self.kind == KEYS:
-            return f"/v1/kv/{quoted}", [*params, ("recurse", "1")]
+            return paths.kv(self.name), [*params, ("recurse", "1")]
         if self.kind == SERVICES:
-            return "/v1/catalog/services", params
+            return paths.catalog_services(), params
         if self.kind == NODES:
-            return "/v1/catalog/nodes", params
-        return "/v1/catalog/datacenters", params
+            return paths.catalog_nodes(), params
+        return paths.catalog_datacenters(), params
 
     def decode(self, data: Any) -> Any:
         """Consul's JSON -> the immutable, sorted value the template functions hand out."""

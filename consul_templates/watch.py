@@ -8,14 +8,15 @@ store: the last good data stays and the templates keep rendering from it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from consul_templates.functions import Dependency
 from portside.backoff import Backoff
-from portside.consul import ConsulError
-from portside.run import cancel_all
+from portside.consul import ConsulError, WatchObserver
+from portside.supervise import Supervisor
 
 log = logging.getLogger("consul_templates.watch")
 
@@ -26,7 +27,7 @@ class Source(Protocol):
     """What a watch needs from the Consul adapter (ConsulClient satisfies it; tests may fake it)."""
 
     def watch(self, path: str, params: Any = (), *, wait: str = "5m", stale: bool = False,
-              what: str | None = None) -> Any: ...
+              what: str | None = None, observer: WatchObserver | None = None) -> Any: ...
 
     async def datacenters(self) -> list[str]: ...
 
@@ -62,35 +63,36 @@ class Watches:
 
     def __init__(self, source: Source, store: Store, on_change: Callable[[Dependency], None], *,
                  query_wait: str = "60s", stale: bool = False, poll_interval: float = POLL_INTERVAL,
-                 once: bool = False) -> None:
+                 once: bool = False, observer: WatchObserver | None = None, tasks: Supervisor | None = None) -> None:
         self.source = source
+        self.observer = observer  # sees every fetch (portside's Reachability: the daemon's health and metrics)
         self.store = store
         self.on_change = on_change
         self.query_wait = query_wait
         self.stale = stale
         self.poll_interval = poll_interval
         self.once = once  # --once: one answer per dependency is all a render needs; no connection held after
-        self._tasks: dict[Dependency, asyncio.Task[None]] = {}
+        self.tasks = tasks or Supervisor()  # a watch that fails is restarted; one that keeps failing shows in /health
+        self._watched: set[Dependency] = set()
 
     def __len__(self) -> int:
-        return len(self._tasks)
+        return len(self._watched)
 
     def sync(self, wanted: Iterable[Dependency]) -> None:
         wanted = set(wanted)
-        for dep in list(self._tasks):
-            if dep not in wanted:
-                self._tasks.pop(dep).cancel()
-                self.store.drop(dep)
-                log.debug("stopped watching %s", dep)
-        for dep in wanted:
-            if dep not in self._tasks:
-                self._tasks[dep] = asyncio.create_task(self._run(dep), name=f"watch {dep}")
-                log.debug("watching %s", dep)
+        for dep in self._watched - wanted:
+            self.tasks.discard(f"watch {dep}")
+            self.store.drop(dep)
+            log.debug("stopped watching %s", dep)
+        for dep in wanted - self._watched:
+            # a watch returns only on purpose (--once, a refused read); ending otherwise raises, and is restarted
+            self.tasks.start(f"watch {dep}", functools.partial(self._run, dep), must_run=False)
+            log.debug("watching %s", dep)
+        self._watched = wanted
 
     async def close(self) -> None:
-        tasks = list(self._tasks.values())
-        self._tasks.clear()
-        await cancel_all(tasks)
+        self._watched = set()
+        await self.tasks.close()
 
     def _take(self, dep: Dependency, raw: Any) -> None:
         try:
@@ -103,27 +105,29 @@ class Watches:
             self.on_change(dep)
 
     async def _run(self, dep: Dependency) -> None:
-        path, params = dep.query()
         try:
-            if dep.blocking:
-                async for _, raw in self.source.watch(path, params, wait=self.query_wait, stale=self.stale,
-                                                      what=f"watch {dep}"):
-                    self._take(dep, raw)
-                    if self.once:
-                        break
-            else:
-                await self._poll(dep)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a bug must not silently end a watch: say so loudly, the template keeps its data
-            log.exception("watch %s stopped", dep)
+            path, params = dep.query()
+        except ValueError as exc:  # a name no Consul path can carry (e.g. key("../x")): that one read is refused
+            log.error("watch %s refused: %s", dep, exc)
+            return
+        if not dep.blocking:
+            await self._poll(dep)
+            return
+        async for _, raw in self.source.watch(path, params, wait=self.query_wait, stale=self.stale,
+                                              what=f"watch {dep}", observer=self.observer):
+            self._take(dep, raw)
+            if self.once:
+                return
+        raise RuntimeError(f"watch {dep} ended")  # ConsulClient.watch never ends: restart it
 
     async def _poll(self, dep: Dependency) -> None:
-        """Datacenters: no X-Consul-Index (py-consul's indexed GET refuses the answer), so poll the plain list."""
+        """Datacenters (and the agent's own node name for Go templates' `node`): no X-Consul-Index (py-consul's
+        indexed GET refuses the answer), so poll the plain answer; a dependency may say how with `poll(source)`."""
         backoff = Backoff()
+        fetch = getattr(dep, "poll", None)
         while True:
             try:
-                raw = await self.source.datacenters()
+                raw = await (fetch(self.source) if fetch is not None else self.source.datacenters())
             except ConsulError as exc:
                 delay = backoff.next_delay()
                 log.warning("poll %s: %s; retrying in %.2fs", dep, exc, delay)
