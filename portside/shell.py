@@ -142,6 +142,11 @@ def _token(values: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
         return read_token_file(token_file, "--consul-token-file")
     if token:
         return str(token)
+    return token_from_env(env)
+
+
+def token_from_env(env: Mapping[str, str]) -> str | None:
+    """CONSUL_HTTP_TOKEN_FILE, else CONSUL_HTTP_TOKEN (as Consul's own client: the file wins)."""
     if env.get("CONSUL_HTTP_TOKEN_FILE"):
         return read_token_file(env["CONSUL_HTTP_TOKEN_FILE"], "CONSUL_HTTP_TOKEN_FILE")
     return env.get("CONSUL_HTTP_TOKEN") or None
