@@ -19,7 +19,7 @@ def responder() -> Responder:
     instances = tuple(Instance(id=f"web-{i}", service="web", node="n1", address=f"127.0.0.{i + 2}", port=80,
                                node_address="127.0.0.1", tags=(), status=PASSING, weight_passing=1,
                                weight_warning=1) for i in range(3))
-    return Responder(build_zone(Snapshot().with_service("web", instances, 1), ZoneConfig()))
+    return Responder(build_zone(Snapshot().with_services({"web": instances}, 1), ZoneConfig()))
 
 
 def per_packet(r: Responder, packet: bytes, tcp: bool, budget: float = 0.5) -> float:

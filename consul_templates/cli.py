@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from consul_templates.config import Config, ConfigError, load_configs, merge, parse_template_flag
+from consul_templates.config import Config, ConfigError, EnvModeSpec, load_configs, merge, parse_template_flag
 from consul_templates.config_checks import (
     parse_wait,
     want_argv,
@@ -127,6 +127,24 @@ def _exec_flags(config: Config, flags: dict[str, Any]) -> Config:
     return replace(config, exec=replace(spec, env=env))
 
 
+def _env_flags(config: Config, flags: dict[str, Any]) -> Config:
+    """Env mode from flags: `-env-prefix` / `-env-service` (repeatable) start it; the others refine it."""
+    prefixes, services = tuple(flags["env_prefix"]), tuple(flags["env_service"])
+    env = config.env
+    if prefixes or services:
+        env = EnvModeSpec() if env is None else env
+        env = replace(env, prefixes=env.prefixes + prefixes, services=env.services + services)
+    elif env is None:
+        if flags["env_upcase"] or flags["env_sanitize"] is not None:
+            raise ConfigError("-env-upcase / -env-sanitize need -env-prefix or -env-service (or an env block)")
+        return config
+    if flags["env_upcase"]:
+        env = replace(env, upcase=True)
+    if flags["env_sanitize"] is not None:
+        env = replace(env, sanitize=flags["env_sanitize"])
+    return replace(config, env=env)
+
+
 def build_config(flags: dict[str, Any]) -> Loaded:
     """Files (in order) + flags (explicit values win) -> one Config, then every template read and compiled once."""
     config = load_configs([Path(p) for p in flags["config_paths"]])
@@ -134,7 +152,7 @@ def build_config(flags: dict[str, Any]) -> Loaded:
     specs = [parse_template_flag(t) for t in flags["templates"]]
     specs = [replace(s, left_delimiter=s.left_delimiter or left, right_delimiter=s.right_delimiter or right)
              for s in specs]
-    config = _exec_flags(_consul_flags(config, flags), flags)
+    config = _env_flags(_exec_flags(_consul_flags(config, flags), flags), flags)
     merged = merge(config, templates=specs, **flag_overrides(flags))
     if merged.env is not None and merged.templates:
         raise ConfigError("env mode runs its child on its own: give it no templates (run a second consul-templates "
@@ -182,6 +200,14 @@ def _options(f: Any) -> Any:
         ct_option("exec-env-custom", multiple=True, metavar="K=V", help="A variable for the child (repeatable)."),
         ct_option("exec-env-allowlist", multiple=True, metavar="GLOB", help="Inherited variables allowed."),
         ct_option("exec-env-denylist", multiple=True, metavar="GLOB", help="Inherited variables removed."),
+        ct_option("env-prefix", multiple=True, metavar="KV_PATH",
+                  help="Env mode: the child's variables from this KV prefix (repeatable; needs -exec)."),
+        ct_option("env-service", multiple=True, metavar="NAME",
+                  help="Env mode: NAME_ADDR=host:port,... of the service's passing instances (repeatable)."),
+        ct_option("env-upcase", is_flag=True, help="Env mode: upper-case the variable names."),
+        option("-env-sanitize/-env-no-sanitize", "--env-sanitize/--env-no-sanitize", "env_sanitize", default=None,
+               envvar="CONSUL_TEMPLATES_ENV_SANITIZE",
+               help="Env mode: characters outside [A-Za-z0-9_] in names become _ (default: yes)."),
         ct_option("pid-file", help="Write our process id here."),
         ct_option("reload-signal", metavar="SIGNAL", help="Signal that reloads the configuration (default SIGHUP)."),
         ct_option("kill-signal", metavar="SIGNAL", help="Another signal that stops us (SIGTERM/SIGINT always do)."),

@@ -11,7 +11,7 @@ import logging
 import logging.handlers
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from consul_templates import children
@@ -30,8 +30,13 @@ from portside.settings import ConsulSettings, consul_settings
 log = logging.getLogger("consul_templates")
 
 
-def settings_for(options: ConsulOptions) -> ConsulSettings:
-    return consul_settings(address=options.address, token=options.token, ssl=options.ssl, verify=options.verify,
+def settings_for(options: ConsulOptions, environ: Mapping[str, str] | None = None) -> ConsulSettings:
+    """Our Consul settings; consul-template's own CONSUL_TOKEN variable is read when nothing else names a token."""
+    env = os.environ if environ is None else environ
+    token = options.token
+    if token is None and not env.get("CONSUL_HTTP_TOKEN") and env.get("CONSUL_TOKEN"):
+        token = env["CONSUL_TOKEN"]
+    return consul_settings(env, address=options.address, token=token, ssl=options.ssl, verify=options.verify,
                            cacert=options.ca_cert, client_cert=options.client_cert, client_key=options.client_key)
 
 

@@ -12,6 +12,7 @@ from dns_balancer.access import Access, Network
 from dns_balancer.forward import Forwarder
 from dns_balancer.metrics import Sources, make_registry
 from dns_balancer.mirror import Mirror, ZonePublisher
+from dns_balancer.pauses import bound_gil_wait, settle_heap
 from dns_balancer.server import DnsServer, ServerConfig
 from dns_balancer.snapshot import Snapshot
 from dns_balancer.wire import Responder
@@ -41,7 +42,9 @@ class DaemonConfig:
 
 
 async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event | None = None) -> int:
-    responder = Responder(recursion=bool(config.recursors), a_record_limit=config.a_record_limit)
+    bound_gil_wait()
+    responder = Responder(recursion=bool(config.recursors), a_record_limit=config.a_record_limit,
+                          on_ready=settle_heap)
     responder.set_zone(build_zone(Snapshot(), config.zone), ready=False)  # our apexes from the start: SERVFAIL
     forwarder = Forwarder(config.recursors, config.recursor_timeout)
     access = Access(config.allow_from, config.recursion_from if config.recursors else None)

@@ -7,7 +7,7 @@ case kept), the records rotated by offset, glue, OPT. Everything else goes throu
 which parses the whole query by hand in bounded time: no compression pointer is ever followed (a query has
 nothing to point at), the additional section may hold exactly one root OPT record, whose options are walked by
 length only. A generic decoder (dnslib) spent up to 32,000x a plain query's time on pointer chains in the
-additional section; this parser's worst packet costs a few times a plain query (bench/dns_worst_packet.py).
+additional section; this parser's worst packet costs at most ~7x a plain query (bench/dns_worst_packet.py).
 Whatever happens, `answer()` returns bytes or None (drop), never raises.
 
 Size rules: UDP replies fit 512 bytes without EDNS, else the client's EDNS size capped at 1232; when answer
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dns_balancer.records import (
@@ -127,7 +128,12 @@ def parse_edns(data: bytes, end: int) -> Edns | None | bool:
 class Responder:
     """Answers queries from the current Zone. Mutable state (rotation counters, counts) lives here, per daemon."""
 
-    def __init__(self, zone: Zone | None = None, *, recursion: bool = False, a_record_limit: int = 0) -> None:
+    def __init__(
+        self, zone: Zone | None = None, *, recursion: bool = False, a_record_limit: int = 0,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
+        """`on_ready`: called once, after the first zone served as ready (the daemon settles its heap then)."""
+        self.on_ready = on_ready
         self.zone = zone or Zone()
         self._table = self.zone.table
         self.ready = zone is not None  # until the mirror's first sync, in-zone misses get SERVFAIL, not NXDOMAIN
@@ -153,6 +159,9 @@ class Responder:
         self.ready = ready
         if len(self.rotation) > 2 * len(zone.table) + 1024:
             self.rotation = {k: v for k, v in self.rotation.items() if k in zone.table}
+        if ready and self.on_ready is not None:
+            callback, self.on_ready = self.on_ready, None
+            callback()
 
     def query_counts(self) -> dict[tuple[int, int], int]:
         """(qtype, rcode) -> queries answered, positive answers included."""

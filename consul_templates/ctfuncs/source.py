@@ -9,6 +9,7 @@ one watched `Dependency` whose answer is decoded once per change by consul_json.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -109,6 +110,7 @@ def _agent_node_name(data: Any) -> str:
     return str(((data or {}).get("Config") or {}).get("NodeName") or "")
 
 
+@functools.lru_cache(maxsize=8192)
 def dependency(query: Query) -> GoDependency:
     """The watched dependency of a query. A service query is of kind SERVICE, so languages.FilteredStore can leave
     a hostile instance out of its answer (by the instances' `id` and `node`)."""

@@ -21,13 +21,6 @@ CONFIG = Path(__file__).resolve().parents[3] / "compose" / "haproxy" / "haproxy.
 
 
 @pytest.fixture
-def fleet(docker_client, web_image, consul_agent) -> Iterator[Fleet]:
-    f = Fleet(docker_client, web_image, consul_agent, "hap")
-    yield f
-    f.close()
-
-
-@pytest.fixture
 def haproxy(dns_daemon: Daemon, fleet: Fleet, tmp_path: Path) -> Iterator[str]:
     assert shutil.which("haproxy"), "haproxy is missing (make setup installs it)"
     port = engines.free_port()

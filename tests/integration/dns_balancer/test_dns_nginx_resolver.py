@@ -28,13 +28,6 @@ server {{
 
 
 @pytest.fixture
-def fleet(docker_client, web_image, consul_agent) -> Iterator[Fleet]:
-    f = Fleet(docker_client, web_image, consul_agent, "ngx")
-    yield f
-    f.close()
-
-
-@pytest.fixture
 def proxied(dns_daemon: Daemon, fleet: Fleet) -> Iterator[str]:
     nginx = engines.Nginx().start()
     try:

@@ -144,8 +144,9 @@ def test_merge_cli_beats_file_and_refuses_two_templates_on_one_file(tmp_path: Pa
     assert merged.log_level == "debug" and merged.pass_env == ("CONSUL_HTTP_TOKEN",)
 
 
-def test_shipped_examples_load() -> None:
+def test_shipped_examples_load(monkeypatch: pytest.MonkeyPatch) -> None:
     examples = Path(__file__).resolve().parents[3] / "consul_templates" / "examples"
+    monkeypatch.chdir(examples)  # an HCL config's relative paths are from the working directory
     env = load_config(examples / "env-mode.yaml")
     assert env.env is not None and env.env.prefixes == ("portside/web/config",) and env.exec is not None
     hcl = load_config(examples / "consul-template.hcl")

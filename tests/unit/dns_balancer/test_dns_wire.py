@@ -323,3 +323,14 @@ def test_clients_not_allowed_to_recurse_get_refused_and_no_ra():
     nx = dns.message.from_wire(raw(r, query("nope.service.consul"), recurse=False))
     assert nx.rcode() == dns.rcode.NXDOMAIN and not nx.flags & dns.flags.RA
     assert dns.message.from_wire(raw(r, query("nope.service.consul"))).flags & dns.flags.RA
+
+
+def test_on_ready_runs_once_after_the_first_ready_zone():
+    calls = []
+    r = Responder(recursion=False, on_ready=lambda: calls.append(1))
+    zone = build_zone(snapshot(THREE), ZoneConfig())
+    r.set_zone(zone, ready=False)
+    assert calls == []
+    r.set_zone(zone, ready=True)
+    r.set_zone(zone, ready=True)
+    assert calls == [1]
