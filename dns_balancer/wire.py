@@ -189,7 +189,8 @@ class Responder:
         """Reply bytes, a Forward, or None to drop. Never raises. `recurse=False`: this client may not use the
         recursors (RA clear, foreign names REFUSED)."""
         flags = self._flags if recurse else self._flags_no_ra
-        cacheable = recurse and not tcp  # the plain UDP path: RA as configured, the UDP size rules
+        # UDP replies whose RA bit is the responder's own (a client that may recurse, or no recursion at all)
+        cacheable = not tcp and (recurse or not self.recursion)
         try:
             if cacheable:
                 entry = self.cache.entries.get(data[2:])

@@ -384,3 +384,15 @@ def test_cache_is_bounded(monkeypatch):
         sizes.append(len(r.cache.entries))
     assert sizes == [1, 2, 3, 4, 1, 2, 3, 4]  # full: dropped and started over
     assert _firsts(r, [query(spellings[0])] * 3) == ["127.0.0.4", "127.0.0.2", "127.0.0.3"]  # 8 answers so far
+
+
+def test_cache_serves_clients_by_their_ra_bit():
+    r = responder(THREE)  # no recursion: RA is clear for everyone, one cache for all
+    raw(r, query("web.service.consul"), recurse=False)
+    assert len(r.cache.entries) == 1
+    rec = responder(THREE, recursion=True)
+    raw(rec, query("web.service.consul"), recurse=False)  # RA clear for this client: not from the shared cache
+    assert not rec.cache.entries
+    raw(rec, query("web.service.consul"))
+    cached = dns.message.from_wire(raw(rec, query("web.service.consul"), recurse=False))
+    assert not cached.flags & dns.flags.RA
