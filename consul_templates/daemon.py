@@ -11,7 +11,8 @@ import logging
 import logging.handlers
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from consul_templates import children
@@ -26,13 +27,20 @@ from portside import supervise
 from portside.consul import ConsulClient, ConsulError
 from portside.observe import make_app, serve_http
 from portside.settings import ConsulSettings, consul_settings
+from portside.shell import token_from_env
 
 log = logging.getLogger("consul_templates")
 
 
-def settings_for(options: ConsulOptions) -> ConsulSettings:
-    return consul_settings(address=options.address, token=options.token, ssl=options.ssl, verify=options.verify,
-                           cacert=options.ca_cert, client_cert=options.client_cert, client_key=options.client_key)
+def settings_for(options: ConsulOptions, environ: Mapping[str, str] | None = None) -> ConsulSettings:
+    """The file's and the flags' Consul options (merged: flags win), then the standard CONSUL_* variables
+    (CONSUL_HTTP_TOKEN_FILE, CONSUL_HTTP_TOKEN); consul-template's own CONSUL_TOKEN when nothing else names a
+    token."""
+    env = os.environ if environ is None else environ
+    token = options.token or token_from_env(env) or env.get("CONSUL_TOKEN") or None
+    settings = consul_settings(env, address=options.address, token=token, ssl=options.ssl, verify=options.verify,
+                               cacert=options.ca_cert, client_cert=options.client_cert, client_key=options.client_key)
+    return replace(settings, max_connections=options.max_connections)
 
 
 def add_syslog(facility: str | None) -> None:

@@ -94,11 +94,22 @@ class GoTemplate:
 
     def _error(self, exc: TemplateError, data: RenderInput, source: StoreSource) -> RenderError:
         used = frozenset(source.used)
-        cause = exc.__cause__
-        if isinstance(cause, UnsafeValue):
+        cause = _refused_in(exc)
+        if cause is not None:
             where = f"{locate(str(cause.value), data.store, used)} ({_position(exc)})"
             return refusal(self.name, cause, where, used)
         return RenderError(f"template {self.name}: {exc}", used)
+
+
+def _refused_in(exc: BaseException) -> UnsafeValue | None:
+    """The guard's refusal behind an error, if any: also one raised in a template run by executeTemplate, which
+    the engine reports as that function's error."""
+    seen: BaseException | None = exc
+    for _ in range(64):
+        if seen is None or isinstance(seen, UnsafeValue):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _position(exc: TemplateError) -> str:

@@ -60,7 +60,9 @@ class _Reader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.base = path.parent.absolute()
+        # consul-template opens relative paths (source, destination, pid_file) from its working directory, not
+        # from the config file's; a drop-in must find the same files. (Our YAML resolves from the file.)
+        self.base = Path.cwd()
         self.problems: list[str] = []
 
     def where(self, mapping: Any, key: str, prefix: str) -> str:

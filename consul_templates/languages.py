@@ -4,9 +4,10 @@ the guard loop that drops one hostile service instance instead of freezing the w
 A language is a module with a `compile(text, name, options) -> Renderer` function, found by name in
 `LANGUAGES` and imported only when a template uses it (so a missing engine is a clear configuration error,
 not an import failure at start). A `Renderer.render(data)` is pure: it reads the store through the template
-functions, records every dependency it read, and checks each raw interpolated value with `options.guard`,
-raising `UnsafeValue` for a refused one. `render_guarded()` then finds whether that value belongs to a service
-instance; if so the instance is dropped (logged, counted) and the template rendered again without it.
+functions, records every dependency it read, and checks each raw interpolated value with `options.guard`; in a
+complete pass a refused value raises `refusal(...)` (a RefusedValue naming value and source). `render_guarded()`
+then finds whether that value belongs to a service instance; if so the instance is dropped (logged, counted) and
+the template rendered again without it.
 """
 
 from __future__ import annotations
@@ -202,6 +203,8 @@ def render_guarded(renderer: Renderer, data: RenderInput, guard: Guard,
     while True:
         try:
             outcome = renderer.render(RenderInput(view, data.environ))
+        except RecursionError:  # whichever engine: a template that recurses without end fails, the daemon stays
+            raise RenderError(f"template {renderer.name}: recursion too deep") from None
         except RefusedValue as exc:
             found = owner(exc.value, view, exc.used, guard) if len(dropped) < MAX_DROPPED else None
             if found is None:

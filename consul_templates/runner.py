@@ -159,6 +159,9 @@ class Runner:
             return
         previous = self.config
         self.config = loaded.config
+        for name in ("exec", "env", "pid_file", "reload_signal", "kill_signal", "http_addr"):
+            if getattr(previous, name) != getattr(loaded.config, name):
+                log.warning("reload: %s changed; it applies when consul-templates is restarted", name)
         if self.reconnect is not None and previous.consul != loaded.config.consul:
             try:
                 source = await self.reconnect(loaded.config.consul)

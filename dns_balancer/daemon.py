@@ -17,6 +17,7 @@ from dns_balancer.server import DnsServer, ServerConfig
 from dns_balancer.snapshot import Snapshot
 from dns_balancer.wire import Responder
 from dns_balancer.zone import ZoneConfig, build_zone
+from portside.address import Address
 from portside.consul import ConsulClient, Reachability
 from portside.observe import make_app, serve_http
 from portside.settings import ConsulSettings
@@ -33,7 +34,7 @@ class DaemonConfig:
     a_record_limit: int = 0
     recursors: tuple[tuple[str, int], ...] = ()
     recursor_timeout: float = 2.0
-    http_addr: str | None = "127.0.0.1:9600"
+    http_addr: Address | None = Address("127.0.0.1", 9600)
     stale_reads: bool = True
     datacenter: str | None = None  # ask Consul for this datacenter's catalog (None: the agent's own)
     fetch_pool: int = 8  # reads of changed services at once (the feed's blocking queries are 3 more)

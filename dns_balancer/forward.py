@@ -15,6 +15,7 @@ import struct
 from collections.abc import Sequence
 
 from dns_balancer.wire import Forward
+from portside.address import Address
 
 log = logging.getLogger("dns_balancer.forward")
 
@@ -38,15 +39,10 @@ class _OneReply(asyncio.DatagramProtocol):
 
 
 def parse_recursor(text: str) -> tuple[str, int]:
-    """"1.2.3.4", "1.2.3.4:53", "[::1]:5353", "::1" -> (host, port)."""
-    value = text.strip()
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        return host, int(rest.lstrip(":") or 53)
-    if value.count(":") == 1:
-        host, port = value.split(":")
-        return host, int(port)
-    return value, 53
+    """"1.2.3.4", "1.2.3.4:53", "[::1]:5353", "::1" -> (host, port). AddressError (a ValueError) names --recursor
+    and the value."""
+    address = Address.required(text, flag="--recursor", default_port=53)
+    return address.host, address.port
 
 
 def truncate_forwarded(reply: bytes, query: bytes, forward: Forward) -> bytes | None:

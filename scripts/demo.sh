@@ -66,11 +66,11 @@ up() {
 down() {
   if [ -d "$DEMO_DIR" ]; then
     export DOCKER_HOST="unix://$DEMO_DIR/docker.sock" DOCKER_SOCK="$DEMO_DIR/docker.sock" DOCKER_GID=0
-    compose down -v -t 2 >/dev/null 2>&1 || true
+    compose --profile haproxy down -v -t 2 >/dev/null 2>&1 || true
     $PY -m testbed.engines dockerd stop "$DEMO_DIR"
     echo "demo: stack and private dockerd removed"
   elif [ -n "${DOCKER_HOST:-}" ]; then
-    DOCKER_SOCK="${DOCKER_HOST#unix://}" DOCKER_GID=0 compose down -v -t 2
+    DOCKER_SOCK="${DOCKER_HOST#unix://}" DOCKER_GID=0 compose --profile haproxy down -v -t 2
   else
     echo "demo: nothing to remove"
   fi

@@ -25,7 +25,7 @@ from consul_templates.ctfuncs import textfuncs as txt
 from consul_templates.ctfuncs.data import DataFuncs
 from consul_templates.ctfuncs.misc import REFUSED, Scratch, env_funcs, timestamp_func
 from consul_templates.ctfuncs.source import Source
-from consul_templates.ctfuncs.types import first_dirty, mark
+from consul_templates.ctfuncs.types import first_dirty, is_tainted, mark
 from consul_templates.guards import GUARDS, Guard
 from portside.gotemplate import ExecContext, GoFunc
 from portside.gotemplate.builtins import BUILTINS
@@ -80,14 +80,18 @@ def _env(name: str, params: tuple[str, ...]) -> GoFunc:
     return GoFunc(call, params)
 
 
-def _pure(fn: Callable[..., Any], params: tuple[str, ...], guard: Guard) -> GoFunc:
+def _pure(fn: Callable[..., Any], params: tuple[str, ...], guard: Guard, decoder: bool = False) -> GoFunc:
     """A pure function whose result keeps the mark of any Consul string it was given that the guard refuses
-    (what it derives from clean values and template text is the template's own: not marked)."""
+    (what it derives from clean values and template text is the template's own: not marked). A decoder can make
+    refused characters out of clean ones (base64 of `;`, JSON's \u003b): its result is marked when any argument
+    came from Consul, and the guard judges the decoded text."""
     if guard.name == "none":
         return GoFunc(fn, params)
 
     def call(*args: Any) -> Any:
         result = fn(*args)
+        if decoder:
+            return mark(result) if any(is_tainted(a) for a in args) else result
         return mark(result) if any(first_dirty(a, guard) is not None for a in args) else result
 
     call.__name__ = getattr(fn, "__name__", "func")
@@ -148,6 +152,8 @@ _MARKING_BUILTINS = ("print", "printf", "println", "html", "js", "urlquery", "sl
 # Encoders: what they return is escaped for its syntax (a value cannot leave its JSON string), so it is not
 # checked again, as guards.py says of every encoder (`json`, `nginx_quote`, consul-template's toJSON); toYAML
 # too, in a file whose syntax is yaml.
+DECODERS = frozenset({"base64Decode", "base64URLDecode", "parseJSON", "parseYAML", "sprig_b64dec", "sprig_b32dec",
+                      "sprig_fromJson", "sprig_mustFromJson"})
 ENCODERS = frozenset({"toJSON", "toJSONPretty", "toUnescapedJSON", "toUnescapedJSONPretty", "sprig_toJson",
                       "sprig_mustToJson", "sprig_toPrettyJson", "sprig_mustToPrettyJson", "sprig_toRawJson",
                       "sprig_mustToRawJson"})
@@ -159,7 +165,7 @@ def function_map(guard: Guard = GUARDS["nginx"], denylist: tuple[str, ...] = ())
     disabled" when called."""
     none = GUARDS["none"]
     encoders = ENCODERS | ({"toYAML"} if guard.name == "yaml" else set())  # YAML's own encoder, in a YAML file
-    funcs: dict[str, GoFunc] = {name: _pure(fn, params, none if name in encoders else guard)
+    funcs: dict[str, GoFunc] = {name: _pure(fn, params, none if name in encoders else guard, name in DECODERS)
                                 for name, (fn, params) in _PURE.items()}
     funcs.update({name: _data(method, params) for name, (method, params) in _DATA.items()})
     funcs.update({name: _env(name, params) for name, params in (("env", (S,)), ("mustEnv", (S,)),
@@ -170,7 +176,8 @@ def function_map(guard: Guard = GUARDS["nginx"], denylist: tuple[str, ...] = ())
     for name in _MARKING_BUILTINS:
         builtin = BUILTINS[name]
         funcs[name] = _pure(builtin.fn, builtin.params, guard)
-    funcs.update({f"sprig_{name}": _pure(fn, params, none if f"sprig_{name}" in ENCODERS else guard)
+    funcs.update({f"sprig_{name}": _pure(fn, params, none if f"sprig_{name}" in ENCODERS else guard,
+                                         f"sprig_{name}" in DECODERS)
                   for name, (fn, params) in sprig.FUNCS.items()})
     for pattern in denylist:
         for name in list(funcs):

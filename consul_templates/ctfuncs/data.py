@@ -55,7 +55,7 @@ class DataFuncs:
     def datacenters(self, *ignore: bool) -> GoSlice:
         if len(ignore) > 1:
             raise ValueError(f"datacenters: wrong number of arguments, expected 0 or 1, but got {len(ignore)}")
-        value = self.source.recall(DatacentersQuery(bool(ignore and ignore[0])))
+        value = self.source.recall(DatacentersQuery())
         return _slice(() if value is ABSENT else value, "string")
 
     def key(self, path: str) -> str:

@@ -8,6 +8,7 @@ frozen, hashable value: it names one dependency of a render.
 
 from __future__ import annotations
 
+import functools
 import re
 import urllib.parse
 from dataclasses import dataclass
@@ -70,6 +71,10 @@ class ServiceQuery:
 
     @classmethod
     def parse(cls, text: str) -> ServiceQuery:
+        return _parse_service(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> ServiceQuery:
         m = _match(_SERVICE_RE, text, "health.service")
         filters: list[str] = []
         if m["filter"]:
@@ -97,6 +102,12 @@ class ServiceQuery:
         name += f"~{self.near}" if self.near else ""
         name += "|" + ",".join(self.filters) if self.filters else ""
         return f"health.service({name})"
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_service(text: str) -> ServiceQuery:
+    """Parsed once per distinct text: a template calls `service .Name` for every service on every render."""
+    return ServiceQuery._parse(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,9 +194,8 @@ class PrefixQuery:
 
 @dataclass(frozen=True, slots=True)
 class DatacentersQuery:
-    """`datacenters`: /v1/catalog/datacenters (`ignore_inaccessible` is not applied, see the README)."""
-
-    ignore_inaccessible: bool = False
+    """`datacenters`: /v1/catalog/datacenters. `datacenters true` (leave out the datacenters this agent cannot
+    reach) is the same query here: every datacenter is listed (see the README)."""
 
     def __str__(self) -> str:
         return "catalog.datacenters"

@@ -15,6 +15,7 @@ the nil ones, printed `map[]` and `[]` like Go.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,12 +40,32 @@ class Uint64(int):
     __slots__ = ()
 
 
+@functools.lru_cache(maxsize=65536)
+def _refused(guard: Guard, text: str) -> bool:
+    """guard.reason, remembered: the same addresses and tags are printed on every render."""
+    return guard.reason(text) is not None
+
+
+def is_tainted(value: Any, depth: int = 0) -> bool:
+    """Whether a value is, or holds, a string from Consul (bounded depth, as first_dirty)."""
+    t = type(value)
+    if t is Tainted:
+        return True
+    if t is str or t is int or t is float or t is bool or value is None or depth > 6:
+        return False
+    if isinstance(value, Mapping):
+        return any(is_tainted(k, depth + 1) or is_tainted(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(is_tainted(v, depth + 1) for v in value)
+    return t in CONSUL_TYPES
+
+
 def first_dirty(value: Any, guard: Guard, depth: int = 0) -> str | None:
     """The first Consul string in `value` (itself, or inside a list, map or Consul struct) that `guard` refuses,
     or None. Bounded depth: deeper nesting than templates build is not looked at."""
     t = type(value)
     if t is Tainted:
-        return value if guard.reason(value) is not None else None
+        return value if _refused(guard, value) else None
     if t is str or t is int or t is float or t is bool or value is None or depth > 6:
         return None
     items: Any

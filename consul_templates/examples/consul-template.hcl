@@ -1,4 +1,5 @@
-# A consul-template configuration, read unchanged by consul-templates (`consul-templates -config this-file`).
+# A consul-template configuration, read unchanged by consul-templates: from this directory (relative paths are
+# taken from the working directory, as consul-template does), `consul-templates -config consul-template.hcl`.
 # Keys consul-templates does not implement (vault, nomad, deduplicate, ...) are named in one error at start.
 consul {
   address = "127.0.0.1:8500"

@@ -43,17 +43,19 @@ Errors (`TemplateError` is the base; all are `Exception`s, never a crash, never 
 
 Functions
 ---------
-A function is any Python callable: its positional parameters are Go `interface {}` parameters and `*args` makes
-it variadic; the wrong number of arguments is Go's "wrong number of args for NAME: want N got M". It returns one
-value. An exception it raises becomes Go's "error calling NAME: MESSAGE" (Go's `(value, error)` convention and
-its recovered panics). To get Go's typed-argument rules (a number literal refused by a `string` parameter, etc.)
-declare the Go parameter types:
+A function is any Python callable: its required positional parameters are Go `interface {}` parameters, and
+parameters with defaults or `*args` make it variadic; the wrong number of arguments is Go's "wrong number of
+args for NAME: want N got M". It returns one value. An exception it raises becomes Go's "error calling NAME:
+MESSAGE" (Go's `(value, error)` convention and its recovered panics). To get Go's typed-argument rules (a number
+literal refused by a `string` parameter, etc.) declare the Go parameter types:
 
     @go_func("string", "...interface {}")             # or GoFunc(fn, ("string", "...interface {}"))
     def join(sep, *items): ...
 
 Supported parameter types: string, bool, int, int64, uint8, float64, interface {} (or any), []T, map[K]V, named
-struct types (`__go_type__`, below), and a trailing "...T".
+struct types (`__go_type__`, below), and a trailing "...T". `result="string"` (optional) names the result type
+for `%T` of the function value and "can't print" errors only; the value returned is what counts.
+`GoFunc(fn)` without params reads them from fn's signature as above; on a struct method, params exclude self.
 
 The execution hook: `GoFunc(fn, params, context=True)` (or `@go_func(..., context=True)`) passes an
 `ExecContext` as the first argument: `.template` (the executing set), `.data` (the data given to execute),
@@ -66,35 +68,53 @@ Values (Python -> Go)
 str -> string (bytes are its UTF-8; a byte that is not UTF-8, e.g. from `slice` in the middle of a rune, is
 kept as a surrogateescape code point: `go_bytes(text)` gives Go's exact bytes); bool -> bool; int -> int;
 float -> float64; complex -> complex128; None -> nil (a nil `interface {}`); list/tuple -> []interface {};
-dict -> map[string]interface {} (map[int]interface {} when every key is an int); `GoSlice(items, elem="string")`
-and `GoMap(data, key="string", elem="string")` carry a Go element type (the zero value of a missing key under
-missingkey=zero, `%T`, error texts; `name=` gives a named type such as "dependency.ServiceTags").
+bytes -> []uint8; dict -> map[string]interface {} (map[int]interface {} when its first key is an int);
+`GoSlice(items, elem="string")` and `GoMap(data, key="string", elem="string")` carry a Go element type (the
+zero value of a missing key under missingkey=zero, `%T`, error texts; `name=` gives a named type such as
+"dependency.ServiceTags"). A value read from a plain list or dict is an `interface {}` to Go, which shows in
+error texts ("can't evaluate field X in type interface {}") exactly as in Go.
 
 Structs: a dataclass, or any object whose class declares `__go_fields__` (Go field names in declaration order,
 read with getattr; a mapping gives Go name -> attribute). `__go_type__` names its Go type for `%T` and errors
 (default "<module>.<Class>"; a leading "*" marks a pointer, printed `&{...}` at the top level as Go does).
-`.Name` reads a field; a missing one is "can't evaluate field Name in type T"; `%v` prints `{a b}`, `%+v`
-`{Name:a Port:b}`. Methods: functions defined on the class whose names start with an upper-case letter (Go's
-exported rule); `.Method arg` calls them (methods win over fields, as in Go); `String()` and `Error()` methods
-are used by printing, as Go's fmt does. A `GoFunc` class attribute is a typed method.
+`.Name` reads a field; a missing one is "can't evaluate field Name in type T", a lower-case one Go's
+"unexported field" error; `%v` prints `{a b}`, `%+v` `{Name:a Port:b}`. Methods: functions defined on the
+class whose names start with an upper-case letter (Go's exported rule); `.Method arg` calls them (methods win
+over fields, as in Go); `String()` and `Error()` methods are used by printing, as Go's fmt does. A `GoFunc`
+class attribute is a typed method (`@go_func("string")` on a method). Any other Python object has no fields
+and prints with str().
 
 Go's `fmt` is in `gofmt`: `sprintf(format, *args)`, `sprint(*args)`, `sprintln(*args)` with Go's verbs, flags,
 argument indexes and error forms; usable by function libraries that must format like Go.
 
-Limits and differences (deliberate, each checked against Go where Go answers)
-----------------------------------------------------------------------------
+How it is checked
+-----------------
+Go is the oracle: tests/support/gotemplate_oracle runs a corpus of cases (every construct, builtin, verb and
+flag, and their errors) through Go 1.26's text/template; recorded.json holds Go's answers and every case must
+give the same bytes and the same error text; with `go` present the answers are regenerated, and Hypothesis
+compares random templates and data with Go. Unicode answers (printable, identifier letters) come from Go's
+own tables (unitables.py, generated by the oracle), not from Python's unicodedata.
+
+Limits and differences (deliberate)
+-----------------------------------
 - Not supported: ranging over Go channels and iterator functions (a Python callable is refused as Go refuses
-  an un-rangeable value); methods with pointer vs value receivers (every method is callable); typed nil
-  pointers (None is always a nil interface: it prints `<no value>` as an action, Go's typed nil pointer
-  prints `<nil>`).
-- A pointer nested in a slice, map or struct prints `&{...}`, where Go prints its (changing) address.
-- Recursion: Go allows 100000 nested `{{template}}` calls; Python's stack does not. The depth allowed is what
-  the remaining Python stack can hold (several hundred nested templates by default) and going deeper is
-  ExecDepthError "exceeded maximum template depth (N)", N being the depth reached. Parse nesting (parens,
-  control structures) is limited the same way: "max expression depth exceeded" as Go says past 10000.
+  an un-rangeable value); pointer vs value receivers (every method is callable); typed nil pointers (None is
+  always a nil interface: an action prints it `<no value>` where Go prints a typed nil pointer `<nil>`, and a
+  field of a None is "nil pointer evaluating interface {}.X" where Go names the pointer type); the static type
+  of a struct field (a field holding a string is a string to us, even where Go's field is an interface {}).
+- An empty GoSlice/GoMap stands for Go's nil slice or map too: `%#v` prints `[]string{}` where Go prints
+  `[]string(nil)` for a nil one (`%v`, len, range and truth are the same).
+- A pointer nested in a slice, map or struct prints `&{...}` where Go prints its (changing) address; `%p`
+  prints Python's id().
+- A Python function's result type is unknown: `%T` and "can't print" name it `interface {}` unless the
+  GoFunc declares `result=`.
+- Recursion: Go allows 100000 nested `{{template}}` calls; a Python stack does not. The depth allowed is what
+  the remaining stack holds (about 400 nested templates at the default recursion limit, fewer for templates
+  with deep control structures or through functions) and beyond is ExecDepthError "exceeded maximum template
+  depth (N)", N the depth reached. Parse nesting is bounded the same way: parentheses say Go's "max expression
+  depth exceeded" (Go's own bound is 10000), control structures "max nesting depth exceeded" (Go has none).
 - `slice` on a list: Go's capacity is taken as the length (JSON-decoded Go slices may have spare capacity).
-- Unicode: "printable" (for %q, js) follows Python's unicodedata (Unicode 14 in Python 3.11); Go 1.26 uses
-  Unicode 15: characters new in Unicode 15 are escaped by us and printed by Go.
+- `defined_templates()` lists names sorted (Go's order is a map's).
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ def _index_arg(index: Any, cap: int) -> int:
     return x
 
 
-_INTLIKE = frozenset({"int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64",
+INT_LIKE = frozenset({"int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64",
                       "uintptr"})
 
 
@@ -84,7 +84,7 @@ def _map_key(index: Any, key_type: str) -> Any:
             return None
         raise RuntimeError(f"value is nil; should be of type {key_type}")
     vt = V.type_name(index)
-    if vt == key_type or key_type in V.IFACE_TYPES or (vt in _INTLIKE and key_type in _INTLIKE):
+    if vt == key_type or key_type in V.IFACE_TYPES or (vt in INT_LIKE and key_type in INT_LIKE):
         return index
     raise RuntimeError(f"value has type {vt}; should be {key_type}")
 
@@ -104,7 +104,10 @@ def index(item: Any, *indexes: Any) -> Any:
             if x == n:
                 raise RuntimeError("reflect: string index out of range" if k == V.STRING else
                                    "reflect: slice index out of range")
-            item = V.Uint8(go_bytes(item)[x]) if k == V.STRING else item[x]
+            if k == V.STRING:
+                item = V.Uint8(go_bytes(item)[x])
+            else:
+                item = V.Uint8(item[x]) if isinstance(item, (bytes, bytearray)) else item[x]
         elif k == V.MAP:
             key_type = V.dict_key_type(item)
             key = _map_key(idx, key_type)
@@ -142,6 +145,8 @@ def slice_(item: Any, *indexes: Any) -> Any:
     if k == V.STRING:
         return from_bytes(go_bytes(item)[idx[0]:idx[1]])
     part = item[idx[0]:idx[1]]
+    if isinstance(item, (bytes, bytearray)):
+        return bytes(part)
     return V.GoSlice(part, item.elem, item.go_type) if isinstance(item, V.GoSlice) else list(part)
 
 

@@ -27,6 +27,7 @@ from portside.gotemplate.exec_eval import (
 from portside.gotemplate.exec_state import NOFINAL, State
 
 MISSING = V.MISSING
+_STRUCT_KINDS = (V.STRUCT, V.PTR)
 
 
 def compile_pipeline(pipe: N.PipeNode | None) -> Ev:
@@ -64,6 +65,11 @@ def compile_pipeline(pipe: N.PipeNode | None) -> Ev:
     return ev
 
 
+def single_command(pipe: N.PipeNode) -> Cmd | None:
+    """The one command of a pipeline that declares nothing (the caller then skips the pipeline wrapper)."""
+    return compile_command(pipe.cmds[0]) if len(pipe.cmds) == 1 and not pipe.decl else None
+
+
 def _not_a_function(st: State, cmd: N.CommandNode, final: Any) -> None:
     if len(cmd.args) > 1 or final is not NOFINAL:
         raise st.error(f"can't give argument to non-function {cmd.args[0]}")
@@ -96,12 +102,22 @@ def _field_command(node: N.FieldNode, rest: tuple[Arg, ...]) -> Cmd:
     if len(idents) == 1 and not rest:
         name = idents[0]
 
+        attrs: dict[type, str | None] = {}  # class -> the attribute behind .name (a memo of a pure function)
+
         def field1(st: State, dot: Any, final: Any) -> Any:
             st.node = node
-            if type(dot) is dict and final is NOFINAL:
-                v = dot.get(name, MISSING)
-                if v is not MISSING:
-                    return v
+            if final is NOFINAL:
+                t = type(dot)
+                if t is dict:
+                    v = dot.get(name, MISSING)
+                    if v is not MISSING:
+                        return v
+                else:
+                    attr = attrs.get(t, MISSING)
+                    if attr is MISSING:
+                        attr = attrs[t] = V.field_attr(t, name) if V.class_kind(t) in _STRUCT_KINDS else None
+                    if attr is not None:
+                        return getattr(dot, attr)
             return field_step(st, dot, name, node, rest, final, dot, st.dot_iface)
 
         return field1
@@ -215,9 +231,10 @@ def _niladic(node: N.IdentifierNode) -> Ev:
 
 
 def _field_arg(node: N.FieldNode, idents: tuple[str, ...]) -> Arg:
+    cmd = _field_command(node, ())  # Go's evalFieldNode with no arguments: the command's code, fast paths too
+
     def ev(st: State, dot: Any) -> Any:
-        st.node = node
-        return field_chain(st, dot, dot, st.dot_iface, node, idents, None, NOFINAL)
+        return cmd(st, dot, NOFINAL)
 
     def ev_iface(st: State, dot: Any) -> Any:
         st.node = node

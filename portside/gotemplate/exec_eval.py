@@ -13,7 +13,7 @@ from typing import Any
 
 from portside.gotemplate import nodes as N
 from portside.gotemplate import values as V
-from portside.gotemplate.builtins import BUILTINS, RV, Iface
+from portside.gotemplate.builtins import BUILTINS, INT_LIKE, RV, Iface
 from portside.gotemplate.errors import ExecDepthError
 from portside.gotemplate.exec_state import MISSING_ERROR, MISSING_ZERO, NOFINAL, State
 from portside.gotemplate.funcs import ArgError, ExecContext, GoFunc, as_gofunc, can_be_nil, constant_arg, validate_type
@@ -112,8 +112,12 @@ def eval_call(st: State, dot: Any, fn: GoFunc, recv: Any, builtin: bool, node: N
         return _and_or(st, dot, name == "or", args, final)
     if builtin and fn is _SLICE:
         argv = [_slice_arg(st, dot, a) for a in args]
+    elif fn.variadic:
+        last = len(params) - 1
+        velem = params[-1][3:]
+        argv = [eval_arg(st, dot, params[i] if i < last else velem, a) for i, a in enumerate(args)]
     else:
-        argv = [eval_arg(st, dot, fn.param_type(i, num_in), a) for i, a in enumerate(args)]
+        argv = [eval_arg(st, dot, params[i], a) for i, a in enumerate(args)]
     if final is not NOFINAL:
         typ = fn.param_type(num_in - 1, num_in)
         argv.append(final if typ == RV else None if final is MISSING and typ in IFACE else _validate(st, final, typ))
@@ -154,7 +158,7 @@ def _slice_arg(st: State, dot: Any, a: Arg) -> Any:
         return eval_arg(st, dot, RV, a)
     st.node = a.node
     v, iface = a.ev_iface(st, dot)
-    return Iface(v) if iface else v
+    return Iface(v) if iface and v is not MISSING else v
 
 
 def _value_string(v: Any) -> str:
@@ -191,7 +195,9 @@ def call_value(name: str, fn: Any, args: list[Any]) -> Any:
                 raise RuntimeError(f"arg {i}: value is nil; should be of type {typ}")
             arg = V.zero_value(typ)
         elif typ not in IFACE and V.type_name(arg) != typ:
-            raise RuntimeError(f"arg {i}: value has type {V.type_name(arg)}; should be {typ}")
+            if not (typ in INT_LIKE and V.type_name(arg) in INT_LIKE):  # Go converts between integer types
+                raise RuntimeError(f"arg {i}: value has type {V.type_name(arg)}; should be {typ}")
+            arg = V.Uint8(int(arg) & 0xFF) if typ == "uint8" else int(arg)
         argv.append(arg)
     return spec.fn(*argv)
 
@@ -258,12 +264,18 @@ def field_step(st: State, dot: Any, name: str, node: N.Node, args: tuple[Arg, ..
 
 def _field_other(st: State, dot: Any, name: str, node: N.Node, args: tuple[Arg, ...] | None, final: Any,
                  recv: Any, recv_iface: bool) -> tuple[bool, Any]:
-    k = V.kind_of(recv)
+    cls = type(recv)
+    k = V.class_kind(cls)
     if k in (V.STRUCT, V.PTR):
-        spec = method_spec(type(recv), name)
+        attr = V.field_attr(cls, name)
+        if attr is not None:
+            if args or final is not NOFINAL:
+                raise st.error(f"{name} has arguments but cannot be invoked as function")
+            return True, getattr(recv, attr)
+        spec = method_spec(cls, name)
         if spec is not None:
             return True, eval_call(st, dot, spec, recv, False, node, name, args, final)
-        attr = V.struct_info(type(recv)).field_map.get(name)
+        attr = V.struct_info(cls).field_map.get(name)
         if attr is not None:
             if not name[:1].isupper():
                 typ = "interface {}" if recv_iface else V.type_name(recv)

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from portside.gotemplate import nodes as N
 from portside.gotemplate import values as V
 from portside.gotemplate.errors import ExecDepthError, ExecError, TemplateError
-from portside.gotemplate.exec_compile import compile_pipeline
-from portside.gotemplate.exec_state import Break, Continue, State
+from portside.gotemplate.exec_compile import compile_pipeline, single_command
+from portside.gotemplate.exec_state import NOFINAL, Break, Continue, State
 from portside.gotemplate.gofmt import sprint_action, sprintf
 from portside.gotemplate.gonum import format_float
 from portside.gotemplate.gostr import quote
@@ -140,6 +140,8 @@ def print_value(st: State, node: N.Node, v: Any) -> None:
         text = format_float(v, "g", -1)
     elif t is bool:
         text = "true" if v else "false"
+    elif isinstance(v, str) and not hasattr(v, "String"):  # a str subclass (a caller's marked string): as str
+        text = str.__str__(v)
     else:
         if V.kind_of(v) == V.FUNC:
             raise st.error(f"can't print {node} of type {V.type_name(v)}")
@@ -153,23 +155,54 @@ def print_value(st: State, node: N.Node, v: Any) -> None:
 
 
 def _action(node: N.ActionNode) -> Run:
-    ev = compile_pipeline(node.pipe)
-    if node.pipe.decl:
+    pipe = node.pipe
+    if pipe.decl:
+        ev = compile_pipeline(pipe)
+
         def run_assign(st: State, dot: Any) -> None:
             st.node = node
             ev(st, dot)
 
         return run_assign
+    cmd = single_command(pipe)
+    if cmd is None:
+        ev = compile_pipeline(pipe)
+
+        def run_pipeline(st: State, dot: Any) -> None:
+            st.node = node
+            print_value(st, node, ev(st, dot))
+
+        return run_pipeline
+    one = cmd
 
     def run_action(st: State, dot: Any) -> None:
-        st.node = node
-        print_value(st, node, ev(st, dot))
+        st.node = pipe  # Go: at(action), then evalPipeline's at(pipe)
+        v = one(st, dot, NOFINAL)
+        if type(v) is str and st.finalize is None:
+            st.write(v)
+        else:
+            print_value(st, node, MISSING if v is None else v)
 
     return run_action
 
 
+def _declares(lst: N.ListNode | None) -> bool:
+    """Whether running the list pushes variables that outlive its statements (a control structure, which pops
+    its own, does not count)."""
+    return lst is not None and any(isinstance(n, N.ActionNode) and n.pipe.decl for n in lst.nodes)
+
+
 def _if_with(node: N.BranchNode, body: Run, else_body: Run | None) -> Run:
     ev = compile_pipeline(node.pipe)
+    if isinstance(node, N.IfNode) and not (node.pipe.decl or _declares(node.list) or _declares(node.else_list)):
+        def run_if(st: State, dot: Any) -> None:  # nothing to pop, dot unchanged: no bookkeeping
+            st.node = node
+            if V.is_true(ev(st, dot)):
+                body(st, dot)
+            elif else_body is not None:
+                else_body(st, dot)
+
+        return run_if
     is_with = isinstance(node, N.WithNode)
 
     def run_branch(st: State, dot: Any) -> None:
@@ -217,48 +250,23 @@ def _range(node: N.RangeNode, body: Run, else_body: Run | None) -> Run:
 
 def _range_loop(node: N.RangeNode, body: Run) -> Callable[[State, Any], bool]:
     """One range over val; False when it ran no iteration (the else branch's turn)."""
-    decl = [v.ident[0] for v in node.pipe.decl]
-    ndecl, assign = len(decl), node.pipe.is_assign
-
-    def one(st: State, index: Any, elem: Any, iface: bool, mark: int) -> None:
-        if ndecl:
-            if assign:
-                st.set_var(decl[0], index if ndecl > 1 else elem, iface and ndecl == 1)
-            else:
-                st.vars[-1][1:] = (elem, iface)
-        if ndecl > 1:
-            if assign:
-                st.set_var(decl[1], elem, iface)
-            else:
-                st.vars[-2][1:] = (index, False)
-        st.dot_iface = iface
-        try:
-            body(st, elem)
-        except Continue:
-            pass
-        finally:
-            if len(st.vars) > mark:
-                del st.vars[mark:]
+    run_items = _range_items(node, body)
+    ndecl = len(node.pipe.decl)
 
     def loop(st: State, val: Any) -> bool:
-        mark = len(st.vars)
         k = V.kind_of(val)
         if k == V.SLICE:
-            iface = V.elem_is_iface(val)
-            for i, elem in enumerate(val):
-                one(st, i, elem, iface, mark)
+            pairs = enumerate(val) if not isinstance(val, (bytes, bytearray)) else enumerate(map(V.Uint8, val))
+            run_items(st, pairs, V.elem_is_iface(val))
             return len(val) > 0
         if k == V.MAP:
-            iface = V.elem_is_iface(val)
             items = V.sorted_items(val)
-            for key, elem in items:
-                one(st, key, elem, iface, mark)
+            run_items(st, items, V.elem_is_iface(val))
             return len(items) > 0
         if k in (V.INT, V.UINT):
             if ndecl > 1:
                 raise st.error(f"can't use {sprintf('%v', val)} to iterate over more than one variable")
-            for i in range(int(val)):
-                one(st, MISSING, type(val)(i), False, mark)
+            run_items(st, ((MISSING, type(val)(i)) for i in range(int(val))), False)
             return int(val) > 0
         if k in (V.INVALID, V.NIL):
             return False
@@ -266,6 +274,36 @@ def _range_loop(node: N.RangeNode, body: Run) -> Callable[[State, Any], bool]:
         raise st.error(f"range can't iterate over {shown}")
 
     return loop
+
+
+def _range_items(node: N.RangeNode, body: Run) -> Callable[[State, Any, bool], None]:
+    """Go's oneIteration over (index, element) pairs: set the range's variables, run the body with the element
+    as dot, catch {{continue}}, pop what the body declared."""
+    decl = [v.ident[0] for v in node.pipe.decl]
+    ndecl, assign = len(decl), node.pipe.is_assign
+    pops = _declares(node.list)
+
+    def run_items(st: State, pairs: Any, iface: bool) -> None:
+        mark = len(st.vars)
+        st.dot_iface = iface
+        for index, elem in pairs:
+            if ndecl:
+                if assign:
+                    st.set_var(decl[0], index if ndecl > 1 else elem, iface and ndecl == 1)
+                    if ndecl > 1:
+                        st.set_var(decl[1], elem, iface)
+                else:
+                    st.vars[-1][1:] = (elem, iface)
+                    if ndecl > 1:
+                        st.vars[-2][1:] = (index, False)
+            try:
+                body(st, elem)
+            except Continue:
+                pass
+            if pops or len(st.vars) > mark:
+                del st.vars[mark:]
+
+    return run_items
 
 
 def _template(node: N.TemplateNode) -> Run:

@@ -199,8 +199,27 @@ class ValuePrinter(Fmt):
             self.fmt_flt(arg, verb)
         elif t is bool:
             self.fmt_bool(arg, verb)
+        elif t is bytes or t is bytearray:
+            self.fmt_bytes(arg, verb)
         elif not self.handle_methods(verb):
             self.print_value(arg, verb, 0)
+
+    def fmt_bytes(self, v: bytes | bytearray, verb: str) -> None:
+        """Go's fmtBytes for a []byte argument: %v/%d as numbers ("[]byte{0x68}" for %#v), %s %q %x as text."""
+        if verb in "vd":
+            if self.sharp_v:
+                self.buf.append("[]byte{" + ", ".join(f"0x{c:x}" for c in v) + "}")
+                return
+            self.buf.append("[")
+            for i, c in enumerate(v):
+                if i > 0:
+                    self.buf.append(" ")
+                self.fmt_integer(c, 10, False, verb, LDIGITS)
+            self.buf.append("]")
+        elif verb in "sqxX":
+            self._print_slice(v, verb, 0)
+        else:
+            self.print_value(v, verb, 0)
 
     def print_value(self, value: Any, verb: str, depth: int) -> None:
         if depth > 0 and value is not V.MISSING and value is not None:
@@ -263,7 +282,8 @@ class ValuePrinter(Fmt):
         self.buf.append("}" if self.sharp_v else "]")
 
     def _print_slice(self, items: Any, verb: str, depth: int) -> None:
-        if verb in "sqxX" and isinstance(items, V.GoSlice) and items.elem in ("uint8", "byte"):
+        if verb in "sqxX" and (isinstance(items, (bytes, bytearray)) or
+                               isinstance(items, V.GoSlice) and items.elem in ("uint8", "byte")):
             text = from_bytes(bytes(int(b) & 0xFF for b in items))
             self.fmt_s(text) if verb == "s" else self.fmt_q(text) if verb == "q" else self.fmt_string(text, verb)
             return
@@ -271,10 +291,11 @@ class ValuePrinter(Fmt):
             self.buf.append(V.type_name(items) + "{")
         else:
             self.buf.append("[")
+        is_bytes = isinstance(items, (bytes, bytearray))
         for i, item in enumerate(items):
             if i > 0:
                 self.buf.append(", " if self.sharp_v else " ")
-            self.print_value(item, verb, depth + 1)
+            self.print_value(V.Uint8(item) if is_bytes else item, verb, depth + 1)
         self.buf.append("}" if self.sharp_v else "]")
 
     def _print_struct(self, obj: Any, verb: str, depth: int, go_type: str) -> None:

@@ -92,19 +92,24 @@ def go_func(*params: str, context: bool = False, result: str | None = None) -> C
 
 
 def _params_of(fn: Callable[..., Any], skip: int) -> tuple[str, ...]:
-    """interface {} parameters from a Python signature (*args: variadic); unknown signature: variadic."""
+    """interface {} parameters from a Python signature: the required positional ones are fixed; optional ones
+    or *args make the function variadic (Go has no optional parameters); an unknown signature is variadic."""
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
         return ("...interface {}",)
-    out: list[str] = []
-    for p in list(sig.parameters.values()):
+    fixed = 0
+    variadic = False
+    for p in sig.parameters.values():
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            out.append("interface {}")
+            if p.default is p.empty and not variadic:
+                fixed += 1
+            else:
+                variadic = True
         elif p.kind == p.VAR_POSITIONAL:
-            out.append("...interface {}")
-            break
-    return tuple(out[skip:])
+            variadic = True
+    params = ["interface {}"] * fixed + (["...interface {}"] if variadic else [])
+    return tuple(params[skip:]) if skip <= fixed else tuple(params[fixed:])
 
 
 def as_gofunc(fn: Any) -> GoFunc:

@@ -7,7 +7,10 @@ slicing and printing are exactly Go's, and `go_bytes` gives back Go's bytes.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterator
+
+from portside.gotemplate import unitables
 
 RUNE_ERROR = 0xFFFD
 MAX_RUNE = 0x10FFFF
@@ -62,12 +65,18 @@ def encode_rune(r: int) -> str:
 
 
 def is_print(r: int) -> bool:
-    """unicode.IsPrint / strconv.IsPrint: letters, marks, numbers, punctuation, symbols and ASCII space."""
+    """unicode.IsPrint / strconv.IsPrint: letters, marks, numbers, punctuation, symbols and ASCII space, by Go's
+    own Unicode tables."""
     if r < 0x80:
         return 0x20 <= r <= 0x7E
-    if r > MAX_RUNE or 0xD800 <= r <= 0xDFFF:
-        return False
-    return chr(r).isprintable()
+    return bisect_right(unitables.PRINT, r) & 1 == 1
+
+
+def is_ident_char(c: str) -> bool:
+    """A letter, a digit or '_' (Go's lexer's isAlphaNumeric), by Go's own Unicode tables."""
+    if c < "\x80":
+        return c.isalnum() or c == "_"
+    return c != "" and bisect_right(unitables.ALNUM, ord(c)) & 1 == 1
 
 
 def _escape_rune(out: list[str], r: int, quote: str, ascii_only: bool) -> None:

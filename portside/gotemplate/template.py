@@ -16,7 +16,7 @@ from portside.gotemplate.errors import TemplateError
 from portside.gotemplate.exec_state import missing_key_mode
 from portside.gotemplate.exec_walk import Compiled, compile_tree, execute
 from portside.gotemplate.funcs import GoFunc, as_gofunc
-from portside.gotemplate.gostr import quote
+from portside.gotemplate.gostr import is_ident_char, quote
 from portside.gotemplate.nodes import is_empty_tree
 from portside.gotemplate.parser import Tree, parse
 
@@ -48,14 +48,8 @@ class _FuncNames:
 
 
 def _good_name(name: str) -> bool:
-    if not name:
-        return False
-    for i, c in enumerate(name):
-        if c == "_":
-            continue
-        if (i == 0 and not c.isalpha()) or not (c.isalpha() or c.isdecimal()):
-            return False
-    return True
+    """Go's goodName: a letter or '_' first, then letters, digits and '_'."""
+    return bool(name) and all(is_ident_char(c) for c in name) and not name[0].isdecimal()
 
 
 class Template:

@@ -119,45 +119,44 @@ def _build_struct_info(cls: type) -> StructInfo:
 struct_info: Callable[[type], StructInfo] = functools.lru_cache(maxsize=512)(_build_struct_info)
 
 
+_EXACT_KINDS = {str: STRING, int: INT, bool: BOOL, float: FLOAT, list: SLICE, tuple: SLICE, dict: MAP}
+
+
 def kind_of(v: Any) -> int:
-    t = type(v)
-    if t is str:
-        return STRING
-    if t is int:
-        return INT
-    if t is bool:
-        return BOOL
-    if t is float:
-        return FLOAT
+    k = _EXACT_KINDS.get(type(v))
+    if k is not None:
+        return k
     if v is None:
         return NIL
     if v is MISSING:
         return INVALID
-    if isinstance(v, (list, tuple)):
-        return SLICE
-    if isinstance(v, dict):
-        return MAP
-    return _kind_slow(v)
+    return class_kind(type(v))
 
 
-def _kind_slow(v: Any) -> int:
-    if isinstance(v, bool):
-        return BOOL
-    if isinstance(v, Uint8):
-        return UINT
-    if isinstance(v, int):
-        return INT
-    if isinstance(v, float):
-        return FLOAT
-    if isinstance(v, complex):
-        return COMPLEX
-    if isinstance(v, str):
-        return STRING
-    if isinstance(v, Mapping):
-        return MAP
-    if isinstance(v, type) or (callable(v) and not struct_info(type(v)).is_struct):
+def _class_kind(cls: type) -> int:
+    for base, kind in ((bool, BOOL), (Uint8, UINT), (int, INT), (float, FLOAT), (complex, COMPLEX), (str, STRING),
+                       (list, SLICE), (tuple, SLICE), (bytes, SLICE), (bytearray, SLICE), (Mapping, MAP)):
+        if issubclass(cls, base):
+            return kind
+    info = struct_info(cls)
+    if issubclass(cls, type) or (not info.is_struct and any("__call__" in vars(k) for k in cls.__mro__)):
         return FUNC
-    return PTR if struct_info(type(v)).pointer else STRUCT
+    return PTR if info.pointer else STRUCT
+
+
+# The kind of every instance of a class is the class's: computed once per class.
+class_kind: Callable[[type], int] = functools.lru_cache(maxsize=1024)(_class_kind)
+
+
+def _field_attr(cls: type, name: str) -> str | None:
+    """The attribute behind `.name` when it is an exported field, not shadowed by a method (the fast path)."""
+    info = struct_info(cls)
+    if name in info.methods or not name[:1].isupper():
+        return None
+    return info.field_map.get(name)
+
+
+field_attr: Callable[[type, str], str | None] = functools.lru_cache(maxsize=4096)(_field_attr)
 
 
 def dict_key_type(d: Mapping[Any, Any]) -> str:
@@ -196,6 +195,8 @@ def type_name(v: Any) -> str:
     if k == UINT:
         return "uint8"
     if k == SLICE:
+        if isinstance(v, (bytes, bytearray)):
+            return "[]uint8"
         return v.go_type if isinstance(v, GoSlice) else "[]interface {}"
     if k == MAP:
         return v.go_type if isinstance(v, GoMap) else f"map[{dict_key_type(v)}]interface {{}}"
@@ -208,6 +209,8 @@ def type_name(v: Any) -> str:
 
 def elem_is_iface(container: Any) -> bool:
     """Whether the elements of a list or map are Go interface values (plain Python containers: yes)."""
+    if isinstance(container, (bytes, bytearray)):
+        return False
     if isinstance(container, GoSlice | GoMap):
         return container.elem in IFACE_TYPES
     return isinstance(container, (list, tuple, dict))
@@ -224,7 +227,7 @@ def is_true(v: Any) -> bool:
         return v != 0
     if v is None or v is MISSING:
         return False
-    if isinstance(v, (str, list, tuple, dict, Mapping)):
+    if isinstance(v, (list, tuple, dict, str)) or isinstance(v, Mapping):
         return len(v) > 0
     if isinstance(v, (int, float, complex)):
         return v != 0

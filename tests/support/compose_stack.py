@@ -9,6 +9,7 @@ inside the stack's networks with `probe()`.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import io
 import json
@@ -21,6 +22,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import dns.message
+import dns.query
 
 from testbed import engines
 
@@ -57,6 +61,7 @@ class Stack:
     web_port: int = 0
     dns_port: int = 0
     consul_port: int = 0
+    haproxy_port: int = 0
 
     @property
     def demo_network(self) -> str:
@@ -75,10 +80,11 @@ class Stack:
                        timeout=900)
         web = subprocess.run(["bash", str(ROOT / "scripts/web-image.sh")], env=env, check=True,
                              capture_output=True, text=True).stdout.strip().splitlines()[-1]
-        self.web_port, self.dns_port, self.consul_port = engines.free_ports(3)
+        self.web_port, self.dns_port, self.consul_port, self.haproxy_port = engines.free_ports(4)
         sock = self.dockerd.host.removeprefix("unix://")
         self.env = {**env, "WEB_IMAGE": web, "WEB_PORT": str(self.web_port), "DNS_PORT": str(self.dns_port),
-                    "CONSUL_PORT": str(self.consul_port), "DOCKER_SOCK": sock, "DOCKER_GID": str(os.stat(sock).st_gid),
+                    "CONSUL_PORT": str(self.consul_port), "HAPROXY_PORT": str(self.haproxy_port),
+                    "DOCKER_SOCK": sock, "DOCKER_GID": str(os.stat(sock).st_gid),
                     "DEMO_NETWORK": self.demo_network, "DEMO_SUBNET": DEMO_SUBNET,
                     "CONTROL_NETWORK": self.control_network, "CONTROL_SUBNET": CONTROL_SUBNET}
 
@@ -124,4 +130,21 @@ class Stack:
         return list(json.loads(out))
 
     def down(self) -> None:
-        self.compose("down", "-v", "-t", "2")
+        self.compose("--profile", "haproxy", "down", "-v", "-t", "2")  # the profile's container too, if started
+
+
+def served_by(port: int, n: int = 20) -> collections.Counter:
+    seen: collections.Counter = collections.Counter()
+    for _ in range(n):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                seen[r.read().decode().strip()] += 1
+        except (urllib.error.URLError, OSError):
+            seen["(failed)"] += 1
+    return seen
+
+
+def dns_addresses(port: int) -> set[str]:
+    q = dns.message.make_query("web.service.consul", "A")
+    r = dns.query.udp(q, "127.0.0.1", port=port, timeout=2)
+    return {rr.address for rrset in r.answer for rr in rrset}

@@ -4,7 +4,6 @@ acl-init idempotent, the agent's token kept across a Consul restart. Attacks: te
 
 from __future__ import annotations
 
-import collections
 import re
 import subprocess
 import threading
@@ -12,31 +11,12 @@ import time
 import urllib.error
 import urllib.request
 
-import dns.message
-import dns.query
 import pytest
 
 from testbed import engines
-from tests.support.compose_stack import Stack
+from tests.support.compose_stack import Stack, dns_addresses, served_by
 
 pytestmark = pytest.mark.engines
-
-
-def served_by(port: int, n: int = 20) -> collections.Counter:
-    seen: collections.Counter = collections.Counter()
-    for _ in range(n):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
-                seen[r.read().decode().strip()] += 1
-        except (urllib.error.URLError, OSError):
-            seen["(failed)"] += 1
-    return seen
-
-
-def dns_addresses(port: int) -> set[str]:
-    q = dns.message.make_query("web.service.consul", "A")
-    r = dns.query.udp(q, "127.0.0.1", port=port, timeout=2)
-    return {rr.address for rrset in r.answer for rr in rrset}
 
 
 def test_scale_up_nginx_and_dns_follow_within_2s(stack):

@@ -69,6 +69,30 @@ def run_go(binary: Path, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return results
 
 
+class OracleProcess:
+    """One oracle process answering case after case (`-lines` mode): a test session asks it many times."""
+
+    def __init__(self, binary: Path) -> None:
+        self.proc = subprocess.Popen([str(binary), "-lines"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def ask(self, c: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(c).encode() + b"\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the Go oracle stopped (exit {self.proc.wait()})")
+        result: dict[str, Any] = json.loads(line)
+        result.setdefault("out", "")
+        result.setdefault("err", "")
+        return result
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
 def out_bytes(result: dict[str, Any]) -> bytes:
     """The bytes a result's template wrote (Go's answer may carry them as base64)."""
     if result.get("out_b64"):

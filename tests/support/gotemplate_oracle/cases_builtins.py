@@ -60,6 +60,9 @@ COMPARE = [
 LEN_INDEX_SLICE = [
     C("len-values", "{{len .s}} {{len .l}} {{len .m}} {{len .el}} {{len \"\"}} {{len \"日本\"}} {{len .ts}}",
       {**M, "ts": {"$strings": ["a", "b", "c"]}}),
+    C("bytes-builtins", "{{.b}} {{len .b}} {{index .b 1}} {{slice .b 1}} {{printf `%s|%q|%x` .b .b .b}} "
+                        "{{range .b}}{{.}},{{end}} {{html .b}} {{printf `%T %T %T` (index .b 0) (slice .b 1) .b}} "
+                        "{{range .b}}{{printf `%T` .}}{{end}} {{eq (index .b 0) 97}}", {"b": {"$bytes": "a<é"}}),
     C("len-nil", "{{len nil}}"),
     C("len-null", "{{len .nul}}", M),
     C("len-missing", "{{len .nope}}", M),
@@ -137,6 +140,7 @@ ESCAPE = [
     C("escape-piped", "{{.s | html}}|{{.s | js}}|{{.s | urlquery}}", {"s": "<&'\">"}),
     C("escape-invalid-utf8", "{{js (slice .s 0 2)}}|{{html (slice .s 0 2)}}|{{urlquery (slice .s 0 2)}}", M),
     C("escape-struct", "{{html .p}}", {"p": NAMED}),
+    C("escape-unicode15", "{{js .s}}|{{printf `%q %+q %x` .s .s .s}}", {"s": "\U0001fae8\U0001e030\u0cf3\U00031350"}),
     C("escape-emoji-and-nonprint", "{{js .s}}", {"s": "a\u061cb\u2029c\U000e0001d\U0001f600"}),
 ]
 

@@ -53,6 +53,7 @@ OTHER_VALUES: dict[str, Any] = {
     "named-list": [{"$struct": "Named", "Name": "a"}, {"$struct": "Named", "Name": "b"}],
     "pair": {"$struct": "Pair", "Key": "k", "Value": {"in": [1]}},
     "pair-nil": {"$struct": "Pair", "Key": "k"},
+    "bytes": {"$bytes": "hi\n"},
 }
 
 VERB_CASES = (

@@ -68,6 +68,7 @@ LITERALS = [
     C("imaginary-compare", "{{eq 1+0i 1+0i}}"),
     C("bools-nil", "{{true}} {{false}} {{printf `%v %v` true nil}}"),
     C("nil-command", "{{nil}}"),
+    C("unicode15-field-name", "{{.\U0001e030x}} {{$\U0001e030 := 2}}{{$\U0001e030}}", {"\U0001e030x": 1}),
     C("unicode-field-names", "{{.ñame}} {{$ü := 1}}{{$ü}}", {"ñame": "n"}),
 ]
 

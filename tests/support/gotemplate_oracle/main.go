@@ -4,14 +4,19 @@
 // Input (stdin): a JSON array of cases {name, template, data, options, delims, extra, exec}.
 // Output (stdout): a JSON array of results {name, phase, out | out_b64, err}, phase being "parse", "exec" or
 // "ok"; out is what Execute wrote (also before an error), base64 when it is not valid UTF-8.
+// With -lines: one case per input line, one result per output line, answered as each line arrives (one
+// process serves a whole test session). With -unicode: Go's unicode.IsPrint and identifier-character
+// (letter, digit, '_') sets as JSON lists of [first, last] code point ranges.
 //
 // Data is decoded from JSON with integers kept as int (Go's decoder would make them float64), and a few
 // markers give typed Go values: {"$struct": "Service"|"*Service"|"Node"|"Named"|"Pair", ...fields},
-// {"$strings": [...]}, {"$ints": [...]}, {"$smap": {...}}, {"$imap": {"1": ...}}, {"$func": "add"}.
+// {"$strings": [...]}, {"$ints": [...]}, {"$smap": {...}}, {"$imap": {"1": ...}}, {"$func": "add"},
+// {"$bytes": "text"}.
 // Only the standard library is used.
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -21,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -124,6 +130,9 @@ func funcs(t *template.Template) template.FuncMap {
 		"typed": func(b bool, i int, f float64, s string) string {
 			return fmt.Sprintf("%v %v %v %q", b, i, f, s)
 		},
+		"defsvc": func() *Service {
+			return &Service{Name: "def", Address: "198.18.0.8", Port: 81, Tags: []string{"d"}}
+		},
 		"svc": func(name string) *Service {
 			return &Service{Name: name, Address: "198.18.0.9", Port: 8080, Tags: []string{"t"}}
 		},
@@ -218,6 +227,8 @@ func marker(x map[string]interface{}) (interface{}, bool) {
 			return out, true
 		case "$func":
 			return dataFuncs[v.(string)], true
+		case "$bytes":
+			return []byte(v.(string)), true
 		}
 	}
 	return nil, false
@@ -304,7 +315,59 @@ func run(c Case) (res Result) {
 	return
 }
 
+func serveLines() {
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 64<<20)
+	out := bufio.NewWriter(os.Stdout)
+	enc := json.NewEncoder(out)
+	enc.SetEscapeHTML(false)
+	for in.Scan() {
+		var c Case
+		if err := json.Unmarshal(in.Bytes(), &c); err != nil {
+			fmt.Fprintln(os.Stderr, "oracle: bad input line:", err)
+			os.Exit(2)
+		}
+		if err := enc.Encode(run(c)); err != nil {
+			os.Exit(1)
+		}
+		out.Flush()
+	}
+}
+
+func runeRanges(in func(rune) bool) [][2]rune {
+	var out [][2]rune
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if !in(r) {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1][1] == r-1 {
+			out[n-1][1] = r
+		} else {
+			out = append(out, [2]rune{r, r})
+		}
+	}
+	return out
+}
+
+func printUnicode() {
+	tables := map[string][][2]rune{
+		"print": runeRanges(unicode.IsPrint),
+		"alnum": runeRanges(func(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) }),
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(tables); err != nil {
+		os.Exit(1)
+	}
+}
+
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "-lines" {
+		serveLines()
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "-unicode" {
+		printUnicode()
+		return
+	}
 	var cases []Case
 	if err := json.NewDecoder(os.Stdin).Decode(&cases); err != nil {
 		fmt.Fprintln(os.Stderr, "oracle: bad input:", err)

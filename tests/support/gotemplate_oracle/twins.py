@@ -108,6 +108,8 @@ FUNCS = {
     "typed": go_func("bool", "int", "float64", "string")(lambda b, i, f, s: sprintf("%v %v %v %q", b, i, f, s)),
     "svc": go_func("string")(lambda name: ServicePtr(Name=name, Address="198.18.0.9", Port=8080,
                                                      Tags=GoSlice(["t"], elem="string"))),
+    "defsvc": go_func(result="*main.Service")(lambda: ServicePtr(Name="def", Address="198.18.0.8", Port=81,
+                                                                Tags=GoSlice(["d"], elem="string"))),
     "exec": _exec,
 }
 
@@ -163,6 +165,8 @@ def convert(v: Any) -> Any:
             return GoMap({int(k): convert(x) for k, x in val.items()}, key="int", elem="interface {}")
         if key == "$func":
             return DATA_FUNCS[val]
+        if key == "$bytes":
+            return val.encode()
     return {k: convert(x) for k, x in v.items()}
 
 

@@ -117,3 +117,44 @@ def test_go_template_without_the_go_engine_is_a_clear_error(tmp_path: Path) -> N
     (tmp_path / "in.ctmpl").write_text('{{ key "x" }}')
     result = CliRunner().invoke(cli, ["-template", f"{tmp_path}/in.ctmpl:{tmp_path}/out"])
     assert result.exit_code == 2 and "the 'go' template language is not available" in result.output
+
+
+async def test_each_template_is_compiled_once_at_start_and_once_per_reload(tmp_path: Path, monkeypatch) -> None:
+    from consul_templates import render
+    from consul_templates.runner import Runner
+
+    compiled: list[str] = []
+    real = render.compile_template
+
+    def counting(text, name, options):  # type: ignore[no-untyped-def]
+        compiled.append(name)
+        return real(text, name, options)
+
+    monkeypatch.setattr(render, "compile_template", counting)
+    (tmp_path / "a.j2").write_text("a")
+    (tmp_path / "b.j2").write_text("b")
+    params = flags("-template", f"{tmp_path}/a.j2:{tmp_path}/a", "-template", f"{tmp_path}/b.j2:{tmp_path}/b")
+    runner = Runner(build_config(params), source=None, reload_config=lambda: build_config(params))  # type: ignore
+    assert sorted(compiled) == [f"{tmp_path}/a.j2", f"{tmp_path}/b.j2"]
+    await runner._reload()
+    assert len(compiled) == 4
+
+
+def test_env_mode_from_flags(tmp_path: Path) -> None:
+    cfg = build_config(flags("-env-prefix", "app/base", "-env-prefix", "app/prod", "-env-service", "web",
+                             "-env-upcase", "-env-no-sanitize", "-exec", "my-app --port 80",
+                             "-exec-env-allowlist", "HOME")).config
+    assert cfg.env is not None and cfg.env.prefixes == ("app/base", "app/prod") and cfg.env.services == ("web",)
+    assert cfg.env.upcase and not cfg.env.sanitize and not cfg.templates
+    assert cfg.exec is not None and cfg.exec.command == ("my-app", "--port", "80") and cfg.exec.env.allow == ("HOME",)
+    result = CliRunner().invoke(cli, ["-env-prefix", "app"])
+    assert result.exit_code == 2 and "env mode needs a command" in result.output
+
+
+def test_consul_templates_own_token_variable_is_read_last() -> None:
+    from consul_templates.config import ConsulOptions
+    from consul_templates.daemon import settings_for
+
+    assert settings_for(ConsulOptions(), {"CONSUL_TOKEN": "ct"}).token == "ct"
+    assert settings_for(ConsulOptions(), {"CONSUL_TOKEN": "ct", "CONSUL_HTTP_TOKEN": "http"}).token == "http"
+    assert settings_for(ConsulOptions(token="flag"), {"CONSUL_TOKEN": "ct"}).token == "flag"

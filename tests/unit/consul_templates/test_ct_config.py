@@ -42,7 +42,7 @@ def test_full_config_parses(base: Path) -> None:
     cfg = parse_config(GOOD, base)
     assert cfg.consul.address == "127.0.0.1:8500" and cfg.consul.stale is True
     assert cfg.wait == Wait(0.25, 2.0)
-    assert cfg.log_format == "json" and cfg.http_addr == "127.0.0.1:9310"
+    assert cfg.log_format == "json" and str(cfg.http_addr) == "127.0.0.1:9310"
     first, second = cfg.templates
     assert first.source == base / "up.j2" and read_source(first) == "upstream {}\n"
     assert first.language == "jinja2" and first.syntax == "nginx"
@@ -144,8 +144,9 @@ def test_merge_cli_beats_file_and_refuses_two_templates_on_one_file(tmp_path: Pa
     assert merged.log_level == "debug" and merged.pass_env == ("CONSUL_HTTP_TOKEN",)
 
 
-def test_shipped_examples_load() -> None:
+def test_shipped_examples_load(monkeypatch: pytest.MonkeyPatch) -> None:
     examples = Path(__file__).resolve().parents[3] / "consul_templates" / "examples"
+    monkeypatch.chdir(examples)  # an HCL config's relative paths are from the working directory
     env = load_config(examples / "env-mode.yaml")
     assert env.env is not None and env.env.prefixes == ("portside/web/config",) and env.exec is not None
     hcl = load_config(examples / "consul-template.hcl")

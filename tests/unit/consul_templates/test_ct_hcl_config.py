@@ -132,8 +132,9 @@ def test_nginx_reload_config(tmp_path: Path) -> None:
     assert spec.language == "go" and spec.syntax == "nginx"
 
 
-def test_multiple_templates_keep_their_own_keys(tmp_path: Path) -> None:
-    cfg = load_config(write(tmp_path, "multi.hcl", MULTIPLE))
+def test_multiple_templates_keep_their_own_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # relative paths are taken from the working directory, as consul-template does
+    cfg = load_config(write(tmp_path / "etc", "multi.hcl", MULTIPLE))
     haproxy, redis, app = cfg.templates
     assert haproxy.perms == 0o600 and haproxy.command == "systemctl reload haproxy" and haproxy.syntax == "haproxy"
     assert haproxy.source == tmp_path / "haproxy.ctmpl"  # relative to the file

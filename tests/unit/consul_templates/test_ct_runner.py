@@ -166,16 +166,20 @@ async def test_one_command_per_cycle_for_two_templates(tmp_path: Path) -> None:
 
 
 async def test_failed_command_restores_file_and_daemon_keeps_running(tmp_path: Path) -> None:
-    flag = tmp_path / "fail"
-    s = spec(tmp_path, command=f"test ! -e {flag}")
+    flag, ran = tmp_path / "fail", tmp_path / "ran"
+    s = spec(tmp_path, command=f"test ! -e {flag} && touch {ran}")
     async with Harness(tmp_path, [s]) as h:
         h.consul.kv("k", "good")
-        await until(lambda: s.destination.exists())
+        # the first file's command must have run (and passed) before it is made to fail: a first file whose command
+        # fails is removed again, as there is no earlier good one to put back
+        await until(ran.exists)
         flag.touch()
         h.consul.kv("k", "new")
+        # Between retries (backoff ~1 s) the last good file is back in place; while a retry's command runs, the
+        # candidate is live, so wait for a moment outside that window rather than reading once.
         await until(lambda: (h.runner.metrics.registry.get_sample_value(
-            "consul_templates_command_failures_total", {"command": s.command}) or 0) >= 1)
-        assert s.destination.read_text() == "value good;\n"  # put back: the last good file
+            "consul_templates_command_failures_total", {"command": s.command}) or 0) >= 1
+            and s.destination.read_text() == "value good;\n")
         assert not h.task.done()  # type: ignore[union-attr]
         flag.unlink()  # the command works again: the retry (backoff ~1 s) brings the new file in
         await until(lambda: s.destination.read_text() == "value new;\n", 5)

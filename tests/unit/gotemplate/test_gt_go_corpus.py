@@ -65,3 +65,12 @@ def test_recorded_answers_are_still_gos(go_oracle: Path) -> None:
         assert got["phase"] == rec["go"]["phase"], rec["name"]
         assert got.get("err", "") == rec["go"].get("err", ""), rec["name"]
         assert out_bytes(got) == out_bytes(rec["go"]), rec["name"]
+
+
+def test_unicode_tables_are_gos(go_oracle: Path) -> None:
+    """portside/gotemplate/unitables.py is what Go answers for every code point (printable, identifier)."""
+    from portside.gotemplate import unitables
+    from tests.support.gotemplate_oracle.record import render_unitables, unicode_tables
+
+    tables = unicode_tables(go_oracle)
+    assert render_unitables(tables) == Path(unitables.__file__).read_text(encoding="utf-8")

@@ -47,6 +47,7 @@ SYNTAX = {"prometheus_targets": "json", "to_json_structs": "json", "docs_groupin
 NEEDS_AGENT_READ = {"node_local"}
 GUARD_REFUSES = {
     "docs_loop_strings": "a KV text with spaces, upper-cased and joined",
+    "kv_encoding": "base64Decode of a KV value: the decoded text (with a space) is Consul's data too",
     "kv_key": "a KV value with spaces (unicode text)",
     "kv_ls": "KV values printed with %q (quotes)",
     "kv_text": "KV text with spaces and newlines",
