@@ -110,12 +110,13 @@ class Feed:
     """Keeps `catalog` up to date and calls each listener with a `Change` after every update."""
 
     def __init__(self, consul: Reader, *, datacenter: str | None = None, stale: bool = True, wait: str = "5m",
-                 pool_size: int = 8, sweep: bool = True, bulk_first_sync: bool = True) -> None:
+                 pool_size: int = 8, pool: Pool | None = None, sweep: bool = True,
+                 bulk_first_sync: bool = True) -> None:
         self.consul = consul
         self.params: list[tuple[str, str]] = [("dc", datacenter)] if datacenter else []
         self.stale = stale
         self.wait = wait
-        self.pool = Pool(pool_size)
+        self.pool = pool or Pool(pool_size)  # feeds of several datacenters may share one pool
         self.sweep_enabled = sweep
         self.bulk_first_sync = bulk_first_sync
         self.catalog = Catalog()
