@@ -68,7 +68,8 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
                                         lambda: publisher.updates))
 
             async def health() -> dict[str, bool]:
-                return {"dns": server.listening, "mirror_synced": mirror.synced.is_set()}
+                # synced = the first zone built from a full catalog is being served (not just read)
+                return {"dns": server.listening, "mirror_synced": mirror.synced.is_set() and responder.ready}
 
             try:
                 runner = await serve_http(make_app(registry, health), config.http_addr)
