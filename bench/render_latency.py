@@ -7,7 +7,7 @@
    new instance count;
 3. a catalog of S services x I instances rendered in one file with --once / -once: wall time from start to
    exit, peak RSS (ru_maxrss); and our render step alone (data already in the store).
-No quiescence on either side. consul-template is installed from the Go module proxy when missing.
+No quiescence on either side. consul-template comes from scripts/consul-template.sh (built once, cached).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from testbed import engines
 ROOT = Path(__file__).resolve().parent.parent
 
 CT_VERSION = "v0.41.1"
-CT_MODULE = f"github.com/hashicorp/consul-template@{CT_VERSION}"
 
 OURS_UPSTREAM = """\
 upstream SVC {
@@ -78,15 +77,10 @@ upstream {{ .Name }} {
 
 
 def consul_template_binary() -> str:
-    gobin = Path(os.environ.get("GOBIN") or Path.home() / "go" / "bin") / "consul-template"
-    for candidate in (str(gobin), shutil.which("consul-template")):
-        if candidate and Path(candidate).exists():
-            out = subprocess.run([candidate, "-v"], capture_output=True, text=True)
-            if CT_VERSION in out.stdout + out.stderr:
-                return candidate
-    print(f"installing consul-template {CT_VERSION} (go install, about a minute)...", file=sys.stderr)
-    subprocess.run(["go", "install", CT_MODULE], check=True, env={**os.environ, "GOTOOLCHAIN": "local"})
-    return str(gobin)
+    """The pinned consul-template, built once by scripts/consul-template.sh (cached in ~/.cache/portside)."""
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "consul-template.sh")], check=True, stdout=subprocess.PIPE,
+                         text=True)
+    return out.stdout.strip().splitlines()[-1]
 
 
 class Tool:

@@ -29,5 +29,9 @@ class Metrics:
             "consul_templates_render_seconds", "Time to render one template", ["template"], registry=r,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )
+        self.values_refused = Counter(
+            "consul_templates_values_refused", "Values a template's guard refused (reason: instance_dropped, when "
+            "the rest rendered without that service instance; render_failed, when the live file was kept)",
+            ["template", "reason"], registry=r)
         self.watches = Gauge("consul_templates_watches_active", "Dependencies watched", registry=r)
         self.templates = Gauge("consul_templates_templates", "Templates configured", registry=r)

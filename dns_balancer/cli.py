@@ -7,8 +7,10 @@ import ipaddress
 
 import click
 
+from dns_balancer.access import LOOPBACK, Network, parse_networks
 from dns_balancer.daemon import DaemonConfig, serve
 from dns_balancer.forward import parse_recursor
+from dns_balancer.ratelimit import RateLimitConfig
 from dns_balancer.records import labels_of, valid_label
 from dns_balancer.server import ServerConfig, parse_listen
 from dns_balancer.zone import ZoneConfig
@@ -36,11 +38,22 @@ def _ns_address(host: str) -> str | None:
     return None if ip.is_unspecified else str(ip)
 
 
+def _networks(text: str | None, option: str) -> tuple[Network, ...] | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return parse_networks(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from exc
+
+
 def build_config(
     *, listen: str, domain: str, alt_domain: str | None, datacenter: str | None, ttl: int, negative_ttl: int,
     only_passing: bool, a_record_limit: int, recursor: tuple[str, ...], recursor_timeout: float, http_addr: str,
     consul_addr: str | None, consul_token: str | None, stale: bool, tcp_idle_timeout: float,
-    tcp_max_connections: int,
+    tcp_max_connections: int, tcp_message_timeout: float = 5.0, tcp_max_per_source: int = 16,
+    allow_from: str | None = None, recursion_from: str | None = None, rate_limit: float = 0.0,
+    rate_limit_slip: int = 2,
 ) -> DaemonConfig:
     try:
         host, port = parse_listen(listen)
@@ -58,14 +71,20 @@ def build_config(
         domain=domain, alt_domain=alt_domain, datacenter=datacenter, ttl=ttl, negative_ttl=negative_ttl,
         only_passing=only_passing, ns_address=_ns_address(host),
     )
+    allow = _networks(allow_from, "--allow-from")
+    # recursion never for everyone: the allow-list when there is one, else this host only
+    recursion_nets = _networks(recursion_from, "--recursion-from")
+    recurse = (recursion_nets or allow or LOOPBACK) if recursors else None
     server = ServerConfig(
         host=host, port=port, tcp_idle_timeout=tcp_idle_timeout, tcp_max_connections=tcp_max_connections,
+        tcp_message_timeout=tcp_message_timeout, tcp_max_per_source=tcp_max_per_source,
+        rate_limit=RateLimitConfig(rate_limit, rate_limit_slip) if rate_limit > 0 else None,
     )
     http = http_addr.strip()
     return DaemonConfig(
         consul=settings, zone=zone, server=server, a_record_limit=a_record_limit, recursors=recursors,
         recursor_timeout=recursor_timeout, http_addr=None if http in ("", "off") else http, stale_reads=stale,
-        datacenter=datacenter,
+        datacenter=datacenter, allow_from=allow, recursion_from=recurse,
     )
 
 
@@ -101,6 +120,18 @@ def build_config(
               type=click.FloatRange(0.1, 3600))
 @click.option("--tcp-max-connections", default=256, show_default=True, show_envvar=True,
               type=click.IntRange(1, 65535))
+@click.option("--tcp-message-timeout", default=5.0, show_default=True, show_envvar=True,
+              type=click.FloatRange(0.1, 3600), help="Seconds for a whole TCP message (prefix + body) to arrive.")
+@click.option("--tcp-max-per-source", default=16, show_default=True, show_envvar=True,
+              type=click.IntRange(1, 65535), help="Open TCP connections per client address.")
+@click.option("--allow-from", default=None, show_envvar=True, metavar="CIDR,...",
+              help="Answer only these clients (UDP: others get REFUSED; TCP: closed). Default: everyone.")
+@click.option("--recursion-from", default=None, show_envvar=True, metavar="CIDR,...",
+              help="Clients whose foreign names go to --recursor (default: --allow-from, else loopback only).")
+@click.option("--rate-limit", default=0.0, show_default=True, show_envvar=True, type=click.FloatRange(0, 1e6),
+              help="UDP responses per second per client /24 (/56) and name/type, as BIND's RRL (0: off).")
+@click.option("--rate-limit-slip", default=2, show_default=True, show_envvar=True, type=click.IntRange(0, 10),
+              help="Every Nth response over the rate goes out truncated (TC) so real clients retry over TCP.")
 def cli(log_format: str, log_level: str, **options: object) -> None:
     """dns-balancer: round-robin DNS for Consul services, answered from an in-memory mirror."""
     config = build_config(**options)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from dns_balancer.access import Access, Network
 from dns_balancer.forward import Forwarder
 from dns_balancer.metrics import Sources, make_registry
 from dns_balancer.mirror import Mirror, ObservedConsul, ZonePublisher
@@ -34,13 +35,16 @@ class DaemonConfig:
     stale_reads: bool = True
     datacenter: str | None = None  # ask Consul for this datacenter's catalog (None: the agent's own)
     fetch_pool: int = 8  # reads of changed services at once (the feed's blocking queries are 3 more)
+    allow_from: tuple[Network, ...] | None = None  # None: every client may ask
+    recursion_from: tuple[Network, ...] | None = None  # clients that may use the recursors
 
 
 async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event | None = None) -> int:
     responder = Responder(recursion=bool(config.recursors), a_record_limit=config.a_record_limit)
     responder.set_zone(build_zone(Snapshot(), config.zone), ready=False)  # our apexes from the start: SERVFAIL
     forwarder = Forwarder(config.recursors, config.recursor_timeout)
-    server = DnsServer(responder, config.server, forwarder)
+    access = Access(config.allow_from, config.recursion_from if config.recursors else None)
+    server = DnsServer(responder, config.server, forwarder, access)
     builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zone-build")
     publisher = ZonePublisher(responder, config.zone, builder)
     consul = await ObservedConsul.open(config.consul)

@@ -93,10 +93,19 @@ class DnsCollector(Collector):
         yield CounterMetricFamily("dns_balancer_zone_updates", "Incremental zone updates", value=s.updates())
         yield GaugeMetricFamily("dns_balancer_tcp_connections", "Open TCP connections", value=s.server.tcp_open)
         tcp = CounterMetricFamily("dns_balancer_tcp_closed", "TCP connections closed by us", labels=["reason"])
-        tcp.add_metric(["over_cap"], s.server.tcp_rejected)
-        tcp.add_metric(["idle"], s.server.tcp_idle_closed)
-        tcp.add_metric(["bad_length"], s.server.tcp_bad_length)
+        for reason, n in s.server.tcp_closed.items():
+            tcp.add_metric([reason], n)
         yield tcp
+        yield CounterMetricFamily(
+            "dns_balancer_refused_clients", "UDP queries refused: client outside --allow-from", value=s.server.refused
+        )
+        limiter = s.server.limiter
+        if limiter is not None:
+            rrl = CounterMetricFamily("dns_balancer_rate_limited", "Responses over the rate limit", labels=["action"])
+            rrl.add_metric(["dropped"], limiter.dropped)
+            rrl.add_metric(["slipped"], limiter.slipped)
+            rrl.add_metric(["untracked"], limiter.untracked)
+            yield rrl
         fwd = CounterMetricFamily("dns_balancer_forwarded", "Forwarding to recursors", labels=["result"])
         for result, n in s.forwarder.results.items():
             fwd.add_metric([result], n)

@@ -17,7 +17,7 @@ from consul_templates.config import TemplateSpec
 
 
 def spec(tmp: Path, **kw: object) -> TemplateSpec:
-    return TemplateSpec(destination=tmp / "live.conf", text="", **kw)  # type: ignore[arg-type]
+    return TemplateSpec(destination=tmp / "live.conf", **kw)  # type: ignore[arg-type]
 
 
 async def test_new_file_then_identical_then_changed(tmp_path: Path) -> None:

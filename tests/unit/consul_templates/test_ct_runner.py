@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from consul_templates.config import Config, TemplateSpec, Wait
+from consul_templates.loader import load
 from consul_templates.runner import Quiescence, Runner
 
 INJECTION = "198.18.0.1;\n} server { listen 9999; }"
@@ -102,7 +103,7 @@ async def until(pred: Any, timeout: float = 5.0) -> None:
 
 
 def spec(tmp: Path, name: str = "out.conf", text: str = "value {{ key('k') }};\n", **kw: Any) -> TemplateSpec:
-    return TemplateSpec(destination=tmp / name, text=text, **kw)
+    return TemplateSpec(destination=tmp / name, contents=text, **kw)
 
 
 def lines(path: Path) -> list[str]:
@@ -227,14 +228,14 @@ async def test_once_and_dry(tmp_path: Path) -> None:
 async def test_reload_picks_up_a_changed_template(tmp_path: Path) -> None:
     s = spec(tmp_path)
     current = {"spec": s}
-    h = Harness(tmp_path, [s], reload_config=lambda: Config(templates=(current["spec"],)))
+    h = Harness(tmp_path, [s], reload_config=lambda: load(Config(templates=(current["spec"],))))
     async with h:
         h.consul.kv("k", "1")
         await until(lambda: s.destination.exists())
-        current["spec"] = replace(s, text="changed {{ key('k') }};\n")
+        current["spec"] = replace(s, contents="changed {{ key('k') }};\n")
         h.runner.request_reload()
         await until(lambda: s.destination.read_text() == "changed 1;\n")
-        current["spec"] = replace(s, text="{% for %}")  # broken: logged, running template kept
+        current["spec"] = replace(s, contents="{% for %}")  # broken: logged, running template kept
         h.runner.request_reload()
         await asyncio.sleep(0.1)
         h.consul.kv("k", "2")

@@ -22,8 +22,8 @@ THREE = {"web": (inst(0), inst(1), inst(2))}
 FORTY = {"big": tuple(inst(i, service="big") for i in range(40))}
 
 
-def raw(r: Responder, wire: bytes, tcp: bool = False) -> bytes:
-    reply = r.answer(wire, tcp)
+def raw(r: Responder, wire: bytes, tcp: bool = False, recurse: bool = True) -> bytes:
+    reply = r.answer(wire, tcp, recurse)
     assert isinstance(reply, bytes)
     return reply
 
@@ -255,3 +255,71 @@ def test_fuzz_mutated_queries(seed, flips, cut, tail, tcp):
     data = data[: len(data) - cut] if cut < len(data) else data
     check_reply(bytes(data) + tail, tcp)
     assert _FUZZ_RESPONDER.errors == 0
+
+
+# ---- the additional section, parsed by hand -------------------------------------------------------------
+def _opt(payload: int = 1232, version: int = 0, options: bytes = b"", owner: bytes = b"\x00") -> bytes:
+    return owner + struct.pack("!HHBBHH", 41, payload, 0, version, 0, len(options)) + options
+
+
+def _with_additional(*records: bytes, an: int = 0, ns: int = 0, body: bytes = b"") -> bytes:
+    question = query("web.service.consul")[12:]
+    return _header(an=an, ns=ns, ar=len(records)) + question + body + b"".join(records)
+
+
+def test_one_root_opt_with_options_is_accepted():
+    r = responder(THREE)
+    cookie = struct.pack("!HH", 10, 8) + b"c" * 8
+    msg = dns.message.from_wire(raw(r, _with_additional(_opt(options=cookie + struct.pack("!HH", 12, 0)))))
+    assert msg.rcode() == dns.rcode.NOERROR and msg.answer and msg.edns == 0
+
+
+def test_anything_else_in_the_additional_section_is_formerr():
+    r = responder(THREE)
+    a_record = b"\x00" + struct.pack("!HHIH", 1, 1, 0, 4) + b"\x7f\x00\x00\x01"
+    tsig_like = b"\x00" + struct.pack("!HHIH", 250, 255, 0, 0)
+    bad = [
+        _with_additional(_opt(), _opt()),  # two OPT records
+        _with_additional(_opt(owner=b"\x03abc\x00")),  # an OPT not owned by the root
+        _with_additional(_opt(owner=b"\xc0\x0c")),  # a compressed owner
+        _with_additional(a_record),  # something that is not an OPT
+        _with_additional(_opt(), tsig_like),  # OPT plus TSIG
+        _with_additional(_opt(options=b"\x00\x0a\x00\x09abc")),  # an option longer than the RDATA
+        _with_additional(_opt(options=b"\x00\x0a\x00")),  # half an option header
+        _with_additional(_opt(options=b"\x00\x0c\x00\x00" * 33)),  # over MAX_OPTIONS
+        _with_additional(_opt())[:-3],  # the OPT cut short
+        _with_additional(an=1, body=a_record),  # records in the answer section of a query
+        _with_additional(ns=1, body=a_record),  # ... or in authority
+    ]
+    for wire in bad:
+        msg = dns.message.from_wire(raw(r, wire))
+        assert msg.rcode() == dns.rcode.FORMERR and msg.id == 7, wire.hex()
+
+
+def test_pointer_chain_packets_are_formerr_without_decoding():
+    from testbed.dnspackets import worst_packets
+
+    r = responder(THREE)
+    for name, wire in worst_packets().items():
+        reply = raw(r, wire, tcp=len(wire) > 1232)
+        assert reply[3] & 0x0F == dns.rcode.FORMERR and len(reply) == 12, name
+
+
+# ---- recursion only for clients allowed to recurse, and only with RD --------------------------------------
+def test_no_forwarding_without_rd():
+    r = responder(THREE, recursion=True)
+    wire = bytearray(query("example.com"))
+    wire[2] &= ~0x01
+    msg = dns.message.from_wire(raw(r, bytes(wire)))
+    assert msg.rcode() == dns.rcode.REFUSED
+
+
+def test_clients_not_allowed_to_recurse_get_refused_and_no_ra():
+    r = responder(THREE, recursion=True)
+    msg = dns.message.from_wire(raw(r, query("example.com"), recurse=False))
+    assert msg.rcode() == dns.rcode.REFUSED and not msg.flags & dns.flags.RA
+    own = dns.message.from_wire(raw(r, query("web.service.consul"), recurse=False))
+    assert own.answer and not own.flags & dns.flags.RA
+    nx = dns.message.from_wire(raw(r, query("nope.service.consul"), recurse=False))
+    assert nx.rcode() == dns.rcode.NXDOMAIN and not nx.flags & dns.flags.RA
+    assert dns.message.from_wire(raw(r, query("nope.service.consul"))).flags & dns.flags.RA

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from portside.backoff import Backoff
@@ -64,6 +65,29 @@ async def test_while_acls_filter_the_answer_a_grant_shows_at_an_unchanged_index(
     assert await _collect(client, 3) == [(14, []), (14, ["a"]), (15, ["b"])]
     assert client.asked == [0, 14, 14, 14, 14]
     assert client.waits == ["5m", "5s", "5s", "5m", "5m"]
+
+
+async def test_watch_outlives_ten_thousand_failures_and_yields_when_data_is_back(monkeypatch):
+    # An hour-long outage is ~1000 retries at the 5 s cap; the default Backoff used to overflow there and end the
+    # watch for good. Sleeps are patched out (the delays asked for are kept to check them).
+    down = ConsulUnreachable("watch /v1/x", "connection refused")
+    client = Scripted([(14, ["a"]), *([down] * 10_000), (3, ["back"])])
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def no_sleep(delay: float, *args: Any) -> Any:
+        slept.append(delay)
+        return await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", no_sleep)
+    out = []
+    async for item in client.watch("/v1/x", min_interval=0):
+        out.append(item)
+        if len(out) == 2:
+            break
+    assert out == [(14, ["a"]), (3, ["back"])]
+    assert len(client.asked) == 10_002 and client.asked[-1] == 0
+    assert max(slept) <= 5.0 and min(slept[-100:]) >= 2.5
 
 
 class Timed(Scripted):
