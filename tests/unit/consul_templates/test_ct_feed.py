@@ -27,7 +27,7 @@ async def until(pred: Any, timeout: float = 10.0) -> None:
 async def test_template_over_every_service_from_the_feed(tmp_path: Path) -> None:
     consul = FakeConsul(services=200)
     dest = tmp_path / "all.conf"
-    runner = Runner(Config(templates=(TemplateSpec(destination=dest, text=EVERY),)), consul)  # type: ignore[arg-type]
+    runner = Runner(Config(templates=(TemplateSpec(destination=dest, contents=EVERY),)), consul)  # type: ignore[arg-type]
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
     try:
@@ -50,7 +50,7 @@ async def test_nothing_is_written_while_the_feed_cannot_sync(tmp_path: Path) -> 
     consul = FakeConsul(services=3)
     consul.down = True
     dest = tmp_path / "x.conf"
-    runner = Runner(Config(templates=(TemplateSpec(destination=dest, text=EVERY),)), consul)  # type: ignore[arg-type]
+    runner = Runner(Config(templates=(TemplateSpec(destination=dest, contents=EVERY),)), consul)  # type: ignore[arg-type]
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
     await asyncio.sleep(0.3)

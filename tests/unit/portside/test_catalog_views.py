@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consul_templates.functions import SERVICE, Dependency
-from consul_templates.render import Template
+from consul_templates.render import RenderInput, Template
 from dns_balancer.wire import Responder
 from dns_balancer.zone import ZoneConfig, build_zone
 from portside.catalog import Catalog, decode_health
@@ -45,7 +45,7 @@ def template_ports(raw: list[dict[str, Any]], status: str | None) -> list[int]:
     arg = f", status='{status}'" if status else ""
     text = "{% for i in service('web'" + arg + ") %}{{ i.port }} {% endfor %}"
     dep = Dependency(SERVICE, "web", passing=status is None, status=tuple(sorted(status.split(","))) if status else ())
-    out = Template("t", text).render({dep: dep.decode(raw)}, {})
+    out = Template("t", text).render(RenderInput({dep: dep.decode(raw)}, {}))
     assert out.used == {dep}
     return [int(p) for p in (out.text or "").split()]
 
