@@ -84,8 +84,10 @@ def consul_template_binary() -> str:
 
 
 class Tool:
-    def __init__(self, name: str, template: str, argv: Callable[[Path, Path, str | None, bool], list[str]]) -> None:
-        self.name, self.template, self.argv = name, template, argv
+    def __init__(self, name: str, template: str, argv: Callable[[Path, Path, str | None, bool], list[str]],
+                 suffix: str) -> None:
+        # the suffix tells consul-templates the template language (.j2: Jinja2, .tmpl/.ctmpl: Go templates)
+        self.name, self.template, self.argv, self.suffix = name, template, argv, suffix
 
 
 def tools(agent: engines.ConsulAgent, ct: str) -> list[Tool]:
@@ -100,7 +102,8 @@ def tools(agent: engines.ConsulAgent, ct: str) -> list[Tool]:
         return [sys.executable, "-m", "consul_templates", "--consul-addr", addr, "--template", spec,
                 "--log-level", "warning", *(["--once"] if once else [])]
 
-    return [Tool("consul-template", CT_UPSTREAM, ct_argv), Tool("consul-templates", OURS_UPSTREAM, ours_argv)]
+    return [Tool("consul-template", CT_UPSTREAM, ct_argv, ".ctmpl"),
+            Tool("consul-templates", OURS_UPSTREAM, ours_argv, ".j2")]
 
 
 def poll(pred: Callable[[], bool], timeout: float = 10.0, interval: float = 0.0002) -> None:
@@ -137,7 +140,7 @@ class Phase:
         self.agent, self.tool, self.nginx = agent, tool, nginx
         self.svc = f"lat-{tool.name}-{'nginx' if nginx else 'file'}"
         self.port = engines.free_port()
-        src = work / f"{self.svc}.tmpl"
+        src = work / f"{self.svc}{tool.suffix}"
         src.write_text(tool.template.replace("SVC", self.svc).replace("PORT", str(self.port)))
         self.dest = (nginx.conf_d if nginx else work) / f"{self.svc}.conf"
         command = nginx.reload_command if nginx else None
@@ -286,7 +289,7 @@ def main() -> int:
                       flush=True)
         register_catalog(agent, args.services, args.instances)
         for tool, big in zip(both, (CT_BIG, OURS_BIG), strict=True):
-            src, dest = work / f"big-{tool.name}.tmpl", work / f"big-{tool.name}.conf"
+            src, dest = work / f"big-{tool.name}{tool.suffix}", work / f"big-{tool.name}.conf"
             src.write_text(big)
             runs = [once_run(tool.argv(src, dest, None, True)) for _ in range(3)]
             results[tool.name]["big_once_s"] = statistics.median(s for s, _ in runs)

@@ -131,6 +131,7 @@ class Feed:
         self._todo: set[str] = set()
         self._sweep_due = False
         self._wake = asyncio.Event()
+        self.last_error = ""
         self._by_node_cache: dict[str, set[str]] = {}
         self._by_node_of: Catalog | None = None
 
@@ -185,7 +186,7 @@ class Feed:
             return await self.pool.run(get)
         except ConsulError as exc:
             self.stats["fetch_errors"] += 1
-            log.debug("%s: %s", what, exc)
+            self.last_error = f"{what} {path}: {exc}"
             return None
 
     async def _fetch(self, name: str) -> tuple[str, tuple[Instance, ...] | None]:
@@ -264,7 +265,10 @@ class Feed:
             failed, retry = await self._step()
             if failed or retry:
                 self._todo |= failed
-                await asyncio.sleep(backoff.next_delay())
+                delay = backoff.next_delay()
+                log.warning("%d catalog read(s) failed (%s); keeping the last good data, retrying in %.2fs",
+                            len(failed) + retry, self.last_error, delay)
+                await asyncio.sleep(delay)
                 self._wake.set()
             else:
                 backoff.reset()

@@ -46,10 +46,12 @@ def check_op(node: str, sid: str, status: str = "passing") -> dict[str, Any]:
                                                 "Status": status, "ServiceID": sid}}}
 
 
-def ops_for(layout: Layout) -> Iterator[dict[str, Any]]:
-    for n in range(layout.nodes):
-        yield node_op(*layout.node(n))
-    for s in range(layout.services):
+def ops_for(layout: Layout, start: int = 0) -> Iterator[dict[str, Any]]:
+    """The operations that register services `start`..`layout.services - 1` (and the nodes, from 0)."""
+    if start == 0:
+        for n in range(layout.nodes):
+            yield node_op(*layout.node(n))
+    for s in range(start, layout.services):
         for i in range(layout.instances):
             node, sid, port = layout.placement(s, i)
             yield service_op(node, f"svc{s}", sid, port, tags=("bulk",))
