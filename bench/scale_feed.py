@@ -29,6 +29,8 @@ from pathlib import Path
 import dns.message
 import dns.query
 
+from dns_balancer.zone import ZoneConfig, build_zone, plan
+from portside.catalog import Catalog, Instance
 from portside.consul import ConsulClient
 from portside.feed import Feed
 from portside.settings import consul_settings
@@ -152,6 +154,20 @@ def sync_row(agent: engines.ConsulAgent, services: int, work: Path) -> tuple[Dae
     return d, row
 
 
+def qps(d: Daemons, services: int, seconds: float) -> float:
+    """dnsperf against dns-balancer for `seconds`: A and SRV questions for up to 50 services spread over the
+    catalog (the same number of names at every size, so only the catalog's size changes)."""
+    names = [f"svc{k * services // 50}" for k in range(min(50, services))]
+    with tempfile.NamedTemporaryFile("w", suffix=".q", delete=False) as qf:
+        for name in names:
+            qf.write(f"{name}.service.consul A\n{name}.service.consul SRV\n")
+    out = subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(d.dns_port), "-d", qf.name, "-l", str(seconds),
+                          "-c", "4", "-T", "1"], capture_output=True, text=True).stdout
+    Path(qf.name).unlink()
+    m = re.search(r"Queries per second:\s+([\d.]+)", out)
+    return float(m.group(1)) if m else float("nan")
+
+
 def flips(agent: engines.ConsulAgent, d: Daemons, layout: bulk.Layout, n: int) -> tuple[list[float], list[float]]:
     node, sid, _ = layout.placement(7, 1)
     to_dns: list[float] = []
@@ -175,6 +191,23 @@ def flips(agent: engines.ConsulAgent, d: Daemons, layout: bulk.Layout, n: int) -
     return to_dns, to_file
 
 
+def zone_change_ms(services: int, instances: int) -> float:
+    """The zone's cost of one changed service at this catalog size (built once, then 20 one-service changes)."""
+    insts = {f"svc{s}": tuple(Instance(f"svc{s}-{i}", f"svc{s}", f"node{(s + i) % 100}", f"127.1.0.{(s + i) % 100}",
+                                       20000 + i, node_address=f"127.1.0.{(s + i) % 100}", tags=("bulk",))
+                              for i in range(instances)) for s in range(services)}
+    catalog = Catalog(datacenter="dc1").with_services(insts, 5)
+    zone = build_zone(catalog, ZoneConfig())
+    times = []
+    for k in range(20):
+        name = f"svc{(k * 7) % services}"
+        catalog = catalog.with_services({name: catalog.services[name][: instances - 1 - k % 2]}, 6 + k)
+        t0 = time.perf_counter()
+        zone.apply(plan(catalog, {name}, zone, nodes=False))
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -186,6 +219,7 @@ def main() -> int:
     parser.add_argument("--instances", type=int, default=10)
     parser.add_argument("--nodes", type=int, default=100)
     parser.add_argument("--flips", type=int, default=20)
+    parser.add_argument("--qps-seconds", type=float, default=5.0, help="dnsperf run per size (0: none)")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     agent = engines.ConsulAgent(node="scale-bench", acl=False).start()
@@ -202,6 +236,8 @@ def main() -> int:
             print(f"{size} x {args.instances}: loaded in {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
             d, row = sync_row(agent, size, work)
             try:
+                if shutil.which("dnsperf") and args.qps_seconds > 0:
+                    row["qps"] = qps(d, size, args.qps_seconds)
                 if size in (sizes[0], sizes[-1]):
                     latency[size] = flips(agent, d, layout, args.flips)
                 row["dns_429"] = d.responses_429()
@@ -214,10 +250,15 @@ def main() -> int:
         agent.stop()
         shutil.rmtree(work, ignore_errors=True)
     print(f"\n| services x {args.instances} | feed sync (s, reads) | dns-balancer serving (s) "
-          "| consul-templates file (s) | most connections dns / ct | 429 dns / ct |\n|---|---|---|---|---|---|")
+          "| consul-templates file (s) | most connections dns / ct | 429 dns / ct | DNS qps |"
+          "\n|---|---|---|---|---|---|---|")
     for size, r in rows:
         print(f"| {size} | {r['feed_s']:.2f} ({r['feed_reads']:.0f}) | {r['dns_s']:.1f} | {r['ct_s']:.1f} | "
-              f"{r['dns_conns']:.0f} / {r['ct_conns']:.0f} | {r['dns_429']:.0f} / {r['ct_429']:.0f} |")
+              f"{r['dns_conns']:.0f} / {r['ct_conns']:.0f} | {r['dns_429']:.0f} / {r['ct_429']:.0f} | "
+              f"{r.get('qps', float('nan')):.0f} |")
+    print("\none change -> zone updated (in-process, plan + apply), p50 over 20 changes:")
+    for size in sizes:
+        print(f"  {size} services: {zone_change_ms(size, args.instances):.2f} ms")
     print("\n| services | change -> DNS answer p50 / p99 (ms) | change -> file p50 / p99 (ms) |\n|---|---|---|")
     for size, (to_dns, to_file) in sorted(latency.items()):
         print(f"| {size} | {pct(to_dns, 50):.1f} / {pct(to_dns, 99):.1f} | {pct(to_file, 50):.1f} / "
