@@ -230,6 +230,7 @@ def once_run(argv: list[str]) -> tuple[float, float]:
 def render_only(agent: engines.ConsulAgent, repeats: int = 5) -> tuple[float, int]:
     """Our render step alone, data already decoded in the store: median seconds and instance count."""
     from consul_templates.functions import SERVICE, SERVICES, Dependency
+    from consul_templates.languages import RenderInput
     from consul_templates.render import Template
 
     def fetch(path: str) -> object:
@@ -245,7 +246,7 @@ def render_only(agent: engines.ConsulAgent, repeats: int = 5) -> tuple[float, in
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        out = template.render(store, {})
+        out = template.render(RenderInput(store, {}))
         times.append(time.perf_counter() - t0)
         assert out.text is not None
     count = sum(len(v) for k, v in store.items() if k.kind == SERVICE)

@@ -21,12 +21,16 @@ log = logging.getLogger("consul_templates.children")
 
 OWN: set[int] = set()  # pids spawned here and still to be waited for by their spawner
 REAP_INTERVAL = 1.0
+# Ignored signals survive exec: Python ignores SIGPIPE (and SIGXFSZ), the CLI ignores SIGHUP until its handler is
+# up. A child must start with the default dispositions, as subprocess' restore_signals gives it.
+_RESET = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGHUP)
 
 
 def spawn(argv: Sequence[str], env: Mapping[str, str], *, file_actions: Sequence[tuple[int, int, int]] = (),
           setsid: bool = True) -> int:
     """posix_spawnp (vfork under glibc, no copy of this process); the pid is registered in OWN at once."""
-    pid = os.posix_spawnp(argv[0], list(argv), dict(env), file_actions=list(file_actions), setsid=setsid)
+    pid = os.posix_spawnp(argv[0], list(argv), dict(env), file_actions=list(file_actions), setsid=setsid,
+                          setsigdef=_RESET)
     OWN.add(pid)
     return pid
 

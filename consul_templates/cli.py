@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import re
+import signal
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -204,6 +205,8 @@ def _options(f: Any) -> Any:
 @_options
 def cli(**flags: Any) -> None:
     """consul-templates: render files from Consul data, check them, swap them in, reload (never break nginx)."""
+    # A SIGHUP before the loop's handler is up would kill us (its default action); a reload then is moot anyway.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         loaded = build_config(flags)
         settings_for(loaded.config.consul)

@@ -22,6 +22,7 @@ from consul_templates.metrics import Metrics
 from consul_templates.runner import Runner
 from consul_templates.supervisor import Supervisor
 from consul_templates.watch import Source
+from portside import supervise
 from portside.consul import ConsulClient, ConsulError
 from portside.observe import make_app, serve_http
 from portside.settings import ConsulSettings, consul_settings
@@ -83,12 +84,12 @@ def _signals(loop: asyncio.AbstractEventLoop, config: Config, stop: asyncio.Even
     return installed
 
 
-async def _health(client: Callable[[], ConsulClient]) -> dict[str, bool]:
+async def _health(client: Callable[[], ConsulClient], tasks: supervise.Supervisor) -> dict[str, bool]:
     try:
         await asyncio.wait_for(client().leader(), 2.0)
-        return {"consul": True}
+        return {"consul": True, **tasks.health()}
     except (ConsulError, TimeoutError):
-        return {"consul": False}
+        return {"consul": False, **tasks.health()}
 
 
 async def serve(stop: asyncio.Event, loaded: Loaded, reload_config: Callable[[], Loaded], *, once: bool,
@@ -98,6 +99,7 @@ async def serve(stop: asyncio.Event, loaded: Loaded, reload_config: Callable[[],
     clients = _Clients()
     client = await clients.open(config.consul)
     metrics = Metrics()
+    tasks = supervise.Supervisor()  # every watch: restarted when it fails, named by /health when it keeps failing
     loop = asyncio.get_running_loop()
     supervisor = None
     if config.exec is not None and not dry:
@@ -110,14 +112,14 @@ async def serve(stop: asyncio.Event, loaded: Loaded, reload_config: Callable[[],
 
         runner = Runner(loaded, client, metrics=metrics, reload_config=reload_config, once=once, dry=dry,
                         environ=config.child_environ(os.environ), reconnect=reconnect,
-                        on_ready=supervisor.ready if supervisor else None)
+                        on_ready=supervisor.ready if supervisor else None, observer=metrics.consul, tasks=tasks)
     installed = _signals(loop, config, stop, runner.request_reload if runner else lambda: None, supervisor)
     background = [asyncio.create_task(children.reap_forever(), name="reap orphans")] if children.is_init() else []
     http = None
     _write_pid(config.pid_file)
     try:
         if config.http_addr:
-            http = await serve_http(make_app(metrics.registry, lambda: _health(lambda: clients.current)),
+            http = await serve_http(make_app(metrics.registry, lambda: _health(lambda: clients.current, tasks)),
                                     config.http_addr)
             log.info("serving /health and /metrics on %s", config.http_addr)
         log.info("consul-templates: %d template(s)%s, Consul at %s%s%s", len(config.templates),
@@ -127,7 +129,7 @@ async def serve(stop: asyncio.Event, loaded: Loaded, reload_config: Callable[[],
         # over it cost tens of ms in the middle of a change.
         gc.collect()
         gc.freeze()
-        code = await _main(stop, config, client, runner, supervisor, once)
+        code = await _main(stop, config, client, runner, supervisor, once, metrics, tasks)
         if supervisor is not None and supervisor.exit_code is not None:
             return supervisor.exit_code  # the child exited by itself: its code is ours, as in consul-template
         return code
@@ -146,12 +148,12 @@ async def serve(stop: asyncio.Event, loaded: Loaded, reload_config: Callable[[],
 
 
 async def _main(stop: asyncio.Event, config: Config, client: ConsulClient, runner: Runner | None,
-                supervisor: Supervisor | None, once: bool) -> int:
+                supervisor: Supervisor | None, once: bool, metrics: Metrics, tasks: supervise.Supervisor) -> int:
     if config.env is not None and supervisor is not None:
         assert config.exec is not None
         inherited = config.exec.env.apply(os.environ, config.pass_env)
         env_runner = EnvRunner(config.env, client, supervisor, inherited, query_wait=config.consul.query_wait,
-                               stale=config.consul.stale)
+                               stale=config.consul.stale, observer=metrics.consul, tasks=tasks)
         await env_runner.run(stop)
         return 0
     assert runner is not None

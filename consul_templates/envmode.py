@@ -26,6 +26,8 @@ from consul_templates.config import SECRET_VARIABLES, EnvModeSpec
 from consul_templates.functions import KEYS, SERVICE, Dependency
 from consul_templates.supervisor import Supervisor
 from consul_templates.watch import Source, Store, Watches
+from portside import supervise
+from portside.consul import WatchObserver
 
 log = logging.getLogger("consul_templates.env")
 
@@ -114,12 +116,14 @@ class EnvRunner:
     """Watches the prefixes and services; starts, restarts or signals the child through the Supervisor."""
 
     def __init__(self, spec: EnvModeSpec, source: Source, supervisor: Supervisor, inherited: Mapping[str, str],
-                 *, query_wait: str = "60s", stale: bool = False) -> None:
+                 *, query_wait: str = "60s", stale: bool = False, observer: WatchObserver | None = None,
+                 tasks: supervise.Supervisor | None = None) -> None:
         self.spec = spec
         self.supervisor = supervisor
         self.inherited = dict(inherited)
         self.store = Store()
-        self.watches = Watches(source, self.store, self._on_change, query_wait=query_wait, stale=stale)
+        self.watches = Watches(source, self.store, self._on_change, query_wait=query_wait, stale=stale,
+                               observer=observer, tasks=tasks)
         self.current: dict[str, str] | None = None
         self._wake = asyncio.Event()
         self._logged: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())

@@ -11,7 +11,6 @@ render, so identical data always renders identical bytes.
 
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,7 @@ from portside.catalog import (
     decode_nodes,
     decode_service_list,
 )
+from portside.consul import paths
 
 __all__ = ["Dependency", "Instance", "KeyPair", "Node", "Reads", "ServiceSummary", "locate", "make_functions"]
 
@@ -127,8 +127,9 @@ class Dependency:
 
     @property
     def from_catalog(self) -> bool:
-        """Served from the catalog feed (no query of its own), not by a watch."""
-        return self.kind in CATALOG_KINDS
+        """Served from the catalog feed (no query of its own), not by a watch. A subclass that brings its own
+        query and decoder (the Go templates' queries) is watched as it asks."""
+        return self.kind in CATALOG_KINDS and type(self).query is Dependency.query
 
     def view(self, catalog: Catalog) -> Any:
         """This dependency's value in a synced catalog (a service the catalog lacks has no instances)."""
@@ -150,8 +151,7 @@ class Dependency:
         return self.kind != DATACENTERS
 
     def query(self) -> tuple[str, list[tuple[str, str]]]:
-        """The HTTP path and parameters of this dependency."""
-        quoted = urllib.parse.quote(self.name, safe="/")
+        """The HTTP path and parameters of this dependency (`paths` refuses a name no path could carry)."""
         params: list[tuple[str, str]] = []
         if self.dc:
             params.append(("dc", self.dc))
@@ -160,16 +160,16 @@ class Dependency:
                 params.append(("tag", self.tag))
             if self.passing:
                 params.append(("passing", "1"))
-            return f"/v1/health/service/{quoted}", params
+            return paths.health_service(self.name), params
         if self.kind == KEY:
-            return f"/v1/kv/{quoted}", params
+            return paths.kv(self.name), params
         if self.kind == KEYS:
-            return f"/v1/kv/{quoted}", [*params, ("recurse", "1")]
+            return paths.kv(self.name), [*params, ("recurse", "1")]
         if self.kind == SERVICES:
-            return "/v1/catalog/services", params
+            return paths.catalog_services(), params
         if self.kind == NODES:
-            return "/v1/catalog/nodes", params
-        return "/v1/catalog/datacenters", params
+            return paths.catalog_nodes(), params
+        return paths.catalog_datacenters(), params
 
     def decode(self, data: Any) -> Any:
         """Consul's JSON -> the immutable, sorted value the template functions hand out."""

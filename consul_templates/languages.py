@@ -151,7 +151,7 @@ def _string_fields(instance: Any) -> Iterator[tuple[str, str]]:
         value = getattr(instance, name, None)
         if isinstance(value, str):
             yield name, value
-        elif isinstance(value, tuple):
+        elif isinstance(value, tuple | list):  # tuples (Jinja's instances), lists (Go's tags)
             yield from ((f"{name}[{i}]", v) for i, v in enumerate(value) if isinstance(v, str))
         elif isinstance(value, Mapping):
             yield from ((f"{name}[{k!r}]", v) for k, v in value.items() if isinstance(v, str))

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from portside.consul import Reachability
 
 
 def _counter(registry: CollectorRegistry, name: str, doc: str) -> Counter:
     return Counter(name, doc, ["template"], registry=registry)
+
+
+class _WatchErrors(Collector):
+    def __init__(self, consul: Reachability) -> None:
+        self.consul = consul
+
+    def collect(self) -> Iterable[Metric]:
+        yield CounterMetricFamily("consul_templates_watch_errors", "Failed Consul fetches", value=self.consul.errors)
 
 
 @dataclass
@@ -35,3 +48,10 @@ class Metrics:
             ["template", "reason"], registry=r)
         self.watches = Gauge("consul_templates_watches_active", "Dependencies watched", registry=r)
         self.templates = Gauge("consul_templates_templates", "Templates configured", registry=r)
+        # Consul as the watches see it (portside's Reachability observer, read at scrape time)
+        self.consul = Reachability()
+        Gauge("consul_templates_consul_reachable", "1 when Consul answered every watch's last fetch (a 403 is an "
+              "answer)", registry=r).set_function(lambda: int(self.consul.reachable))
+        Gauge("consul_templates_consul_permitted", "0 while Consul's ACLs refuse some watch (403)",
+              registry=r).set_function(lambda: int(self.consul.permitted))
+        r.register(_WatchErrors(self.consul))

@@ -41,6 +41,8 @@ from consul_templates.loader import Loaded, load
 from consul_templates.metrics import Metrics
 from consul_templates.watch import Source, Store, Watches
 from portside.backoff import Backoff
+from portside.consul import WatchObserver
+from portside.supervise import Supervisor
 
 log = logging.getLogger("consul_templates.runner")
 
@@ -98,6 +100,7 @@ class Runner:
         clock: Callable[[], float] = time.monotonic,
         reconnect: Callable[[ConsulOptions], Awaitable[Source]] | None = None,
         on_ready: Callable[[bool], Awaitable[None]] | None = None,
+        observer: WatchObserver | None = None, tasks: Supervisor | None = None,
     ) -> None:
         loaded = config if isinstance(config, Loaded) else load(config)
         self.config = loaded.config
@@ -111,6 +114,8 @@ class Runner:
         self.out = out or sys.stdout
         self.clock = clock
         self.store = Store()
+        self.observer = observer  # sees every fetch (the daemon's Reachability: health and metrics)
+        self.tasks = tasks  # the watches run supervised (None: a supervisor of their own)
         self.watches = self._watches(source)
         self.states = [self._state(spec, loaded.renderers[spec]) for spec in self.config.templates]
         self.metrics.templates.set(len(self.states))
@@ -120,7 +125,7 @@ class Runner:
 
     def _watches(self, source: Source) -> Watches:
         return Watches(source, self.store, self._on_change, query_wait=self.config.consul.query_wait,
-                       stale=self.config.consul.stale, once=self.once)
+                       stale=self.config.consul.stale, once=self.once, observer=self.observer, tasks=self.tasks)
 
     def _state(self, spec: TemplateSpec, renderer: Renderer) -> TemplateState:
         wait = Wait() if self.once else self.config.wait_for(spec)

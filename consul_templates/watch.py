@@ -6,7 +6,11 @@
 - `key`, `ls`, `tree` are KV blocking queries, one per dependency while they fit the connection budget (the
   adapter's cap minus the feeds' connections and their read pool); beyond that, neighbours are coalesced into one
   recursive query on their common prefix (kvplan.py).
-- `datacenters` has no blocking index: it is polled.
+- `datacenters` (and the agent's node name for Go templates) has no blocking index: it is polled.
+- any other dependency (the Go templates' queries bring their own path and decoder) is one blocking query each,
+  started while the budget allows and queued beyond it (logged), never over the cap.
+Every task runs supervised (portside.supervise): one that fails is restarted, one that keeps failing shows in
+/health.
 During a Consul outage the feeds and watches retry on their own and nothing is written to the store: the last
 good data stays and the templates keep rendering from it.
 """
@@ -14,17 +18,18 @@ good data stays and the templates keep rendering from it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from consul_templates import kvplan
-from consul_templates.functions import DATACENTERS, NODES, SERVICE, SERVICES, Dependency
+from consul_templates.functions import KEY, KEYS, NODES, SERVICE, SERVICES, Dependency
 from portside.backoff import Backoff
 from portside.catalog import Catalog
-from portside.consul import ConsulError
+from portside.consul import ConsulError, WatchObserver
 from portside.feed import Change, Feed, Pool
-from portside.run import cancel_all
+from portside.supervise import Supervisor
 
 log = logging.getLogger("consul_templates.watch")
 
@@ -38,7 +43,7 @@ class Source(Protocol):
     """What watches and feeds need from the Consul adapter (ConsulClient satisfies it; tests may fake it)."""
 
     def watch(self, path: str, params: Any = (), *, wait: str = "5m", stale: bool = False,
-              what: str | None = None) -> Any: ...
+              what: str | None = None, observer: WatchObserver | None = None) -> Any: ...
 
     async def datacenters(self) -> list[str]: ...
 
@@ -92,58 +97,73 @@ class Watches:
 
     def __init__(self, source: Source, store: Store, on_change: Callable[[Dependency], None], *,
                  query_wait: str = "60s", stale: bool = False, poll_interval: float = POLL_INTERVAL,
-                 once: bool = False, pool_size: int = 8, cap: int | None = None) -> None:
+                 once: bool = False, pool_size: int = 8, cap: int | None = None,
+                 observer: WatchObserver | None = None, tasks: Supervisor | None = None) -> None:
         self.source = source
+        self.observer = observer  # sees every fetch (portside's Reachability: the daemon's health and metrics)
+        self.tasks = tasks or Supervisor()  # a watch that fails is restarted; one that keeps failing shows in /health
         self.store = store
         self.on_change = on_change
         self.query_wait = query_wait
         self.stale = stale
         self.poll_interval = poll_interval
         self.once = once  # --once: one answer per dependency is all a render needs; no connection held after
-        self.cap = cap or int(getattr(source, "max_connections", 0) or DEFAULT_CAP)
+        settings = getattr(source, "settings", None)
+        self.cap = cap or int(getattr(settings, "max_connections", 0) or DEFAULT_CAP)
         self.pool = Pool(pool_size)
-        self.feeds: dict[str | None, tuple[Feed, asyncio.Task[None]]] = {}
+        self.feeds: dict[str | None, Feed] = {}
         self._catalog_deps: set[Dependency] = set()
-        self._kv: dict[kvplan.KVWatch, tuple[frozenset[Dependency], asyncio.Task[None]]] = {}
+        self._kv: dict[kvplan.KVWatch, frozenset[Dependency]] = {}
         self._kv_raw: dict[kvplan.KVWatch, Any] = {}  # each KV watch's last answer, to serve a dependency it gains
-        self._polls: dict[Dependency, asyncio.Task[None]] = {}
+        self._single: set[Dependency] = set()  # polled, or watched on their own
+        self.queued: set[Dependency] = set()  # wanted, but beyond the connection budget for now
 
     def __len__(self) -> int:
-        """Blocking queries held (the feeds' three each, KV watches); the read pool comes on top."""
-        return FEED_WATCHES * len(self.feeds) + len(self._kv)
+        """Blocking queries held (the feeds' three each, KV and other watches); the read pool comes on top."""
+        return FEED_WATCHES * len(self.feeds) + len(self._kv) + sum(d.blocking for d in self._single)
 
     def kv_budget(self) -> int:
         return max(1, self.cap - FEED_WATCHES * len(self.feeds) - self.pool.size - RESERVE)
 
     def sync(self, wanted: Iterable[Dependency]) -> None:
         wanted = set(wanted)
-        for dep in list(self._catalog_deps | set(self._polls) | {d for m, _ in self._kv.values() for d in m}):
-            if dep not in wanted:
-                self.store.drop(dep)
+        for dep in (self._catalog_deps | self._single | {d for m in self._kv.values() for d in m}) - wanted:
+            self.store.drop(dep)
         self._catalog_deps = {d for d in wanted if d.from_catalog}
         self._sync_feeds({d.dc for d in self._catalog_deps})
-        self._sync_polls({d for d in wanted if d.kind == DATACENTERS})
-        self._sync_kv({d for d in wanted if not d.from_catalog and d.kind != DATACENTERS})
+        kv = {d for d in wanted if not d.from_catalog and d.kind in (KEY, KEYS) and type(d) is Dependency}
+        others = wanted - self._catalog_deps - kv
+        # the others first (polls hold no connection; Go queries cannot be coalesced), KV shares what is left
+        blocking = sorted((d for d in others if d.blocking), key=str)
+        room = max(0, self.cap - FEED_WATCHES * len(self.feeds) - self.pool.size - RESERVE - (1 if kv else 0))
+        queued = set(blocking[room:])
+        if queued and queued != self.queued:
+            log.warning("%d queries wait for a connection (budget %d under the cap of %d): %s", len(self.queued),
+                        room, self.cap, ", ".join(map(str, sorted(queued, key=str)[:3])))
+        self.queued = queued
+        self._sync_single(others - queued)
+        self._sync_kv(kv)
 
     async def close(self) -> None:
-        tasks = [t for _, t in self.feeds.values()] + [t for _, t in self._kv.values()] + list(self._polls.values())
         self.feeds.clear()
         self._kv.clear()
-        self._polls.clear()
-        await cancel_all(tasks)
+        self._single.clear()
+        await self.tasks.close()
 
     # ---- catalog feeds ---------------------------------------------------------------------------------
     def _sync_feeds(self, dcs: set[str | None]) -> None:
         for dc in list(self.feeds):
             if dc not in dcs:
-                self.feeds.pop(dc)[1].cancel()
+                del self.feeds[dc]
+                self.tasks.discard(f"catalog feed {dc or ''}")
                 self.store.catalogs.pop(dc, None)
                 log.debug("stopped the catalog feed of %s", dc or "the local datacenter")
         for dc in dcs - self.feeds.keys():
             feed = Feed(self.source, datacenter=dc, stale=self.stale, wait=self.query_wait,  # type: ignore[arg-type]
-                        pool=self.pool)
+                        pool=self.pool, observer=self.observer)
             feed.listeners.append(lambda change, dc=dc: self._on_catalog(dc, change))  # type: ignore[misc]
-            self.feeds[dc] = (feed, asyncio.create_task(self._guard(feed.run(), f"catalog feed {dc or ''}")))
+            self.feeds[dc] = feed
+            self.tasks.start(f"catalog feed {dc or ''}", feed.run)
 
     def _on_catalog(self, dc: str | None, change: Change) -> None:
         first = dc not in self.store.catalogs
@@ -156,74 +176,92 @@ class Watches:
 
     # ---- KV --------------------------------------------------------------------------------------------
     def _sync_kv(self, deps: set[Dependency]) -> None:
-        plan = kvplan.plan(deps, self.kv_budget())
+        plan = kvplan.plan(deps, self.kv_budget() - sum(d.blocking for d in self._single))
         if len(plan) < len(deps):
             log.info("%d KV dependencies served by %d blocking queries (connection budget %d)", len(deps), len(plan),
                      self.kv_budget())
         for watch in list(self._kv):
             if watch not in plan:
-                self._kv.pop(watch)[1].cancel()
+                del self._kv[watch]
+                self.tasks.discard(f"kv {watch}")
                 self._kv_raw.pop(watch, None)
         for watch, members in plan.items():
             if watch in self._kv:
-                old, task = self._kv[watch]
-                self._kv[watch] = (members, task)
+                old = self._kv[watch]
+                self._kv[watch] = members
                 if watch in self._kv_raw:
                     self._take(watch, members - old, self._kv_raw[watch])
             else:
-                self._kv[watch] = (members, asyncio.create_task(self._guard(self._run_kv(watch), f"watch {watch}")))
+                self._kv[watch] = members
+                self.tasks.start(f"kv {watch}", functools.partial(self._run_kv, watch), must_run=False)
 
     def _take(self, watch: kvplan.KVWatch, deps: Iterable[Dependency], raw: Any) -> None:
         for dep in deps:
-            try:
-                value = dep.decode(kvplan.derive(watch, dep, raw))
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                log.warning("watch %s: unexpected answer from Consul (%s: %s); keeping the last good data",
-                            dep, type(exc).__name__, exc)
-                continue
-            if self.store.put(dep, value):
-                self.on_change(dep)
+            self._put(dep, kvplan.derive(watch, dep, raw))
 
     async def _run_kv(self, watch: kvplan.KVWatch) -> None:
-        path, params = watch.query()
+        try:
+            path, params = watch.query()
+        except ValueError as exc:  # a name no Consul path can carry (e.g. key("../x")): that one read is refused
+            log.error("watch %s refused: %s", watch, exc)
+            return
         async for _, raw in self.source.watch(path, params, wait=self.query_wait, stale=self.stale,
-                                              what=f"watch {watch.prefix!r}"):
+                                              what=f"watch {watch.prefix!r}", observer=self.observer):
             self._kv_raw[watch] = raw
-            self._take(watch, self._kv.get(watch, (frozenset(), None))[0], raw)
+            self._take(watch, self._kv.get(watch, frozenset()), raw)
             if self.once:
-                break
+                return
+        raise RuntimeError(f"watch {watch} ended")  # ConsulClient.watch never ends: restart it
 
-    # ---- datacenters -----------------------------------------------------------------------------------
-    def _sync_polls(self, deps: set[Dependency]) -> None:
-        for dep in list(self._polls):
-            if dep not in deps:
-                self._polls.pop(dep).cancel()
-        for dep in deps - self._polls.keys():
-            self._polls[dep] = asyncio.create_task(self._guard(self._poll(dep), f"poll {dep}"))
+    # ---- polls, and queries watched on their own ---------------------------------------------------------
+    def _sync_single(self, deps: set[Dependency]) -> None:
+        for dep in self._single - deps:
+            self.tasks.discard(f"watch {dep}")
+        for dep in deps - self._single:
+            self.tasks.start(f"watch {dep}", functools.partial(self._run, dep), must_run=False)
+        self._single = deps
+
+    async def _run(self, dep: Dependency) -> None:
+        try:
+            path, params = dep.query()
+        except ValueError as exc:  # a name no Consul path can carry: that one read is refused
+            log.error("watch %s refused: %s", dep, exc)
+            return
+        if not dep.blocking:
+            await self._poll(dep)
+            return
+        async for _, raw in self.source.watch(path, params, wait=self.query_wait, stale=self.stale,
+                                              what=f"watch {dep}", observer=self.observer):
+            self._put(dep, raw)
+            if self.once:
+                return
+        raise RuntimeError(f"watch {dep} ended")  # ConsulClient.watch never ends: restart it
+
+    def _put(self, dep: Dependency, raw: Any) -> None:
+        try:
+            value = dep.decode(raw)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("watch %s: unexpected answer from Consul (%s: %s); keeping the last good data",
+                        dep, type(exc).__name__, exc)
+            return
+        if self.store.put(dep, value):
+            self.on_change(dep)
 
     async def _poll(self, dep: Dependency) -> None:
-        """Datacenters: no X-Consul-Index (py-consul's indexed GET refuses the answer), so poll the plain list."""
+        """Datacenters (and the agent's own node name for Go templates' `node`): no X-Consul-Index (py-consul's
+        indexed GET refuses the answer), so poll the plain answer; a dependency may say how with `poll(source)`."""
         backoff = Backoff()
+        fetch = getattr(dep, "poll", None)
         while True:
             try:
-                raw = await self.source.datacenters()
+                raw = await (fetch(self.source) if fetch is not None else self.source.datacenters())
             except ConsulError as exc:
                 delay = backoff.next_delay()
                 log.warning("poll %s: %s; retrying in %.2fs", dep, exc, delay)
                 await asyncio.sleep(delay)
                 continue
             backoff.reset()
-            if self.store.put(dep, dep.decode(raw)):
-                self.on_change(dep)
+            self._put(dep, raw)
             if self.once:
                 return
             await asyncio.sleep(self.poll_interval)
-
-    @staticmethod
-    async def _guard(work: Any, what: str) -> None:
-        try:
-            await work
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a bug must not silently end a watch: say so loudly, the template keeps its data
-            log.exception("%s stopped", what)

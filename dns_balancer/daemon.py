@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 from dns_balancer.access import Access, Network
 from dns_balancer.forward import Forwarder
 from dns_balancer.metrics import Sources, make_registry
-from dns_balancer.mirror import Mirror, ObservedConsul, ZonePublisher
+from dns_balancer.mirror import Mirror, ZonePublisher
 from dns_balancer.server import DnsServer, ServerConfig
 from dns_balancer.snapshot import Snapshot
 from dns_balancer.wire import Responder
 from dns_balancer.zone import ZoneConfig, build_zone
+from portside.consul import ConsulClient, Reachability
 from portside.observe import make_app, serve_http
-from portside.run import cancel_all
 from portside.settings import ConsulSettings
+from portside.supervise import Supervisor
 
 log = logging.getLogger("dns_balancer")
 
@@ -47,7 +48,7 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
     server = DnsServer(responder, config.server, forwarder, access)
     builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zone-build")
     publisher = ZonePublisher(responder, config.zone, builder)
-    consul = await ObservedConsul.open(config.consul)
+    consul = await ConsulClient.open(config.consul)
 
     def on_reachability(ok: bool, detail: str) -> None:
         responder.stale = not ok
@@ -56,11 +57,11 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
         else:
             log.warning("Consul unreachable (%s): serving the last good data until it is back", detail)
 
-    consul.on_reachability = on_reachability
+    reachability = Reachability(on_reachability)
     mirror = Mirror(consul, publisher, datacenter=config.datacenter, stale=config.stale_reads,
-                    pool_size=config.fetch_pool)
+                    pool_size=config.fetch_pool, observer=reachability)
+    tasks = Supervisor()  # the mirror: restarted when it fails, named by /health when it keeps failing
     runner = None
-    tasks: list[asyncio.Task[object]] = []
     try:
         try:
             await server.start()
@@ -68,12 +69,13 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
             log.error("cannot answer DNS on %s:%d: %s", config.server.host, config.server.port, exc)
             return 2
         if config.http_addr:
-            registry = make_registry(Sources(responder, server, mirror, consul, forwarder, lambda: publisher.rebuilds,
-                                        lambda: publisher.updates))
+            registry = make_registry(Sources(responder, server, mirror, reachability, forwarder,
+                                             lambda: publisher.rebuilds, lambda: publisher.updates))
 
             async def health() -> dict[str, bool]:
                 # synced = the first zone built from a full catalog is being served (not just read)
-                return {"dns": server.listening, "mirror_synced": mirror.synced.is_set() and responder.ready}
+                return {"dns": server.listening, "mirror_synced": mirror.synced.is_set() and responder.ready,
+                        **tasks.health()}
 
             try:
                 runner = await serve_http(make_app(registry, health), config.http_addr)
@@ -81,18 +83,13 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
                 log.error("cannot serve /health and /metrics on %s: %s", config.http_addr, exc)
                 return 2
             log.info("/health and /metrics on http://%s", config.http_addr)
-        tasks.append(asyncio.create_task(mirror.run(), name="mirror"))
+        tasks.start("mirror", mirror.run)
         if ready is not None:
             ready.set()
-        stopped = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([stopped, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        if tasks[0] in done and not stop.is_set():
-            log.error("mirror stopped: %r", tasks[0].exception())
-            return 1
+        await stop.wait()
         return 0
     finally:
-        await cancel_all(tasks)
+        await tasks.close()
         await server.close()
         if runner is not None:
             await runner.cleanup()

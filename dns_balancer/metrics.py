@@ -10,10 +10,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from dns_balancer.forward import Forwarder
-from dns_balancer.mirror import Mirror, ObservedConsul
+from dns_balancer.mirror import Mirror
 from dns_balancer.records import RCODE_NAMES, TYPE_NAMES
 from dns_balancer.server import DnsServer
 from dns_balancer.wire import Responder
+from portside.consul import Reachability
 
 
 @dataclass
@@ -21,7 +22,7 @@ class Sources:
     responder: Responder
     server: DnsServer
     mirror: Mirror
-    consul: ObservedConsul
+    consul: Reachability
     forwarder: Forwarder
     rebuilds: Callable[[], int]
     updates: Callable[[], int] = lambda: 0
@@ -59,8 +60,11 @@ class DnsCollector(Collector):
             "dns_balancer_stale_answers", "Answers served while Consul could not be reached", value=r.stale_answers
         )
         yield GaugeMetricFamily(
-            "dns_balancer_consul_reachable", "1 when every watch's last fetch succeeded", value=int(s.consul.reachable)
+            "dns_balancer_consul_reachable", "1 when Consul answered every watch's last fetch (a 403 is an answer)",
+            value=int(s.consul.reachable),
         )
+        yield GaugeMetricFamily("dns_balancer_consul_permitted", "0 while Consul's ACLs refuse some watch (403)",
+                                value=int(s.consul.permitted))
         yield CounterMetricFamily("dns_balancer_watch_errors", "Failed Consul fetches", value=s.consul.errors)
         responses = CounterMetricFamily("dns_balancer_consul_responses", "Consul answers by HTTP status",
                                         labels=["code"])

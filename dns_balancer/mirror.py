@@ -4,81 +4,26 @@ The feed keeps the catalog with a fixed number of connections to Consul and says
 `ZonePublisher` re-encodes only those services' parts in a worker thread (a 2,000-instance service takes
 ~150 ms: the loop keeps answering meanwhile) and swaps them into the zone on the loop. Changes that arrive
 during a build are coalesced into the next one. A config or datacenter change rebuilds the whole zone.
-When Consul cannot be reached the feed keeps the last good catalog; `ObservedConsul` notices, so the daemon
-can say it serves stale data."""
+When Consul cannot be reached the feed keeps the last good catalog; the `observer` (portside's
+`Reachability`) sees every fetch, so the daemon can say it serves stale data."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from functools import partial
-from typing import Any
 
 from dns_balancer.snapshot import Snapshot
 from dns_balancer.wire import Responder
 from dns_balancer.zone import Update, Zone, ZoneConfig, build_zone, plan, zone_datacenter
-from portside.consul import ConsulClient, ConsulError, ConsulUnreachable
+from portside.consul import ConsulClient, WatchObserver
 from portside.feed import Change, Feed, health_path
-from portside.settings import ConsulSettings
 
 log = logging.getLogger("dns_balancer.mirror")
 
-__all__ = ["Mirror", "ObservedConsul", "ZonePublisher", "health_path", "response_code"]
-
-
-def response_code(exc: ConsulError) -> str:
-    """The HTTP status behind an adapter error ("429" for Consul's per-client connection limit), else
-    "unreachable" or "error". py-consul puts the status first in its message."""
-    cause = str(exc.__cause__ or "")
-    if cause[:3].isdigit():
-        return cause[:3]
-    if isinstance(exc, ConsulUnreachable):
-        return "unreachable"
-    return str(exc.status) if exc.status else "error"
-
-
-class ObservedConsul(ConsulClient):
-    """A ConsulClient that remembers which paths are failing. `watch()` retries errors itself and keeps going;
-    this subclass sees each fetch (watch and the feed's reads call `get_indexed`) so reachability can be
-    reported."""
-
-    def __init__(self, settings: ConsulSettings, raw: Any) -> None:
-        super().__init__(settings, raw)
-        self.failing: set[str] = set()
-        self.errors = 0
-        self.responses: dict[str, int] = {}  # HTTP status (or "unreachable") -> answers: a 429 must never show
-        self.on_reachability: Callable[[bool, str], None] | None = None
-
-    async def get_indexed(
-        self, path: str, params: Sequence[tuple[str, str]] = (), *, index: int = 0, wait: str = "5m",
-        stale: bool = False, what: str | None = None,
-    ) -> tuple[int, Any]:
-        try:
-            result = await super().get_indexed(path, params, index=index, wait=wait, stale=stale, what=what)
-        except ConsulError as exc:
-            self.errors += 1
-            code = response_code(exc)
-            self.responses[code] = self.responses.get(code, 0) + 1
-            was_ok = not self.failing
-            self.failing.add(path)
-            if was_ok and self.on_reachability:
-                self.on_reachability(False, str(exc))
-            raise
-        self.responses["200"] = self.responses.get("200", 0) + 1
-        self.forget(path)
-        return result
-
-    def forget(self, path: str) -> None:
-        if path in self.failing:
-            self.failing.discard(path)
-            if not self.failing and self.on_reachability:
-                self.on_reachability(True, path)
-
-    @property
-    def reachable(self) -> bool:
-        return not self.failing
+__all__ = ["Mirror", "ZonePublisher", "health_path"]
 
 
 class ZonePublisher:
@@ -154,8 +99,10 @@ class Mirror:
     """The feed, wired to a publisher: `run()` until cancelled; `snapshot` and `synced` for metrics/health."""
 
     def __init__(self, consul: ConsulClient, publisher: ZonePublisher, *, datacenter: str | None = None,
-                 stale: bool = True, wait: str = "5m", pool_size: int = 8) -> None:
-        self.feed = Feed(consul, datacenter=datacenter, stale=stale, wait=wait, pool_size=pool_size)
+                 stale: bool = True, wait: str = "5m", pool_size: int = 8,
+                 observer: WatchObserver | None = None) -> None:
+        self.feed = Feed(consul, datacenter=datacenter, stale=stale, wait=wait, pool_size=pool_size,
+                         observer=observer)
         self.feed.listeners.append(publisher.on_change)
         publisher.synced = self.feed.synced.is_set
 

@@ -128,8 +128,16 @@ class TcpProtocol(asyncio.Protocol):
         server.connections.add(self)
         if not server.access.open:
             self.recurse = server.access.verdict(host).recurse
-        self.deadline = server.loop.time() + server.config.tcp_idle_timeout
-        self.timer = server.loop.call_at(self.deadline, self._check_deadline)
+        self._arm(server.loop.time() + server.config.tcp_idle_timeout)
+
+    def _arm(self, deadline: float) -> None:
+        """Move the deadline; the timer is re-armed only when it would fire too late (moving it later is lazy:
+        the check re-arms itself), so a busy connection costs no timer churn per message."""
+        self.deadline = deadline
+        if self.timer is None or deadline < self.timer.when():
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer = self.server.loop.call_at(deadline, self._check_deadline)
 
     def _check_deadline(self) -> None:
         now = self.server.loop.time()
@@ -142,7 +150,7 @@ class TcpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         buf = self.buf
         if not buf:  # the first byte of a message: it has this long to arrive whole
-            self.deadline = self.server.loop.time() + self.server.config.tcp_message_timeout
+            self._arm(self.server.loop.time() + self.server.config.tcp_message_timeout)
         buf += data
         while len(buf) >= 2:
             (length,) = _LEN.unpack_from(buf)
@@ -155,7 +163,7 @@ class TcpProtocol(asyncio.Protocol):
             message = bytes(buf[2 : 2 + length])
             del buf[: 2 + length]
             config = self.server.config
-            self.deadline = self.server.loop.time() + (config.tcp_message_timeout if buf else config.tcp_idle_timeout)
+            self._arm(self.server.loop.time() + (config.tcp_message_timeout if buf else config.tcp_idle_timeout))
             reply = self.answer(message, True, self.recurse)
             if reply.__class__ is bytes:
                 self.transport.write(_LEN.pack(len(reply)) + reply)  # type: ignore

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 
 class SettingsError(ValueError):
@@ -20,12 +20,13 @@ class ConsulSettings:
     host: str = "127.0.0.1"
     port: int = 8500
     scheme: str = "http"
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # a secret: never in a repr, a log line or a metric
     cacert: str | None = None
     client_cert: str | None = None
     client_key: str | None = None
     verify: bool = True
     unix_socket: str | None = None
+    max_connections: int = 64  # the most connections the daemon opens to its agent (one per blocking query)
 
     @property
     def address(self) -> str:

@@ -144,7 +144,7 @@ async def amain(cfg: Config, stop: asyncio.Event) -> int:
                         parts[name] = True
                     except Exception:  # noqa: BLE001 - any failure means unhealthy
                         parts[name] = False
-                return parts
+                return {**parts, **registrator.tasks.health()}
 
             runner = await serve_http(make_app(metrics.registry, health), cfg.http_addr)
         log.info("registrator started: node %s, Consul %s, Docker %s", cfg.node_id, cfg.consul.address,

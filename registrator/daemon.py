@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import aiodocker
 
 from portside.consul import ConsulClient, ConsulError
+from portside.supervise import Supervisor
 from registrator.checks import docker_status_to_consul
 from registrator.config import Config
 from registrator.events import Dispatcher, Event, docker_events
@@ -40,6 +42,9 @@ class Registrator:
         # the agent does not have, but not one whose PUT is still in flight
         self.registered_at: dict[str, float] = {}
         self.dispatch = Dispatcher(self.handle)
+        self.tasks = Supervisor()  # event loop, agent poll, resync: restarted when they fail, named by /health
+        self.since = time.time_ns()  # Docker events are replayed from here when the event loop starts again
+        self._consuming = False
 
     # ---- effects -----------------------------------------------------------------------------
     async def _register(self, svc: Service) -> bool:
@@ -227,24 +232,27 @@ class Registrator:
 
     # ---- main loop -----------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        since = time.time_ns()
-        tasks = [asyncio.create_task(self.watch_agent(stop))]
+        self.since = time.time_ns()
+        # the agent poll and the resync return only once `stop` is set; the event loop never does
+        self.tasks.start("agent poll", functools.partial(self.watch_agent, stop), must_run=False)
         if self.cfg.resync > 0:
-            tasks.append(asyncio.create_task(self._resync(stop)))
+            self.tasks.start("resync", functools.partial(self._resync, stop), must_run=False)
         await self.reconcile()
-        tasks.append(asyncio.create_task(self._consume(since)))
+        self.tasks.start("docker events", self._consume)
         try:
             await stop.wait()
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.tasks.close()
             await self.dispatch.close()
             if self.cfg.deregister_on_exit:
                 await self.deregister_owned()
 
-    async def _consume(self, since: int) -> None:
-        async for ev in docker_events(self.docker, since, self.reconcile):
+    async def _consume(self) -> None:
+        if self._consuming:  # started again after a failure: events may have been missed meanwhile
+            await self.reconcile()
+        self._consuming = True
+        async for ev in docker_events(self.docker, self.since, self.reconcile):
+            self.since = max(self.since, ev.time_nano)
             self.dispatch.submit(ev)
             self.metrics.queue_depth.set(self.dispatch.depth)
 

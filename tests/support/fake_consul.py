@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from portside.consul import ConsulUnreachable
+from portside.consul import Answer, ConsulUnreachable
 
 
 class FakeConsul:
@@ -63,7 +63,7 @@ class FakeConsul:
                     "Services": [e["Service"] for e in all_entries if e["Node"]["Node"] == node]}
         return self.entries.get(path.rsplit("/", 1)[1], [])
 
-    async def get_indexed(self, path: str, params: Any = (), **_: Any) -> tuple[int, Any]:
+    async def get_indexed(self, path: str, params: Any = (), **_: Any) -> Answer:
         self.reads.append(path)
         if self.down:
             raise ConsulUnreachable("GET", "connection refused")
@@ -71,7 +71,7 @@ class FakeConsul:
         self.peak = max(self.peak, self.running)
         try:
             await asyncio.sleep(0.001)
-            return self.index, self.answer(path, params)
+            return Answer(self.index, self.answer(path, params))
         finally:
             self.running -= 1
 

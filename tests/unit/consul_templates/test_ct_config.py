@@ -142,3 +142,14 @@ def test_merge_cli_beats_file_and_refuses_two_templates_on_one_file(tmp_path: Pa
         merge(Config())
     merged = merge(cfg, log_level="debug", pass_env=("CONSUL_HTTP_TOKEN",))
     assert merged.log_level == "debug" and merged.pass_env == ("CONSUL_HTTP_TOKEN",)
+
+
+def test_shipped_examples_load() -> None:
+    examples = Path(__file__).resolve().parents[3] / "consul_templates" / "examples"
+    env = load_config(examples / "env-mode.yaml")
+    assert env.env is not None and env.env.prefixes == ("portside/web/config",) and env.exec is not None
+    hcl = load_config(examples / "consul-template.hcl")
+    (spec,) = hcl.templates
+    assert spec.perms == 0o644 and spec.language == "jinja2" and spec.check_command and spec.syntax == "nginx"
+    assert compile_spec(spec) is not None
+    assert len(load_config(examples / "portside-templates.yaml").templates) == 1

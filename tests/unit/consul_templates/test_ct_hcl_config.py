@@ -207,7 +207,8 @@ def test_one_error_names_every_unsupported_and_unknown_key(tmp_path: Path) -> No
 
 
 def test_unsupported_keys_at_their_empty_default_are_accepted(tmp_path: Path) -> None:
-    text = 'template {\n  source = "a.ctmpl"\n  destination = "/tmp/a"\n  function_denylist = []\n  sandbox_path = ""\n}\n'
+    text = ('template {\n  source = "a.ctmpl"\n  destination = "/tmp/a"\n  function_denylist = []\n'
+            '  sandbox_path = ""\n}\n')
     assert len(load_config(write(tmp_path, "ok.hcl", text)).templates) == 1
 
 
@@ -219,7 +220,8 @@ def test_syntax_error_names_the_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "value"), [
     ("x = 0600", 0o600), ("x = 0", 0), ("x = 644", 644), ("x = 0755", 0o755), ("x = -3", -3), ("x = 1.5", 1.5),
-    ('x = "0600"', "0600"), ('x = "a\\"b\\\\c\\n\\u00e9"', 'a"b\\c\n\u00e9'), ('x = "${HOME} {{ .X }}"', "${HOME} {{ .X }}"),
+    ('x = "0600"', "0600"), ('x = "a\\"b\\\\c\\n\\u00e9"', 'a"b\\c\n\u00e9'),
+    ('x = "${HOME} {{ .X }}"', "${HOME} {{ .X }}"),
     ("x = <<EOF\nline\nEOF\n", "line\n"), ("x = <<-EOT\n    a\n      b\n    EOT\n", "a\n  b\n"),
     ("x = true", True), ('x = ["a", 1]', ["a", 1]),
 ])

@@ -53,7 +53,7 @@ class FakeConsul:
         self.watching: set[str] = set()
 
     async def watch(self, path: str, params: Any = (), *, wait: str = "5m", stale: bool = False,
-                    what: str | None = None) -> AsyncIterator[tuple[int, Any]]:
+                    what: str | None = None, observer: Any = None) -> AsyncIterator[tuple[int, Any]]:
         self.watching.add(path)
         index = 0
         try:

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from portside.backoff import Backoff
-from portside.consul import ConsulClient, ConsulUnreachable
+from portside.consul import Answer, ConsulClient, ConsulPermissionDenied, ConsulUnreachable, Reachability
 
 
 class Scripted(ConsulClient):
@@ -16,20 +16,16 @@ class Scripted(ConsulClient):
         self.script = list(script)
         self.asked: list[int] = []
         self.waits: list[str] = []
-        self.filtered: set[str] = set()
 
     async def get_indexed(self, path: str, params: Any = (), *, index: int = 0, wait: str = "5m",
-                          stale: bool = False, what: str | None = None) -> tuple[int, Any]:
+                          stale: bool = False, what: str | None = None) -> Answer:
         self.asked.append(index)
         self.waits.append(wait)
         step = self.script.pop(0)
         if isinstance(step, Exception):
             raise step
-        if len(step) == 3:  # (index, data, "filtered"): Consul's ACLs hid part of this answer
-            self.filtered.add(path)
-            return step[:2]
-        self.filtered.discard(path)
-        return step
+        # (index, data, "filtered"): Consul's ACLs hid part of this answer
+        return Answer(step[0], step[1], filtered=len(step) == 3)
 
 
 async def _collect(client: Scripted, n: int) -> list[tuple[int, Any]]:
@@ -90,6 +86,58 @@ async def test_watch_outlives_ten_thousand_failures_and_yields_when_data_is_back
     assert max(slept) <= 5.0 and min(slept[-100:]) >= 2.5
 
 
+async def test_filtered_state_belongs_to_each_watch_not_to_the_path() -> None:
+    # Two watches of one path with other parameters: one answer filtered by ACLs must not make the other block
+    # briefly (or compare data) as if it were filtered too; the adapter keeps no per-path state.
+    class PerParams(Scripted):
+        async def get_indexed(self, path: str, params: Any = (), *, index: int = 0, wait: str = "5m",
+                              stale: bool = False, what: str | None = None) -> Answer:
+            self.waits.append(f"{dict(params)['tag']}:{wait}")
+            return Answer(index + 1, [dict(params)["tag"]], filtered=dict(params)["tag"] == "hidden")
+
+    client = PerParams([])
+    seen: dict[str, int] = {"hidden": 0, "open": 0}
+
+    async def run(tag: str) -> None:
+        async for _ in client.watch("/v1/health/service/web", [("tag", tag)], min_interval=0):
+            seen[tag] += 1
+            if seen[tag] == 3:
+                return
+
+    await asyncio.gather(run("hidden"), run("open"))
+    assert [w for w in client.waits if w.startswith("open:")] == ["open:5m"] * 3
+    assert [w for w in client.waits if w.startswith("hidden:")] == ["hidden:5m", "hidden:5s", "hidden:5s"]
+
+
+async def test_reachability_observer_tells_unreachable_from_permission_denied() -> None:
+    class Recording(Reachability):
+        def __init__(self) -> None:
+            super().__init__(lambda ok, _: changes.append(ok))
+            self.states: list[tuple[bool, bool]] = []
+
+        def on_answer(self, target: str) -> None:
+            super().on_answer(target)
+            self.states.append((self.reachable, self.permitted))
+
+        def on_error(self, target: str, exc: Any) -> None:
+            super().on_error(target, exc)
+            self.states.append((self.reachable, self.permitted))
+
+    changes: list[bool] = []
+    seen = Recording()
+    down = ConsulUnreachable("read service health", "connection refused")
+    denied = ConsulPermissionDenied("read service health", "the token lacks service:read")
+    client = Scripted([(14, ["a"]), down, denied, (15, ["b"])])
+    async for index, _ in client.watch("/v1/x", [("dc", "dc1")], min_interval=0, observer=seen,
+                                       backoff=Backoff(base=0.001, cap=0.001)):
+        if index == 15:
+            break
+    # (reachable, permitted) after each fetch: answered; refused; 403 (Consul answers: reachable); answered
+    assert seen.states == [(True, True), (False, True), (True, False), (True, True)]
+    assert changes == [False, True] and seen.errors == 2
+    assert not seen.failing and not seen.denied  # the watch ended: forgotten (on_stop)
+
+
 class Timed(Scripted):
     """Scripted, and notes the loop time of each fetch, to see which wake-ups were rate-limited."""
 
@@ -98,9 +146,7 @@ class Timed(Scripted):
         self.times: list[float] = []
 
     async def get_indexed(self, path: str, params: Any = (), *, index: int = 0, wait: str = "5m",
-                          stale: bool = False, what: str | None = None) -> tuple[int, Any]:
-        import asyncio
-
+                          stale: bool = False, what: str | None = None) -> Answer:
         self.times.append(asyncio.get_running_loop().time())
         return await super().get_indexed(path, params, index=index, wait=wait, stale=stale, what=what)
 
