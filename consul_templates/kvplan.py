@@ -31,8 +31,24 @@ class KVWatch:
         return dep.query()
 
 
+def kv_target(dep: Dependency) -> KVWatch | None:
+    """The KV query a dependency stands for, or None when it is not a KV read: the Jinja2 functions' KEY/KEYS
+    dependencies, and the Go templates' queries (their `target` has a `key`, or a `prefix` read recursively)."""
+    if type(dep) is Dependency:
+        return KVWatch(dep.name, dep.dc, recurse=dep.kind == KEYS) if dep.kind in (KEY, KEYS) else None
+    target = getattr(dep, "target", None)
+    for attr, recurse in (("key", False), ("prefix", True)):
+        value = getattr(target, attr, None)
+        if isinstance(value, str) and not hasattr(target, "name"):
+            return KVWatch(value, getattr(target, "dc", None) or None, recurse=recurse)
+    return None
+
+
 def own_watch(dep: Dependency) -> KVWatch:
-    return KVWatch(dep.name, dep.dc, recurse=dep.kind == KEYS)
+    found = kv_target(dep)
+    if found is None:
+        raise ValueError(f"{dep} is not a KV read")
+    return found
 
 
 def _common(a: str, b: str) -> str:
@@ -42,8 +58,9 @@ def _common(a: str, b: str) -> str:
 def plan(deps: Iterable[Dependency], budget: int) -> dict[KVWatch, frozenset[Dependency]]:
     """The watches to run for these KV dependencies, at most `budget` of them when that is possible (one per
     datacenter at least)."""
-    kv = sorted({d for d in deps if d.kind in (KEY, KEYS)}, key=lambda d: (d.dc or "", d.name, d.kind))
-    groups: list[tuple[KVWatch, list[Dependency]]] = [(own_watch(d), [d]) for d in kv]
+    kv = sorted(((w, d) for d in deps if (w := kv_target(d)) is not None),
+                key=lambda wd: (wd[0].dc or "", wd[0].prefix, wd[0].recurse, str(wd[1])))
+    groups: list[tuple[KVWatch, list[Dependency]]] = [(w, [d]) for w, d in kv]
     # merge the same-datacenter neighbours sharing the longest prefix until the plan fits
     while len(groups) > max(budget, 1):
         best, best_len = -1, -1
@@ -65,9 +82,10 @@ def derive(watch: KVWatch, dep: Dependency, raw: Any) -> Any:
     """The answer Consul would give `dep`'s own query, cut from `watch`'s answer (None: no such key)."""
     if watch == own_watch(dep):
         return raw
+    own = own_watch(dep)
     entries = [e for e in raw if isinstance(e, Mapping)] if isinstance(raw, list) else []
-    if dep.kind == KEY:
-        found = [e for e in entries if e.get("Key") == dep.name]
+    if not own.recurse:
+        found = [e for e in entries if e.get("Key") == own.prefix]
     else:
-        found = [e for e in entries if isinstance(e.get("Key"), str) and e["Key"].startswith(dep.name)]
+        found = [e for e in entries if isinstance(e.get("Key"), str) and e["Key"].startswith(own.prefix)]
     return found or None

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from consul_templates import kvplan
-from consul_templates.functions import KEY, KEYS, NODES, SERVICE, SERVICES, Dependency
+from consul_templates.functions import NODES, SERVICE, SERVICES, Dependency
 from portside.backoff import Backoff
 from portside.catalog import Catalog
 from portside.consul import ConsulError, WatchObserver
@@ -37,6 +37,7 @@ POLL_INTERVAL = 60.0  # datacenters have no blocking index: poll them
 DEFAULT_CAP = 64  # connections to the agent when the adapter does not say (its own default)
 FEED_WATCHES = 3  # blocking queries per datacenter feed
 RESERVE = 2  # the datacenters poll and a spare
+QUEUED_GAP = 1.0  # seconds between rounds of reading the queries beyond the budget
 
 
 class Source(Protocol):
@@ -131,17 +132,22 @@ class Watches:
             self.store.drop(dep)
         self._catalog_deps = {d for d in wanted if d.from_catalog}
         self._sync_feeds({d.dc for d in self._catalog_deps})
-        kv = {d for d in wanted if not d.from_catalog and d.kind in (KEY, KEYS) and type(d) is Dependency}
+        kv = {d for d in wanted if not d.from_catalog and kvplan.kv_target(d) is not None}
         others = wanted - self._catalog_deps - kv
         # the others first (polls hold no connection; Go queries cannot be coalesced), KV shares what is left
         blocking = sorted((d for d in others if d.blocking), key=str)
         room = max(0, self.cap - FEED_WATCHES * len(self.feeds) - self.pool.size - RESERVE - (1 if kv else 0))
         queued = set(blocking[room:])
         if queued and queued != self.queued:
-            log.warning("%d queries wait for a connection (budget %d under the cap of %d): %s", len(self.queued),
-                        room, self.cap, ", ".join(map(str, sorted(queued, key=str)[:3])))
+            log.warning("%d queries beyond the connection budget (%d under the cap of %d) are read without blocking, "
+                        "in turn, through the read pool: %s", len(queued), room, self.cap,
+                        ", ".join(map(str, sorted(queued, key=str)[:3])))
         self.queued = queued
         self._sync_single(others - queued)
+        if queued:
+            self.tasks.start("queued reads", self._read_queued, must_run=False)
+        else:
+            self.tasks.discard("queued reads")
         self._sync_kv(kv)
 
     async def close(self) -> None:
@@ -236,6 +242,29 @@ class Watches:
             if self.once:
                 return
         raise RuntimeError(f"watch {dep} ended")  # ConsulClient.watch never ends: restart it
+
+    async def _read_queued(self) -> None:
+        """Queries beyond the budget: read without blocking, one at a time through the read pool, round after
+        round (QUEUED_GAP apart): slower to follow a change than a blocking query of their own, never over the
+        cap, never starved."""
+        while self.queued:
+            for dep in sorted(self.queued, key=str):
+                try:
+                    path, params = dep.query()
+                    answer = await self.pool.run(functools.partial(
+                        self.source.get_indexed, path, params, stale=self.stale, what=f"read {dep}",  # type: ignore[attr-defined]
+                        observer=self.observer))
+                except ValueError as exc:  # a name no Consul path can carry
+                    log.error("read %s refused: %s", dep, exc)
+                    continue
+                except ConsulError as exc:
+                    log.warning("read %s: %s; trying again next round", dep, exc)
+                    continue
+                if dep in self.queued:
+                    self._put(dep, answer.data)
+                if self.once and all(d in self.store for d in self.queued):
+                    return
+            await asyncio.sleep(QUEUED_GAP)
 
     def _put(self, dep: Dependency, raw: Any) -> None:
         try:

@@ -105,3 +105,18 @@ async def test_watches_never_hold_more_than_the_budget() -> None:
     assert store[deps[1]] == "app/x1/w" and store[deps[39]] is None  # absent key: None, as its own query says
     await watches.close()
     assert consul.held == 0
+
+
+def test_go_template_kv_queries_are_planned_like_ours() -> None:
+    from consul_templates.ctfuncs.queries import KeyQuery, PrefixQuery, ServiceQuery
+    from consul_templates.ctfuncs.source import dependency
+
+    deps = {dependency(KeyQuery(f"app/k{i}")) for i in range(10)} | {dependency(PrefixQuery("app/list"))}
+    p = plan(deps, budget=2)
+    assert len(p) == 2 and set().union(*p.values()) == deps
+    (merged,) = [w for w in p if len(p[w]) > 1] or [next(iter(p))]
+    key = dependency(KeyQuery("app/k3"))
+    listing = kv("app/k3", "app/k30", "app/list/a")
+    assert derive(merged, key, listing) == kv("app/k3")
+    assert derive(KVWatch("app/", recurse=True), dependency(PrefixQuery("app/list")), listing) == kv("app/list/a")
+    assert plan({dependency(ServiceQuery.parse("web"))}, 5) == {}  # not a KV read: watched on its own
