@@ -37,16 +37,7 @@ from portside.settings import consul_settings
 from testbed import bulk, engines
 
 ROOT = Path(__file__).resolve().parent.parent
-EVERY = """{% for s in services() %}
-upstream {{ s.name }} {
-{% for i in service(s.name) %}
-    server {{ i.hostport }};
-{% else %}
-    {{ empty_upstream() }}
-{% endfor %}
-}
-{% endfor %}
-"""
+EVERY = bulk.EVERY_SERVICE_TEMPLATE
 
 
 class Peak(threading.Thread):

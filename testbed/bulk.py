@@ -10,6 +10,18 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+# A Jinja2 template over every service of the catalog (consul-templates' scale test and benchmark): one nginx
+# upstream per service, each reading that service's instances.
+EVERY_SERVICE_TEMPLATE = """{% for s in services() %}
+upstream {{ s.name }} {
+{% for i in service(s.name) %}
+    server {{ i.hostport }};
+{% else %}
+    {{ empty_upstream() }}
+{% endfor %}
+}
+{% endfor %}
+"""
 TXN_OPS = 64  # Consul refuses a transaction of more than 128 operations; half keeps each request small
 
 

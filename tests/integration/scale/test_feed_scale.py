@@ -22,16 +22,7 @@ from tests.support.dnsb_harness import Daemon as DnsBalancer
 
 SERVICES, INSTANCES, NODES = 5000, 3, 50
 CAP = 64  # the adapter's connection cap (its default)
-EVERY = """{% for s in services() %}
-upstream {{ s.name }} {
-{% for i in service(s.name) %}
-    server {{ i.hostport }};
-{% else %}
-    {{ empty_upstream() }}
-{% endfor %}
-}
-{% endfor %}
-"""
+EVERY = bulk.EVERY_SERVICE_TEMPLATE
 LAYOUT = bulk.Layout(SERVICES, INSTANCES, NODES)
 
 
