@@ -222,9 +222,9 @@ class Watches:
     # ---- polls, and queries watched on their own ---------------------------------------------------------
     def _sync_single(self, deps: set[Dependency]) -> None:
         for dep in self._single - deps:
-            self.tasks.discard(f"watch {dep}")
+            self.tasks.discard(f"watch {dep!r}")
         for dep in deps - self._single:
-            self.tasks.start(f"watch {dep}", functools.partial(self._run, dep), must_run=False)
+            self.tasks.start(f"watch {dep!r}", functools.partial(self._run, dep), must_run=False)
         self._single = deps
 
     async def _run(self, dep: Dependency) -> None:
