@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dns_balancer.access import Access, Network
 from dns_balancer.forward import Forwarder
 from dns_balancer.metrics import Sources, make_registry
-from dns_balancer.mirror import Mirror, ZonePublisher
+from dns_balancer.mirror import BuildThread, Mirror, ZonePublisher
 from dns_balancer.server import DnsServer, ServerConfig
 from dns_balancer.snapshot import Snapshot
 from dns_balancer.wire import Responder
@@ -46,7 +45,7 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
     forwarder = Forwarder(config.recursors, config.recursor_timeout)
     access = Access(config.allow_from, config.recursion_from if config.recursors else None)
     server = DnsServer(responder, config.server, forwarder, access)
-    builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zone-build")
+    builder = BuildThread()
     publisher = ZonePublisher(responder, config.zone, builder)
     consul = await ConsulClient.open(config.consul)
 
