@@ -124,7 +124,7 @@ class Feed:
         self.synced = asyncio.Event()  # the service list, the nodes and every listed service were read once
         self.listeners: list[Callable[[Change], None]] = []
         self.stats = {"fetches": 0, "fetch_errors": 0, "sweeps": 0, "swept_nodes": 0, "sweep_moved": 0,
-                      "skipped_entries": 0, "publications": 0}
+                      "skipped_entries": 0, "publications": 0, "sweeps_by_service": 0}
         self._summaries: dict[str, ServiceSummary] | None = None
         self._checks: dict[tuple[str, str], Check] | None = None
         self._nodes: dict[str, Node] | None = None
@@ -285,9 +285,15 @@ class Feed:
         sweep_failed = False
         if self._sweep_due and self.synced.is_set():
             self._sweep_due = False
-            moved, complete = await self.sweep()
-            todo |= moved
-            sweep_failed = not complete
+            if len(summaries) <= len(nodes) + self.pool.size:
+                # a small catalog: reading every service costs no more reads than the sweep, in one round trip
+                # instead of two (the sweep, then the services it names)
+                todo |= set(summaries)
+                self.stats["sweeps_by_service"] += 1
+            else:
+                moved, complete = await self.sweep()
+                todo |= moved
+                sweep_failed = not complete
         # Summaries, nodes or the list may have moved while we swept: take the newest for this publication.
         summaries, nodes = self._summaries or summaries, self._nodes or nodes
         todo |= self._todo
