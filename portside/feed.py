@@ -25,19 +25,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from portside.backoff import Backoff
-from portside.catalog import (
-    Catalog,
-    Check,
-    Instance,
-    Node,
-    ServiceSummary,
-    by_node,
-    decode_checks,
-    decode_health,
-    decode_nodes,
-    decode_service_list,
-    sort_key,
-)
+from portside.catalog import Catalog, Check, Instance, Node, ServiceSummary, by_node, sort_key
+from portside.catalogjson import decode_checks, decode_health, decode_nodes, decode_service_list
 from portside.consul import Answer, ConsulError, WatchObserver, paths
 from portside.feeddiff import (
     decode_node_services,

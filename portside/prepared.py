@@ -28,16 +28,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from portside.catalog import (
-    CRITICAL,
-    EMPTY,
-    PASSING,
-    Catalog,
-    Decoded,
-    FrozenMap,
-    Instance,
-    judge,
-)
+from portside.catalog import CRITICAL, EMPTY, PASSING, Catalog, FrozenMap, Instance, judge
+from portside.catalogjson import Decoded
 
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
