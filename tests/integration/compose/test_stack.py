@@ -10,6 +10,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 
 import pytest
 
@@ -76,16 +77,27 @@ def test_daemons_run_as_non_root_and_stop_within_2s(stack, service, docker_clien
     assert uid != "0"
     cid = stack.compose("ps", "-q", service).strip()
     c = docker_client.containers.get(cid)
-    t0 = time.monotonic()
+    t0 = time.time()
     c.stop(timeout=10)
-    took = time.monotonic() - t0
+    took = time.time() - t0
     c.reload()
     logs = c.logs().decode(errors="replace")
     stack.compose("up", "-d", "--no-recreate", service)
-    assert took < 2.0, f"{service} took {took:.2f}s to stop"
+    # The daemon's own stop: from `docker stop` to its exit, as the engine recorded it. What the engine does after
+    # (taking the container off its networks: two for dns, with published ports) is not the daemon's, and took
+    # up to 7 s more on the loaded 2-core machine; the whole stop must still come in under the 10 s SIGKILL.
+    exited = finished_at(c.attrs["State"]["FinishedAt"]) - t0
+    assert exited < 2.0, f"{service} exited {exited:.2f}s after docker stop (stop took {took:.2f}s in all)"
+    assert took < 10.0, f"{service} took {took:.2f}s to stop"
     assert "Traceback" not in logs
     if service != "nginx":
         assert c.attrs["State"]["ExitCode"] == 0, logs[-2000:]
+
+
+def finished_at(stamp: str) -> float:
+    """The engine's RFC 3339 time with nanoseconds (`2026-11-29T17:24:10.546051337Z`) as a Unix time."""
+    whole, _, frac = stamp.rstrip("Z").partition(".")
+    return datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp() + float(f"0.{frac or 0}")
 
 
 SERVICES = ["consul", "acl-init", "registrator", "dns", "nginx", "templates", "web"]
