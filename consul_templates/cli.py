@@ -33,6 +33,7 @@ from consul_templates.loader import Loaded, load
 from portside.observe import setup_logging
 from portside.run import run
 from portside.settings import SettingsError
+from portside.shell import check_tls_files, http_addr_from, read_token_file, shared_options
 
 option = functools.partial(click.option, show_envvar=True)  # --help names each CONSUL_TEMPLATES_* var
 
@@ -59,8 +60,8 @@ class Command(click.Command):
 
 def flag_overrides(flags: dict[str, Any]) -> dict[str, Any]:
     """The Config fields set by flags (None: not given)."""
-    out: dict[str, Any] = {"log_format": flags["log_format"], "http_addr": flags["http_addr"],
-                           "consul_address": flags["consul_addr"], "consul_token": flags["consul_token"]}
+    out: dict[str, Any] = {"log_format": flags["log_format"], "http_addr": http_addr_from(flags["http_addr"]),
+                           "consul_address": flags["consul_addr"], "consul_token": _token(flags)}
     if flags["wait"]:
         out["wait"] = parse_wait(flags["wait"], "-wait")
     if flags["log_level"]:
@@ -78,6 +79,7 @@ def flag_overrides(flags: dict[str, Any]) -> dict[str, Any]:
 
 
 def _consul_flags(config: Config, flags: dict[str, Any]) -> Config:
+    check_tls_files(flags)
     consul = config.consul
     if flags["max_stale"] is not None and want_duration(flags["max_stale"], "-max-stale") > 0:
         consul = replace(consul, stale=True)
@@ -88,11 +90,20 @@ def _consul_flags(config: Config, flags: dict[str, Any]) -> Config:
     for key, flag in (("verify", "consul_ssl_verify"),):
         if flags[flag] is not None:
             consul = replace(consul, **{key: flags[flag]})
-    for key, flag in (("ca_cert", "consul_ssl_ca_cert"), ("client_cert", "consul_ssl_cert"),
-                      ("client_key", "consul_ssl_key")):
+    for key, flag in (("ca_cert", "consul_cacert"), ("client_cert", "consul_client_cert"),
+                      ("client_key", "consul_client_key")):
         if flags[flag]:
             consul = replace(consul, **{key: flags[flag]})
-    return replace(config, consul=consul)
+    return replace(config, consul=replace(consul, max_connections=flags["consul_max_conns"]))
+
+
+def _token(flags: dict[str, Any]) -> str | None:
+    """-consul-token or --consul-token-file (not both); else the file's, else CONSUL_HTTP_TOKEN(_FILE)."""
+    if flags["consul_token"] and flags["consul_token_file"]:
+        raise ConfigError("give -consul-token or --consul-token-file, not both")
+    if flags["consul_token_file"]:
+        return read_token_file(flags["consul_token_file"], "--consul-token-file")
+    return flags["consul_token"] or None
 
 
 def _exec_flags(config: Config, flags: dict[str, Any]) -> Config:
@@ -180,15 +191,6 @@ def _options(f: Any) -> Any:
         ct_option("once", is_flag=True, help="Render every template once, then exit."),
         ct_option("dry", is_flag=True, help="Print renders to stdout instead of writing files; run no command."),
         ct_option("wait", metavar="MIN[:MAX]", help="Quiescence for every template (e.g. 100ms:1s)."),
-        ct_option("consul-addr", help="Consul HTTP address (default: CONSUL_HTTP_ADDR, then 127.0.0.1:8500)."),
-        ct_option("consul-token", help="Consul ACL token (default: CONSUL_HTTP_TOKEN)."),
-        ct_option("consul-ssl", is_flag=True, help="Talk to Consul over HTTPS."),
-        option("-consul-ssl-verify/-consul-ssl-no-verify", "--consul-ssl-verify/--consul-ssl-no-verify",
-               "consul_ssl_verify", default=None, envvar="CONSUL_TEMPLATES_CONSUL_SSL_VERIFY",
-               help="Verify Consul's certificate (default: yes)."),
-        ct_option("consul-ssl-ca-cert", help="CA certificate for Consul."),
-        ct_option("consul-ssl-cert", help="Client certificate for Consul."),
-        ct_option("consul-ssl-key", help="Client key for Consul."),
         ct_option("max-stale", metavar="DURATION", help="Above 0: let any Consul server answer (stale reads)."),
         ct_option("block-query-wait", metavar="DURATION", help="Blocking-query wait (default 60s)."),
         ct_option("exec", metavar="COMMAND", help="Run and supervise this child (no shell) once all files exist."),
@@ -213,10 +215,6 @@ def _options(f: Any) -> Any:
         ct_option("kill-signal", metavar="SIGNAL", help="Another signal that stops us (SIGTERM/SIGINT always do)."),
         ct_option("default-left-delimiter", help="Left delimiter of -template templates."),
         ct_option("default-right-delimiter", help="Right delimiter of -template templates."),
-        ct_option("log-level", help="debug, info, warn(ing), err(or); consul-template's trace too."),
-        option("--log-format", type=click.Choice(["text", "json"]), envvar="CONSUL_TEMPLATES_LOG_FORMAT"),
-        option("--http-addr", envvar="CONSUL_TEMPLATES_HTTP_ADDR",
-               help="host:port for /health and /metrics ('off' to disable)."),
         option("--pass-env", multiple=True, envvar="CONSUL_TEMPLATES_PASS_ENV", metavar="NAME",
                help="A secret variable (e.g. CONSUL_HTTP_TOKEN) that commands and env() may see (repeatable)."),
         option("-version", "--version", "-v", is_flag=True, expose_value=False, is_eager=True, callback=_version,
@@ -226,9 +224,25 @@ def _options(f: Any) -> Any:
     return f
 
 
+# The shared options (portside.shell), also under consul-template's spellings and our earlier variable names.
+_shared = shared_options(
+    "CONSUL_TEMPLATES", log_level_default=None,
+    aliases={"log-level": ["-log-level"], "consul-addr": ["-consul-addr"], "consul-token": ["-consul-token"],
+             "consul-ssl": ["-consul-ssl"],
+             "consul-ssl-verify": ["-consul-ssl-verify/-consul-ssl-no-verify", "/--consul-ssl-no-verify"],
+             "consul-cacert": ["-consul-ssl-ca-cert", "--consul-ssl-ca-cert"],
+             "consul-client-cert": ["-consul-ssl-cert", "--consul-ssl-cert"],
+             "consul-client-key": ["-consul-ssl-key", "--consul-ssl-key"]},
+    legacy_env={"consul-cacert": ["CONSUL_TEMPLATES_CONSUL_SSL_CA_CERT"],
+                "consul-client-cert": ["CONSUL_TEMPLATES_CONSUL_SSL_CERT"],
+                "consul-client-key": ["CONSUL_TEMPLATES_CONSUL_SSL_KEY"]},
+)
+
+
 @click.command(cls=Command, context_settings={"help_option_names": ["-h", "-help", "--help"],
                                               "max_content_width": 110})
 @_options
+@_shared
 def cli(**flags: Any) -> None:
     """consul-templates: render files from Consul data, check them, swap them in, reload (never break nginx)."""
     # A SIGHUP before the loop's handler is up would kill us (its default action); a reload then is moot anyway.

@@ -35,6 +35,7 @@ from typing import Any
 
 from consul_templates.config_checks import ConfigError, Wait, want_http_addr, want_log_format
 from consul_templates.guards import default_syntax
+from portside.address import Address
 
 __all__ = ["Config", "ConfigError", "ConsulOptions", "EnvFilter", "EnvModeSpec", "ExecSpec", "TemplateSpec", "Wait",
            "default_language", "load_config", "merge", "parse_template_flag"]
@@ -57,6 +58,7 @@ class ConsulOptions:
     ca_cert: str | None = None
     client_cert: str | None = None
     client_key: str | None = None
+    max_connections: int = 64  # --consul-max-conns: the most connections to the agent
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ class Config:
     wait: Wait = field(default_factory=Wait)
     log_format: str = "text"
     log_level: str | None = None
-    http_addr: str | None = None
+    http_addr: Address | None = None
     pass_env: tuple[str, ...] = ()
     exec: ExecSpec | None = None
     env: EnvModeSpec | None = None

@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from portside.address import Address, AddressError
+from portside.observe import LOG_LEVELS
 from portside.watchrules import parse_duration
 
 
@@ -186,8 +188,6 @@ def want_log_format(value: Any, where: str) -> str:
     return text
 
 
-LOG_LEVELS = {"trace": "debug", "debug": "debug", "info": "info", "warn": "warning", "warning": "warning",
-              "err": "error", "error": "error"}
 
 
 def want_log_level(value: Any, where: str) -> str:
@@ -198,13 +198,11 @@ def want_log_level(value: Any, where: str) -> str:
     return LOG_LEVELS[text]
 
 
-def want_http_addr(value: Any, where: str) -> str | None:
-    if value is None:
-        return None
-    text = want_str(value, where).strip()
-    if text in {"", "off"}:
-        return None
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"{where}: expected host:port (e.g. 127.0.0.1:9310) or off, got {text!r}")
-    return text
+def want_http_addr(value: Any, where: str) -> Address | None:
+    if value is None or isinstance(value, Address):
+        return value
+    try:
+        return Address.parse(want_str(value, where), flag=where, allow_off=True)
+    except AddressError as exc:
+        raise ConfigError(f"{where}: expected host:port (e.g. 127.0.0.1:9310) or off, got {value!r}: "
+                          f"{exc.reason}") from None

@@ -12,6 +12,7 @@ import logging.handlers
 import os
 import signal
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from consul_templates import children
@@ -24,20 +25,22 @@ from consul_templates.supervisor import Supervisor
 from consul_templates.watch import Source
 from portside import supervise
 from portside.consul import ConsulClient, ConsulError
-from portside.observe import make_app, serve_http
+from portside.observe import serve_observability
 from portside.settings import ConsulSettings, consul_settings
+from portside.shell import token_from_env
 
 log = logging.getLogger("consul_templates")
 
 
 def settings_for(options: ConsulOptions, environ: Mapping[str, str] | None = None) -> ConsulSettings:
-    """Our Consul settings; consul-template's own CONSUL_TOKEN variable is read when nothing else names a token."""
+    """The file's and the flags' Consul options (merged: flags win), then the standard CONSUL_* variables
+    (CONSUL_HTTP_TOKEN_FILE, CONSUL_HTTP_TOKEN); consul-template's own CONSUL_TOKEN when nothing else names a
+    token."""
     env = os.environ if environ is None else environ
-    token = options.token
-    if token is None and not env.get("CONSUL_HTTP_TOKEN") and env.get("CONSUL_TOKEN"):
-        token = env["CONSUL_TOKEN"]
-    return consul_settings(env, address=options.address, token=token, ssl=options.ssl, verify=options.verify,
-                           cacert=options.ca_cert, client_cert=options.client_cert, client_key=options.client_key)
+    token = options.token or token_from_env(env) or env.get("CONSUL_TOKEN") or None
+    settings = consul_settings(env, address=options.address, token=token, ssl=options.ssl, verify=options.verify,
+                               cacert=options.ca_cert, client_cert=options.client_cert, client_key=options.client_key)
+    return replace(settings, max_connections=options.max_connections)
 
 
 def add_syslog(facility: str | None) -> None:
@@ -120,13 +123,11 @@ async def serve(stop: asyncio.Event, loaded: Loaded, reload_config: Callable[[],
                         on_ready=supervisor.ready if supervisor else None, observer=metrics.consul, tasks=tasks)
     installed = _signals(loop, config, stop, runner.request_reload if runner else lambda: None, supervisor)
     background = [asyncio.create_task(children.reap_forever(), name="reap orphans")] if children.is_init() else []
-    http = None
+    stack = contextlib.AsyncExitStack()
     _write_pid(config.pid_file)
     try:
-        if config.http_addr:
-            http = await serve_http(make_app(metrics.registry, lambda: _health(lambda: clients.current, tasks)),
-                                    config.http_addr)
-            log.info("serving /health and /metrics on %s", config.http_addr)
+        await stack.enter_async_context(serve_observability(lambda: _health(lambda: clients.current, tasks),
+                                                            metrics.registry, config.http_addr))
         log.info("consul-templates: %d template(s)%s, Consul at %s%s%s", len(config.templates),
                  " + env mode" if config.env else "", settings_for(config.consul).address,
                  " (once)" if once else "", " (dry)" if dry else "")
@@ -146,8 +147,7 @@ async def serve(stop: asyncio.Event, loaded: Loaded, reload_config: Callable[[],
             await supervisor.close()
         for task in background:
             task.cancel()
-        if http is not None:
-            await http.cleanup()
+        await stack.aclose()
         await clients.close()
         _remove_pid(config.pid_file)
 

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from portside.consul import Reachability
+from portside.consul.bydc import ReachabilityByDatacenter
 
 
 def _counter(registry: CollectorRegistry, name: str, doc: str) -> Counter:
@@ -17,11 +17,17 @@ def _counter(registry: CollectorRegistry, name: str, doc: str) -> Counter:
 
 
 class _WatchErrors(Collector):
-    def __init__(self, consul: Reachability) -> None:
+    def __init__(self, consul: ReachabilityByDatacenter) -> None:
         self.consul = consul
 
     def collect(self) -> Iterable[Metric]:
         yield CounterMetricFamily("consul_templates_watch_errors", "Failed Consul fetches", value=self.consul.errors)
+        by_dc = GaugeMetricFamily(
+            "consul_templates_datacenter_reachable", "1 when every read of this datacenter answered last time "
+            "('local': the agent's own); 0 while its templates render from its last good data", labels=["datacenter"])
+        for name, reach in sorted(self.consul.datacenters.items()):
+            by_dc.add_metric([name], int(reach.reachable))
+        yield by_dc
 
 
 @dataclass
@@ -48,8 +54,8 @@ class Metrics:
             ["template", "reason"], registry=r)
         self.watches = Gauge("consul_templates_watches_active", "Dependencies watched", registry=r)
         self.templates = Gauge("consul_templates_templates", "Templates configured", registry=r)
-        # Consul as the watches see it (portside's Reachability observer, read at scrape time)
-        self.consul = Reachability()
+        # Consul as the watches see it (portside's Reachability observer, per datacenter too, read at scrape time)
+        self.consul = ReachabilityByDatacenter()
         Gauge("consul_templates_consul_reachable", "1 when Consul answered every watch's last fetch (a 403 is an "
               "answer)", registry=r).set_function(lambda: int(self.consul.reachable))
         Gauge("consul_templates_consul_permitted", "0 while Consul's ACLs refuse some watch (403)",

@@ -81,12 +81,13 @@ class Watches:
     def sync(self, wanted: Iterable[Dependency]) -> None:
         wanted = set(wanted)
         for dep in self._watched - wanted:
-            self.tasks.discard(f"watch {dep}")
+            self.tasks.discard(dep)
             self.store.drop(dep)
             log.debug("stopped watching %s", dep)
         for dep in wanted - self._watched:
             # a watch returns only on purpose (--once, a refused read); ending otherwise raises, and is restarted
-            self.tasks.start(f"watch {dep}", functools.partial(self._run, dep), must_run=False)
+            # keyed by the dependency itself: two dependencies may print alike (their names are only for logs)
+            self.tasks.start(dep, functools.partial(self._run, dep), must_run=False, name=f"watch {dep}")
             log.debug("watching %s", dep)
         self._watched = wanted
 

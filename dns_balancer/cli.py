@@ -1,5 +1,6 @@
-"""Command line of `dns-balancer`: click options, each also read from DNS_BALANCER_<NAME>, -> DaemonConfig.
-Consul comes from the standard CONSUL_* variables (explicit --consul-addr / --consul-token win)."""
+"""Command line of `dns-balancer`: its own options and the shared ones (portside.shell: logging, --http-addr,
+Consul address/token/TLS), each also read from DNS_BALANCER_<NAME>, validated once into a DaemonConfig.
+Consul falls back to the standard CONSUL_* variables (explicit --consul-addr / --consul-token win)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from dns_balancer.ratelimit import RateLimitConfig
 from dns_balancer.records import labels_of, valid_label
 from dns_balancer.server import ServerConfig, parse_listen
 from dns_balancer.zone import ZoneConfig
+from portside.address import AddressError
 from portside.observe import setup_logging
 from portside.run import run
-from portside.settings import SettingsError, consul_settings
+from portside.shell import shared_options, shell_from
 
 ENV_PREFIX = "DNS_BALANCER"
 
@@ -49,24 +51,21 @@ def _networks(text: str | None, option: str) -> tuple[Network, ...] | None:
 
 def build_config(
     *, listen: str, domain: str, alt_domain: str | None, datacenter: str | None, ttl: int, negative_ttl: int,
-    only_passing: bool, a_record_limit: int, recursor: tuple[str, ...], recursor_timeout: float, http_addr: str,
-    consul_addr: str | None, consul_token: str | None, stale: bool, tcp_idle_timeout: float,
-    tcp_max_connections: int, tcp_message_timeout: float = 5.0, tcp_max_per_source: int = 16,
+    only_passing: bool, a_record_limit: int, recursor: tuple[str, ...], recursor_timeout: float, stale: bool,
+    tcp_idle_timeout: float, tcp_max_connections: int, tcp_message_timeout: float = 5.0, tcp_max_per_source: int = 16,
     allow_from: str | None = None, recursion_from: str | None = None, rate_limit: float = 0.0,
-    rate_limit_slip: int = 2,
+    rate_limit_slip: int = 2, **shared: object,
 ) -> DaemonConfig:
+    """Every option validated once (click.BadParameter naming the option: exit 2); `shared`: portside.shell's."""
+    shell = shell_from(shared)
     try:
         host, port = parse_listen(listen)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--listen") from exc
+    except AddressError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--listen'") from exc
     try:
         recursors = tuple(parse_recursor(r) for r in recursor)
-    except ValueError as exc:
-        raise click.BadParameter(f"recursor: {exc}", param_hint="--recursor") from exc
-    try:
-        settings = consul_settings(address=consul_addr, token=consul_token)
-    except SettingsError as exc:
-        raise click.BadParameter(str(exc), param_hint="--consul-addr / CONSUL_HTTP_ADDR") from exc
+    except AddressError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--recursor'") from exc
     zone = ZoneConfig(
         domain=domain, alt_domain=alt_domain, datacenter=datacenter, ttl=ttl, negative_ttl=negative_ttl,
         only_passing=only_passing, ns_address=_ns_address(host),
@@ -80,10 +79,9 @@ def build_config(
         tcp_message_timeout=tcp_message_timeout, tcp_max_per_source=tcp_max_per_source,
         rate_limit=RateLimitConfig(rate_limit, rate_limit_slip) if rate_limit > 0 else None,
     )
-    http = http_addr.strip()
     return DaemonConfig(
-        consul=settings, zone=zone, server=server, a_record_limit=a_record_limit, recursors=recursors,
-        recursor_timeout=recursor_timeout, http_addr=None if http in ("", "off") else http, stale_reads=stale,
+        consul=shell.consul, zone=zone, server=server, a_record_limit=a_record_limit, recursors=recursors,
+        recursor_timeout=recursor_timeout, http_addr=shell.http_addr, stale_reads=stale,
         datacenter=datacenter, allow_from=allow, recursion_from=recurse,
     )
 
@@ -106,14 +104,6 @@ def build_config(
               help="Forward foreign names to this resolver (host[:port]; repeat for fallbacks). Without it: REFUSED.")
 @click.option("--recursor-timeout", default=2.0, show_default=True, show_envvar=True,
               type=click.FloatRange(0.01, 60))
-@click.option("--http-addr", default="127.0.0.1:9600", show_default=True, show_envvar=True,
-              help="host:port for /health and /metrics ('off' to disable).")
-@click.option("--log-format", default="text", show_default=True, show_envvar=True,
-              type=click.Choice(["text", "json"]))
-@click.option("--log-level", default="info", show_default=True, show_envvar=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
-@click.option("--consul-addr", default=None, show_envvar=True, help="Consul HTTP address (else CONSUL_HTTP_ADDR).")
-@click.option("--consul-token", default=None, show_envvar=True, help="ACL token (else CONSUL_HTTP_TOKEN).")
 @click.option("--stale/--consistent", default=True, show_default=True, show_envvar=True,
               help="Let any Consul server answer the watches (as Consul's own DNS does), or only the leader.")
 @click.option("--tcp-idle-timeout", default=10.0, show_default=True, show_envvar=True,
@@ -132,10 +122,11 @@ def build_config(
               help="UDP responses per second per client /24 (/56) and name/type, as BIND's RRL (0: off).")
 @click.option("--rate-limit-slip", default=2, show_default=True, show_envvar=True, type=click.IntRange(0, 10),
               help="Every Nth response over the rate goes out truncated (TC) so real clients retry over TCP.")
-def cli(log_format: str, log_level: str, **options: object) -> None:
+@shared_options(ENV_PREFIX, http_default="127.0.0.1:9600")
+def cli(log_format: str | None, log_level: str, **options: object) -> None:
     """dns-balancer: round-robin DNS for Consul services, answered from an in-memory mirror."""
     config = build_config(**options)  # type: ignore[arg-type]
-    setup_logging(log_format, log_level)
+    setup_logging(log_format or "text", log_level)
     code = run(lambda stop: serve(config, stop))
     raise SystemExit(code)
 

@@ -4,6 +4,7 @@ plus /health and /metrics. `serve(config, stop)` is the daemon's main coroutine 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,8 +18,9 @@ from dns_balancer.server import DnsServer, ServerConfig
 from dns_balancer.snapshot import Snapshot
 from dns_balancer.wire import Responder
 from dns_balancer.zone import ZoneConfig, build_zone
+from portside.address import Address
 from portside.consul import ConsulClient, Reachability
-from portside.observe import make_app, serve_http
+from portside.observe import serve_observability
 from portside.settings import ConsulSettings
 from portside.supervise import Supervisor
 
@@ -33,7 +35,7 @@ class DaemonConfig:
     a_record_limit: int = 0
     recursors: tuple[tuple[str, int], ...] = ()
     recursor_timeout: float = 2.0
-    http_addr: str | None = "127.0.0.1:9600"
+    http_addr: Address | None = Address("127.0.0.1", 9600)
     stale_reads: bool = True
     datacenter: str | None = None  # ask Consul for this datacenter's catalog (None: the agent's own)
     fetch_pool: int = 8  # reads of changed services at once (the feed's blocking queries are 3 more)
@@ -64,26 +66,24 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
     mirror = Mirror(consul, publisher, datacenter=config.datacenter, stale=config.stale_reads,
                     pool_size=config.fetch_pool, observer=reachability)
     tasks = Supervisor()  # the mirror: restarted when it fails, named by /health when it keeps failing
-    runner = None
+    stack = contextlib.AsyncExitStack()
     try:
         try:
             await server.start()
         except OSError as exc:
             log.error("cannot answer DNS on %s:%d: %s", config.server.host, config.server.port, exc)
             return 2
-        if config.http_addr:
-            registry = make_registry(Sources(responder, server, mirror, reachability, forwarder,
-                                             lambda: publisher.rebuilds, lambda: publisher.updates))
+        registry = make_registry(Sources(responder, server, mirror, reachability, forwarder,
+                                         lambda: publisher.rebuilds, lambda: publisher.updates))
 
-            async def health() -> dict[str, bool]:
-                return {"dns": server.listening, "mirror_synced": mirror.synced.is_set(), **tasks.health()}
+        async def health() -> dict[str, bool]:
+            return {"dns": server.listening, "mirror_synced": mirror.synced.is_set(), **tasks.health()}
 
-            try:
-                runner = await serve_http(make_app(registry, health), config.http_addr)
-            except (OSError, ValueError) as exc:
-                log.error("cannot serve /health and /metrics on %s: %s", config.http_addr, exc)
-                return 2
-            log.info("/health and /metrics on http://%s", config.http_addr)
+        try:
+            await stack.enter_async_context(serve_observability(health, registry, config.http_addr))
+        except OSError as exc:
+            log.error("cannot serve /health and /metrics on %s: %s", config.http_addr, exc)
+            return 2
         tasks.start("mirror", mirror.run)
         if ready is not None:
             ready.set()
@@ -92,7 +92,6 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
     finally:
         await tasks.close()
         await server.close()
-        if runner is not None:
-            await runner.cleanup()
+        await stack.aclose()
         await consul.close()
         builder.shutdown(wait=False, cancel_futures=True)

@@ -22,6 +22,7 @@ from dns_balancer.access import Access
 from dns_balancer.forward import Forwarder
 from dns_balancer.ratelimit import DROP, SEND, RateLimitConfig, RateLimiter, truncated
 from dns_balancer.wire import Forward, Responder
+from portside.address import Address
 
 log = logging.getLogger("dns_balancer.server")
 _LEN = struct.Struct("!H")
@@ -40,11 +41,10 @@ class ServerConfig:
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """"127.0.0.1:8600", "[::1]:8600", ":8600" (all addresses) -> (host, port)."""
-    host, sep, port = text.strip().rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"listen address {text!r}: expected host:port")
-    return host.strip("[]") or "0.0.0.0", int(port)
+    """"127.0.0.1:8600", "[::1]:8600", ":8600" (all addresses) -> (host, port). AddressError (a ValueError)
+    names --listen and the value."""
+    address = Address.required(text, flag="--listen", default_host="0.0.0.0")
+    return address.host, address.port
 
 
 class UdpProtocol(asyncio.DatagramProtocol):

@@ -27,6 +27,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from portside.address import hostport
+
 PASSING, WARNING, CRITICAL = "passing", "warning", "critical"
 MAINTENANCE = "maintenance"  # not a status of its own: a flag on a critical instance
 _RANK = {PASSING: 0, WARNING: 1, CRITICAL: 2}
@@ -118,8 +120,7 @@ class Instance:
     @property
     def hostport(self) -> str:
         """`address:port`, IPv6 addresses bracketed (nginx's `server` form)."""
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}"
+        return hostport(self.address, self.port)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 
 from portside.backoff import Backoff
@@ -20,6 +20,7 @@ log = logging.getLogger("portside.supervise")
 
 @dataclass
 class _Entry:
+    key: Hashable
     name: str
     factory: Callable[[], Awaitable[None]]
     must_run: bool
@@ -43,25 +44,27 @@ class Supervisor:
         self.max_failures = max_failures
         self.stable_after = stable_after
         self._backoff = backoff
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[Hashable, _Entry] = {}
 
-    def __contains__(self, name: str) -> bool:
-        return name in self._entries
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._entries
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def start(self, name: str, factory: Callable[[], Awaitable[None]], *, must_run: bool = True) -> None:
-        """Run `factory()` under supervision. A name already running is left alone."""
-        if name in self._entries:
+    def start(self, key: Hashable, factory: Callable[[], Awaitable[None]], *, must_run: bool = True,
+              name: str | None = None) -> None:
+        """Run `factory()` under supervision, known by `key` (logs and /health say `name`, default str(key)).
+        A key already running is left alone."""
+        if key in self._entries:
             return
-        entry = _Entry(name, factory, must_run, self._backoff())
-        self._entries[name] = entry
-        entry.runner = asyncio.create_task(self._supervise(entry), name=f"supervise {name}")
+        entry = _Entry(key, name or str(key), factory, must_run, self._backoff())
+        self._entries[key] = entry
+        entry.runner = asyncio.create_task(self._supervise(entry), name=f"supervise {entry.name}")
 
-    def discard(self, name: str) -> None:
-        """Stop supervising `name` and cancel it (without waiting for it to finish)."""
-        entry = self._entries.pop(name, None)
+    def discard(self, key: Hashable) -> None:
+        """Stop supervising `key` and cancel it (without waiting for it to finish)."""
+        entry = self._entries.pop(key, None)
         if entry is not None and entry.runner is not None:
             entry.runner.cancel()
 
@@ -100,8 +103,8 @@ class Supervisor:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
             if not self._failed(entry, task):
-                if self._entries.get(entry.name) is entry:
-                    del self._entries[entry.name]
+                if self._entries.get(entry.key) is entry:
+                    del self._entries[entry.key]
                 return
             delay = entry.backoff.next_delay()
             log.info("task %s: restarting in %.1fs", entry.name, delay)

@@ -199,3 +199,67 @@ def kv_list(data: Sequence[Mapping[str, Any]] | None, prefix: str) -> list[KeyPa
 def datacenters(data: Sequence[str] | None) -> list[str]:
     return sorted(taint(dc) for dc in data or ())
 
+
+
+# ---- the same values from the catalog model (portside.catalog), when the catalog feed serves the query ----------
+# The model keeps what DNS and templates share; what it does not carry is given as consul-template gives it for
+# a field Consul left empty: a check's Notes, Type, ServiceTags and indexes, an instance's ServiceTaggedAddresses,
+# and a nil map is an empty one (README: Go templates on the catalog feed).
+def _frozen_map(m: Mapping[str, str]) -> GoMap:
+    from portside import catalog
+
+    if m is getattr(catalog, "NIL", None):
+        return NilMap(key="string", elem="string")
+    return GoMap(((taint(k), taint(v)) for k, v in m.items()), key="string", elem="string")
+
+
+def _catalog_check(c: Any) -> HealthCheck:
+    return HealthCheck(
+        Node=taint(c.node), CheckID=taint(c.check_id), Name=taint(c.name), Status=taint(c.status),
+        Notes=taint(getattr(c, "notes", "")), Output=taint(c.output), ServiceID=taint(c.service_id),
+        ServiceName=taint(c.service_name), ServiceTags=str_slice(getattr(c, "service_tags", ())),
+        Type=taint(getattr(c, "type", "")), Namespace=taint(""), Partition=taint(""),
+        ExposedPort=int(getattr(c, "exposed_port", 0)), PeerName=taint(""), Definition=HealthCheckDefinition(),
+        CreateIndex=int(getattr(c, "create_index", 0)), ModifyIndex=int(c.modify_index),
+    )
+
+
+def _catalog_tagged(i: Any) -> GoMap:
+    pairs = getattr(i, "service_tagged_addresses", ())
+    if not pairs:
+        return NilMap(key="string", elem="api.ServiceAddress")
+    return GoMap(((taint(k), ServiceAddress(taint(a), int(p))) for k, a, p in pairs), key="string",
+                 elem="api.ServiceAddress")
+
+
+def health_from_catalog(instances: Sequence[Any], query: ServiceQuery) -> list[HealthService]:
+    """`service` from the catalog's instances of one service (already in node, ID order): tag and status filters
+    as consul-template applies them."""
+    out = []
+    for i in instances:
+        if query.tag and query.tag not in i.tags:
+            continue
+        status = aggregated_status([{"CheckID": c.check_id, "Status": c.status} for c in i.checks])
+        if not query.accepts(status):
+            continue
+        out.append(HealthService(
+            Node=taint(i.node), NodeID=taint(i.node_id), NodeAddress=taint(i.node_address),
+            NodeTaggedAddresses=_frozen_map(i.node_tagged_addresses), NodeMeta=_frozen_map(i.node_meta),
+            ServiceMeta=_frozen_map(i.meta), Address=taint(i.address),
+            ServiceTaggedAddresses=_catalog_tagged(i), ID=taint(i.id),
+            Name=taint(i.service), Tags=sorted_tags(i.tags),
+            Checks=GoSlice((_catalog_check(c) for c in i.checks), elem="*api.HealthCheck", name="api.HealthChecks"),
+            Status=taint(status), Port=int(i.port), Weights=AgentWeights(int(i.weight_passing), int(i.weight_warning)),
+        ))
+    return out
+
+
+def services_from_catalog(summaries: Mapping[str, Any]) -> list[CatalogSnippet]:
+    return [CatalogSnippet(taint(s.name), sorted_tags(s.tags)) for _, s in sorted(summaries.items())]
+
+
+def nodes_from_catalog(nodes: Mapping[str, Any]) -> list[Node]:
+    out = [Node(ID=taint(n.id), Node=taint(n.name), Address=taint(n.address), Datacenter=taint(n.datacenter),
+                TaggedAddresses=_frozen_map(n.tagged_addresses), Meta=_frozen_map(n.meta)) for n in nodes.values()]
+    out.sort(key=lambda n: (n.Node, n.Address))
+    return out

@@ -25,7 +25,8 @@ from consul_templates.ctfuncs.queries import (
     ServiceQuery,
     ServicesQuery,
 )
-from consul_templates.functions import DATACENTERS, SERVICE, Dependency
+from consul_templates.functions import DATACENTERS, KEY, KEYS, NODES, SERVICE, SERVICES, Dependency
+from portside.consul import paths
 
 ABSENT: Any = object()
 
@@ -40,41 +41,12 @@ class Source(Protocol):
 
 @dataclass(frozen=True)
 class GoDependency(Dependency):
-    """A Go-template query as a watched dependency: its Consul path, parameters and decoder.
-
-    A subclass of the Jinja path's Dependency so the runner and the watches handle both alike."""
+    """A Go-template query as a dependency of the runner and the watches. Its kind, name, tag and datacenter are
+    the Jinja path's own (service, services, nodes, key, keys, datacenters), so the base class says the Consul
+    query and where a catalog feed serves services and nodes, it serves these too (`view`); `decode` and `view`
+    give consul-template's values."""
 
     target: Any = None  # one of the Query classes
-
-    @property
-    def blocking(self) -> bool:
-        return not isinstance(self.target, DatacentersQuery) and not _local_node(self.target)
-
-    async def poll(self, source: Any) -> Any:
-        """The answer of a query Consul cannot block on (the watches poll it)."""
-        if _local_node(self.target):
-            return await source.agent_self()
-        return await source.datacenters()
-
-    def query(self) -> tuple[str, list[tuple[str, str]]]:
-        q = self.target
-        params: list[tuple[str, str]] = [("dc", q.dc)] if getattr(q, "dc", "") else []
-        if isinstance(q, ServiceQuery):
-            params += [("tag", q.tag)] if q.tag else []
-            params += [("near", q.near)] if q.near else []
-            params += [("passing", "1")] if q.passing_only else []
-            return f"/v1/health/service/{_quote(q.name)}", params
-        if isinstance(q, ServicesQuery):
-            return "/v1/catalog/services", params
-        if isinstance(q, NodesQuery):
-            return "/v1/catalog/nodes", params + ([("near", q.near)] if q.near else [])
-        if isinstance(q, NodeQuery):
-            return (f"/v1/catalog/node/{_quote(q.name)}" if q.name else "/v1/agent/self"), params
-        if isinstance(q, KeyQuery):
-            return f"/v1/kv/{_quote(q.key)}", params
-        if isinstance(q, PrefixQuery):
-            return f"/v1/kv/{_quote(q.prefix)}", [*params, ("recurse", "1")]
-        return "/v1/catalog/datacenters", params
 
     def decode(self, data: Any) -> Any:
         q = self.target
@@ -92,18 +64,48 @@ class GoDependency(Dependency):
             return consul_json.kv_list(data, q.prefix)
         return consul_json.datacenters(data)
 
+    def view(self, catalog: Any) -> Any:
+        """The value from a synced portside.catalog.Catalog (the catalog feed's, where it serves this kind)."""
+        q = self.target
+        if isinstance(q, ServiceQuery):
+            return consul_json.health_from_catalog(catalog.services.get(q.name, ()), q)
+        if isinstance(q, ServicesQuery):
+            return consul_json.services_from_catalog(catalog.summaries)
+        return consul_json.nodes_from_catalog(catalog.nodes)
+
     def __str__(self) -> str:
         return str(self.target)
 
 
+@dataclass(frozen=True)
+class GoQueryDependency(GoDependency):
+    """A query only Go templates make, so it says its own path: a node by name, the agent's own node (polled:
+    /v1/agent/self has no blocking index), and `~near` orders (which only Consul knows)."""
+
+    @property
+    def blocking(self) -> bool:
+        return not _local_node(self.target)
+
+    async def poll(self, source: Any) -> Any:
+        """The answer of a query Consul cannot block on (the watches poll it)."""
+        return await source.agent_self()
+
+    def query(self) -> tuple[str, list[tuple[str, str]]]:
+        q = self.target
+        params: list[tuple[str, str]] = [("dc", q.dc)] if q.dc else []
+        if isinstance(q, ServiceQuery):
+            params += [("tag", q.tag)] if q.tag else []
+            params += [("near", q.near)] + ([("passing", "1")] if q.passing_only else [])
+            return paths.health_service(q.name), params
+        if isinstance(q, NodesQuery):
+            return paths.catalog_nodes(), [*params, ("near", q.near)]
+        if q.name:
+            return paths.catalog_node(q.name), params
+        return paths.agent_self(), params
+
+
 def _local_node(q: Any) -> bool:
     return isinstance(q, NodeQuery) and not q.name
-
-
-def _quote(path: str) -> str:
-    import urllib.parse
-
-    return urllib.parse.quote(path, safe="/")
 
 
 def _agent_node_name(data: Any) -> str:
@@ -112,15 +114,23 @@ def _agent_node_name(data: Any) -> str:
 
 @functools.lru_cache(maxsize=8192)
 def dependency(query: Query) -> GoDependency:
-    """The watched dependency of a query. A service query is of kind SERVICE, so languages.FilteredStore can leave
-    a hostile instance out of its answer (by the instances' `id` and `node`)."""
+    """The dependency of a query. A service query is of kind SERVICE, so languages.FilteredStore can leave a
+    hostile instance out of its answer (by the instances' `id` and `node`)."""
+    dc = getattr(query, "dc", "") or None
+    if isinstance(query, ServiceQuery) and not query.near:
+        return GoDependency(SERVICE, query.name, query.tag or None, dc, query.passing_only, target=query)
+    if isinstance(query, ServicesQuery):
+        return GoDependency(SERVICES, dc=dc, target=query)
+    if isinstance(query, NodesQuery) and not query.near:
+        return GoDependency(NODES, dc=dc, target=query)
+    if isinstance(query, KeyQuery):
+        return GoDependency(KEY, query.key, dc=dc, target=query)
+    if isinstance(query, PrefixQuery):
+        return GoDependency(KEYS, query.prefix, dc=dc, target=query)
     if isinstance(query, DatacentersQuery):
-        kind = DATACENTERS
-    elif isinstance(query, ServiceQuery):
-        kind = SERVICE
-    else:
-        kind = f"go:{type(query).__name__}"
-    return GoDependency(kind, str(query), target=query)
+        return GoDependency(DATACENTERS, target=query)
+    kind = SERVICE if isinstance(query, ServiceQuery) else f"go:{type(query).__name__}"
+    return GoQueryDependency(kind, str(query), dc=dc, target=query)
 
 
 @dataclass

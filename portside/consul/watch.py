@@ -95,6 +95,39 @@ def target_of(path: str, params: Sequence[tuple[str, str]]) -> str:
     return f"{path}?{urllib.parse.urlencode(list(params))}" if params else path
 
 
+class _Failures:
+    """A watch's run of failures, for logging: the first of a kind as a warning, repeats at debug level, the
+    recovery once; and the observer told of each fetch."""
+
+    def __init__(self, path: str, target: str, observer: WatchObserver | None) -> None:
+        self.path, self.target, self.observer = path, target, observer
+        self.count = 0
+        self.last = ""
+
+    def failed(self, exc: ConsulError, delay: float) -> None:
+        self.count += 1
+        level = logging.WARNING if str(exc) != self.last else logging.DEBUG
+        log.log(level, "watch %s: %s; retrying in %.2fs (attempt %d)", self.path, exc, delay, self.count)
+        self.last = str(exc)
+        if self.observer is not None:
+            self.observer.on_error(self.target, exc)
+
+    def answered(self) -> None:
+        if self.count:
+            log.info("watch %s: Consul answers again after %d failed attempt(s)", self.path, self.count)
+            self.count, self.last = 0, ""
+        if self.observer is not None:
+            self.observer.on_answer(self.target)
+
+
+def _log_filtered(name: str, what: str | None, path: str, filtered: bool) -> None:
+    if filtered:
+        log.warning("%s: Consul's ACLs hide part of the answer: the token lacks %s on some entries; asking again "
+                    "at least every %s", name, right(what or "", path), FILTERED_WAIT)
+    else:
+        log.info("%s: no longer filtered by Consul's ACLs", name)
+
+
 async def watch_loop(
     client: ConsulClient, path: str, params: Sequence[tuple[str, str]] = (), *, wait: str = "5m",
     stale: bool = False, min_interval: float = 0.1, backoff: Backoff | None = None, what: str | None = None,
@@ -109,16 +142,12 @@ async def watch_loop(
     back off with jitter and keep going (the caller keeps its last good data), ask without blocking on the next
     try and hand out that first answer even when its index looks unchanged.
     While Consul's ACLs filter the answer, block at most FILTERED_WAIT and hand out changed data at an unchanged
-    index: a granted right shows that way. The first failure of a run is logged as a warning, repeats of the
-    same failure at debug level, and the recovery once."""
+    index: a granted right shows that way."""
     backoff = backoff or Backoff()
-    name = what or f"GET {path}"
-    target = target_of(path, params)
     short_wait = min(wait, FILTERED_WAIT, key=parse_duration)
     state = WatchState()
     handed: Any = _NOTHING  # the data last handed out: equal data at a new index is nothing new
-    failures = 0
-    last_error = ""
+    failures = _Failures(path, target_of(path, params), observer)
     loop = asyncio.get_running_loop()
     try:
         while True:
@@ -127,33 +156,19 @@ async def watch_loop(
                 answer = await client.get_indexed(path, params, index=state.index, stale=stale, what=what,
                                                   wait=short_wait if state.filtered else wait)
             except ConsulError as exc:
-                failures += 1
                 delay = backoff.next_delay()
-                level = logging.WARNING if str(exc) != last_error else logging.DEBUG
-                log.log(level, "watch %s: %s; retrying in %.2fs (attempt %d)", path, exc, delay, failures)
-                last_error = str(exc)
-                if observer is not None:
-                    observer.on_error(target, exc)
+                failures.failed(exc, delay)
                 state = state.after_error()
                 await asyncio.sleep(delay)
                 continue
-            if failures:
-                log.info("watch %s: Consul answers again after %d failed attempt(s)", path, failures)
-                failures, last_error = 0, ""
+            failures.answered()
             backoff.reset()
-            if observer is not None:
-                observer.on_answer(target)
             was_filtered = state.filtered
             state, changed = state.after_answer(answer.index, answer.data, answer.filtered)
             if state.filtered != was_filtered:
-                if state.filtered:
-                    log.warning("%s: Consul's ACLs hide part of the answer: the token lacks %s on some entries; "
-                                "asking again at least every %s", name, right(what or "", path), FILTERED_WAIT)
-                else:
-                    log.info("%s: no longer filtered by Consul's ACLs", name)
+                _log_filtered(what or f"GET {path}", what, path, state.filtered)
             if changed:
-                fresh = answer.data != handed
-                handed = answer.data
+                fresh, handed = answer.data != handed, answer.data
                 yield answer.index, answer.data
                 if fresh:
                     continue
@@ -162,4 +177,4 @@ async def watch_loop(
                 await asyncio.sleep(min_interval - elapsed)
     finally:
         if observer is not None:
-            observer.on_stop(target)
+            observer.on_stop(failures.target)

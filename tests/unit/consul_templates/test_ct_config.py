@@ -42,7 +42,7 @@ def test_full_config_parses(base: Path) -> None:
     cfg = parse_config(GOOD, base)
     assert cfg.consul.address == "127.0.0.1:8500" and cfg.consul.stale is True
     assert cfg.wait == Wait(0.25, 2.0)
-    assert cfg.log_format == "json" and cfg.http_addr == "127.0.0.1:9310"
+    assert cfg.log_format == "json" and str(cfg.http_addr) == "127.0.0.1:9310"
     first, second = cfg.templates
     assert first.source == base / "up.j2" and read_source(first) == "upstream {}\n"
     assert first.language == "jinja2" and first.syntax == "nginx"

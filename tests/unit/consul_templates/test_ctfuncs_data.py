@@ -10,7 +10,15 @@ import pytest
 
 from consul_templates.ctfuncs import consul_json as cj
 from consul_templates.ctfuncs.data import DataFuncs
-from consul_templates.ctfuncs.queries import KeyQuery, NodeQuery, NodesQuery, PrefixQuery, QueryError, ServiceQuery
+from consul_templates.ctfuncs.queries import (
+    KeyQuery,
+    NodeQuery,
+    NodesQuery,
+    PrefixQuery,
+    QueryError,
+    ServiceQuery,
+    ServicesQuery,
+)
 from consul_templates.ctfuncs.source import ABSENT, StoreSource, dependency
 from consul_templates.ctfuncs.types import NilMap, Tainted, format_duration, parse_duration
 from consul_templates.gotemplates import GoTemplate
@@ -153,3 +161,24 @@ def test_render_is_incomplete_until_every_query_answered() -> None:
 def test_go_durations(ns: int, text: str) -> None:
     assert format_duration(ns) == text
     assert parse_duration(text) == ns
+
+
+def test_views_of_the_catalog_model_give_consul_templates_values() -> None:
+    """Where the catalog feed serves services and nodes, Go templates read views of portside.catalog."""
+    from portside import catalog as pc
+
+    checks = (pc.Check("n1", "serfHealth", "passing", "Serf"), pc.Check("n1", "c1", "warning", "http", "a", "web"))
+    a = pc.Instance("a", "web", "n1", "10.0.0.1", 80, node_address="10.0.0.9", tags=("x", "y"),
+                    meta=pc.FrozenMap([("k", "v")]), checks=checks, status="warning", weight_passing=3)
+    b = pc.Instance("b", "web", "n2", "10.0.0.2", 81, checks=(pc.Check("n2", "_node_maintenance", "critical"),),
+                    status="critical", maintenance=True)
+    cat = pc.Catalog(services={"web": (a, b)}, summaries={"web": pc.ServiceSummary("web", ("x", "y"))},
+                     nodes={"n2": pc.Node("n2", "10.0.0.2"), "n1": pc.Node("n1", "10.0.0.9", "dc1")})
+    default = dependency(ServiceQuery.parse("web")).view(cat)
+    assert default == []  # warning and maintenance are not passing
+    view = dependency(ServiceQuery.parse("x.web|any")).view(cat)
+    assert [(s.ID, s.Status, s.Weights.Passing, list(s.Tags)) for s in view] == [("a", "warning", 3, ["x", "y"])]
+    assert view[0].ServiceMeta == {"k": "v"} and [c.CheckID for c in view[0].Checks] == ["serfHealth", "c1"]
+    assert [s.ID for s in dependency(ServiceQuery.parse("web|maintenance")).view(cat)] == ["b"]
+    assert [(s.Name, list(s.Tags)) for s in dependency(ServicesQuery()).view(cat)] == [("web", ["x", "y"])]
+    assert [n.Node for n in dependency(NodesQuery()).view(cat)] == ["n1", "n2"]

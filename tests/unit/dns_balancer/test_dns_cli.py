@@ -29,7 +29,7 @@ def test_defaults(monkeypatch):
     assert (cfg.server.host, cfg.server.port) == ("127.0.0.1", 8600)
     assert cfg.zone.domain == "consul" and cfg.zone.ttl == 5 and cfg.zone.negative_ttl == 5
     assert cfg.zone.ns_address == "127.0.0.1" and not cfg.zone.only_passing
-    assert cfg.recursors == () and cfg.http_addr == "127.0.0.1:9600" and cfg.stale_reads
+    assert cfg.recursors == () and str(cfg.http_addr) == "127.0.0.1:9600" and cfg.stale_reads
 
 
 def test_every_option_has_an_env_var(monkeypatch):

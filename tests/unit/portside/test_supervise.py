@@ -9,8 +9,9 @@ import logging
 import aiohttp
 from prometheus_client import CollectorRegistry
 
+from portside.address import Address
 from portside.backoff import Backoff
-from portside.observe import make_app, serve_http
+from portside.observe import serve_observability
 from portside.supervise import Supervisor
 from testbed.engines import free_port
 
@@ -111,15 +112,14 @@ async def test_health_endpoint_is_503_naming_the_dead_task():
     async def health() -> dict[str, bool]:
         return {"consul": True, **tasks.health()}
 
-    port = free_port()
-    runner = await serve_http(make_app(CollectorRegistry(), health), f"127.0.0.1:{port}")
+    addr = Address("127.0.0.1", free_port())
     try:
-        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/health") as resp:
+        async with serve_observability(health, CollectorRegistry(), addr), aiohttp.ClientSession() as session, \
+                session.get(addr.url("http", "/health")) as resp:
             body = await resp.json()
         assert resp.status == 503
         assert body["components"]["task agent poll"] is False and body["components"]["consul"] is True
     finally:
-        await runner.cleanup()
         await tasks.close()
 
 
@@ -135,3 +135,17 @@ async def test_close_takes_running_tasks_down():
     await started.wait()
     await asyncio.wait_for(tasks.close(), 2)
     assert len(tasks) == 0
+
+
+async def test_tasks_are_known_by_key_not_by_name():
+    # two consul-templates dependencies may print alike (a Go query and a Jinja one): both must be watched
+    ran: list[str] = []
+
+    async def one(tag: str) -> None:
+        ran.append(tag)
+
+    tasks = quick()
+    tasks.start(("go", "dc"), lambda: one("go"), must_run=False, name="watch catalog.datacenters")
+    tasks.start(("jinja", "dc"), lambda: one("jinja"), must_run=False, name="watch catalog.datacenters")
+    await until(lambda: sorted(ran) == ["go", "jinja"])
+    await tasks.close()
