@@ -82,13 +82,27 @@ class Stack:
                        timeout=900)
         web = subprocess.run(["bash", str(ROOT / "scripts/web-image.sh")], env=env, check=True,
                              capture_output=True, text=True).stdout.strip().splitlines()[-1]
-        self.web_port, self.dns_port, self.consul_port, self.haproxy_port = engines.free_ports(4)
         sock = self.dockerd.host.removeprefix("unix://")
-        self.env = {**env, "WEB_IMAGE": web, "WEB_PORT": str(self.web_port), "DNS_PORT": str(self.dns_port),
-                    "CONSUL_PORT": str(self.consul_port), "HAPROXY_PORT": str(self.haproxy_port),
-                    "DOCKER_SOCK": sock, "DOCKER_GID": str(os.stat(sock).st_gid),
+        self.env = {**env, "WEB_IMAGE": web, "DOCKER_SOCK": sock, "DOCKER_GID": str(os.stat(sock).st_gid),
                     "DEMO_NETWORK": self.demo_network, "CONTROL_NETWORK": self.control_network}
-        self.env["DEMO_SUBNET"], self.env["CONTROL_SUBNET"] = free_subnets(2)
+
+    def up(self, attempts: int = 3) -> None:
+        """`up --wait` on ports and subnets free a moment ago. Other checkouts' tests share the engine and the
+        host: when one takes a port or a subnet in between, the stack is removed and placed again."""
+        for attempt in range(1, attempts + 1):
+            self.web_port, self.dns_port, self.consul_port, self.haproxy_port = engines.free_ports(4)
+            self.env.update(WEB_PORT=str(self.web_port), DNS_PORT=str(self.dns_port),
+                            CONSUL_PORT=str(self.consul_port), HAPROXY_PORT=str(self.haproxy_port))
+            self.env["DEMO_SUBNET"], self.env["CONTROL_SUBNET"] = free_subnets(2)
+            try:
+                self.compose("up", "-d", "--wait", "--scale", "web=1")
+                return
+            except subprocess.CalledProcessError as exc:
+                taken = "port is already allocated" in exc.stderr or "Pool overlaps" in exc.stderr
+                logs = self.logs()
+                self.down()
+                if not taken or attempt == attempts:
+                    raise AssertionError(f"compose up failed: {exc.stderr}\n{logs}") from None
 
     def compose(self, *args: str, timeout: float = 300) -> str:
         return subprocess.run(["docker", "compose", "-p", self.project, "-f", str(COMPOSE_FILE), *args],
@@ -132,7 +146,9 @@ class Stack:
         return list(json.loads(out))
 
     def down(self) -> None:
-        self.compose("--profile", "haproxy", "down", "-v", "-t", "2")  # the profile's container too, if started
+        """Everything, the haproxy profile's container and the volumes included; never raises (used on failure)."""
+        subprocess.run(["docker", "compose", "-p", self.project, "-f", str(COMPOSE_FILE), "--profile", "haproxy",
+                        "down", "-v", "-t", "2"], env=self.env, capture_output=True, timeout=300)
 
 
 def free_subnets(n: int) -> list[str]:
