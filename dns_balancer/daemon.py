@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dns_balancer.access import Access, Network
 from dns_balancer.forward import Forwarder
 from dns_balancer.metrics import Sources, make_registry
-from dns_balancer.mirror import Mirror, ZonePublisher
+from dns_balancer.mirror import BuildThread, Mirror, ZonePublisher
 from dns_balancer.pauses import bound_gil_wait, settle_heap
 from dns_balancer.server import DnsServer, ServerConfig
 from dns_balancer.snapshot import Snapshot
@@ -51,7 +50,7 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
     forwarder = Forwarder(config.recursors, config.recursor_timeout)
     access = Access(config.allow_from, config.recursion_from if config.recursors else None)
     server = DnsServer(responder, config.server, forwarder, access)
-    builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zone-build")
+    builder = BuildThread()
     publisher = ZonePublisher(responder, config.zone, builder)
     consul = await ConsulClient.open(config.consul)
 
@@ -77,7 +76,9 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
                                          lambda: publisher.rebuilds, lambda: publisher.updates))
 
         async def health() -> dict[str, bool]:
-            return {"dns": server.listening, "mirror_synced": mirror.synced.is_set(), **tasks.health()}
+            # synced = the first zone built from a full catalog is being served (not just read)
+            return {"dns": server.listening, "mirror_synced": mirror.synced.is_set() and responder.ready,
+                    **tasks.health()}
 
         try:
             await stack.enter_async_context(serve_observability(health, registry, config.http_addr))
