@@ -16,9 +16,11 @@ from portside.consul import ConsulClient, ConsulError
 from portside.observe import make_app, serve_http, setup_logging
 from portside.run import run
 from portside.settings import ConsulSettings, SettingsError, consul_settings
-from registrator.config import DEREGISTER_MODES, Config
+from registrator.config import DEREGISTER_MODES, Config, Limits
 from registrator.daemon import Registrator
+from registrator.docker import DockerEngine
 from registrator.metrics import Metrics
+from registrator.naming import id_problem
 
 log = logging.getLogger("registrator")
 
@@ -77,6 +79,18 @@ def _opt(*names: str, env: str, **kw):  # type: ignore[no-untyped-def]
       help="On SIGTERM/SIGINT, remove every service this node registered.")
 @_opt("--health-starting", env="HEALTH_STARTING", type=click.Choice(["warning", "critical"]), default="critical",
       show_default=True, help="Consul status while a Docker HEALTHCHECK is still 'starting'.")
+@_opt("--allow-script-checks", env="ALLOW_SCRIPT_CHECKS", is_flag=True,
+      help="Register SERVICE_CHECK_SCRIPT (runs on the Consul agent) and SERVICE_CHECK_DOCKER (runs in the "
+           "container) checks. Off: any container could run commands through the agent; such a check is left "
+           "out (logged) and its service registered without it.")
+@_opt("--consul-concurrency", env="CONSUL_CONCURRENCY", type=click.IntRange(1, 64), default=Config.consul_concurrency,
+      show_default=True, help="Consul requests in flight at once (events, reconcile and agent poll together).")
+@_opt("--max-ports", env="MAX_PORTS", type=click.IntRange(1), default=Limits.ports, show_default=True,
+      help="Services (ports) per container; over it none of the container's services is registered.")
+@_opt("--max-tags", env="MAX_TAGS", type=click.IntRange(1), default=Limits.tags, show_default=True,
+      help="Tags per service (-tags included); over it none of the container's services is registered.")
+@_opt("--max-checks", env="MAX_CHECKS", type=click.IntRange(1), default=Limits.checks, show_default=True,
+      help="Checks over all of a container's services; over it none of them is registered.")
 @_opt("--http-addr", env="HTTP_ADDR", default="", help="host:port for /health and /metrics (empty or 'off': none).")
 @_opt("--log-format", env="LOG_FORMAT", type=click.Choice(["text", "json"]), default="text", show_default=True,
       help="Log line format.")
@@ -85,7 +99,8 @@ def _opt(*names: str, env: str, **kw):  # type: ignore[no-untyped-def]
 def cli(registry_uri: str | None, ip: str | None, internal: bool, explicit: bool, tags: str, resync: float,
         cleanup: bool, deregister: str, retry_attempts: int, retry_interval: int, use_ip_from_label: str | None,
         node_id: str | None, network: str | None, drain_seconds: float, deregister_on_exit: bool,
-        health_starting: str, http_addr: str, log_format: str, log_level: str) -> None:
+        health_starting: str, allow_script_checks: bool, consul_concurrency: int, max_ports: int, max_tags: int,
+        max_checks: int, http_addr: str, log_format: str, log_level: str) -> None:
     """Register Docker containers' services in Consul (drop-in for gliderlabs/registrator).
 
     REGISTRY_URI: consul://host:port (default: CONSUL_HTTP_ADDR, else consul://127.0.0.1:8500),
@@ -96,14 +111,19 @@ def cli(registry_uri: str | None, ip: str | None, internal: bool, explicit: bool
         consul = parse_registry_uri(registry_uri)
     except SettingsError as exc:
         raise click.BadParameter(str(exc), param_hint="REGISTRY_URI") from exc
+    node_id = node_id or socket.gethostname()
+    if reason := id_problem(node_id):  # it starts every service ID this node makes
+        raise click.BadParameter(reason.replace("service ID", "node ID"), param_hint="--node-id")
     http = None if http_addr.strip().lower() in ("", "off") else http_addr
     cfg = Config(
-        node_id=node_id or socket.gethostname(), ip=ip, host_ip=ip or default_host_ip(), internal=internal,
+        node_id=node_id, ip=ip, host_ip=ip or default_host_ip(), internal=internal,
         explicit=explicit, tags=tuple(t.strip() for t in tags.split(",") if t.strip()), resync=resync,
         cleanup=cleanup, deregister=deregister, retry_attempts=retry_attempts, retry_interval_ms=retry_interval,
         ip_from_label=use_ip_from_label, network=network, drain_seconds=drain_seconds,
-        deregister_on_exit=deregister_on_exit, health_starting=health_starting, http_addr=http,
-        log_format=log_format, consul=consul, docker_host=os.environ.get("DOCKER_HOST"),
+        deregister_on_exit=deregister_on_exit, health_starting=health_starting,
+        allow_script_checks=allow_script_checks, consul_concurrency=consul_concurrency,
+        limits=Limits(ports=max_ports, tags=max_tags, checks=max_checks), http_addr=http, consul=consul,
+        docker_host=os.environ.get("DOCKER_HOST"),
     )
     setup_logging(log_format, log_level)
     raise SystemExit(run(lambda stop: amain(cfg, stop)))
@@ -130,9 +150,10 @@ async def wait_for_consul(consul: ConsulClient, cfg: Config, stop: asyncio.Event
 
 async def amain(cfg: Config, stop: asyncio.Event) -> int:
     metrics = Metrics()
-    async with await ConsulClient.open(cfg.consul) as consul, aiodocker.Docker(url=cfg.docker_host) as docker:
+    async with await ConsulClient.open(cfg.consul) as consul, aiodocker.Docker(url=cfg.docker_host) as client:
         if not await wait_for_consul(consul, cfg, stop):
             return 0 if stop.is_set() else 1
+        docker = DockerEngine(client)
         registrator = Registrator(cfg, docker, consul, metrics)
         runner = None
         if cfg.http_addr:
