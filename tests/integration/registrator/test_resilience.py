@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from testbed import engines
-from tests.support.regharness import owned
+from tests.support.regharness import owned, wait_started
 
 pytestmark = pytest.mark.engines
 
@@ -33,11 +33,6 @@ def remove_all(docker_client, containers) -> None:
 
 def expected_ids(node: str, containers) -> set[str]:
     return {f"{node}:{c.name}:80" for c in containers}
-
-
-def wait_started(r) -> None:
-    engines.wait_until(lambda: "registrator started" in r.output() or not r.alive(), 30, "registrator start")
-    assert r.alive(), r.output()
 
 
 def wait_equal(agent, node: str, want: set[str], timeout: float, what: str) -> None:
