@@ -153,7 +153,7 @@ async def amain(cfg: Config, stop: asyncio.Event) -> int:
     async with await ConsulClient.open(cfg.consul) as consul, aiodocker.Docker(url=cfg.docker_host) as client:
         if not await wait_for_consul(consul, cfg, stop):
             return 0 if stop.is_set() else 1
-        docker = DockerEngine(client)
+        docker = DockerEngine(client, cfg.docker_concurrency)
         registrator = Registrator(cfg, docker, consul, metrics)
         runner = None
         if cfg.http_addr:

@@ -42,7 +42,8 @@ class Config:
     health_starting: str = "critical"  # Docker HEALTHCHECK "starting" -> this Consul status
     allow_script_checks: bool = False  # SERVICE_CHECK_SCRIPT / SERVICE_CHECK_DOCKER run commands: opt-in only
     limits: Limits = field(default_factory=Limits)
-    consul_concurrency: int = 4  # Consul requests in flight at once, over every path (events, reconcile, poll)
+    consul_concurrency: int = 8  # Consul requests in flight at once, over every path (events, reconcile, poll)
+    docker_concurrency: int = 16  # inspects in flight at once (the engine has no 429; this bounds memory)
     http_addr: str | None = None
     consul: ConsulSettings = field(default_factory=ConsulSettings)
     docker_host: str | None = None

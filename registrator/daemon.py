@@ -44,15 +44,17 @@ class Registrator:
         self.snapshot: Mapping[str, Mapping[str, Any]] | None = None  # the agent, while a reconcile's syncs run
         self.writer = ConsulWriter(consul, cfg, metrics, self.running.__contains__)
         self.dispatch = Dispatcher(self.handle)
+        # read when scraped: summing on every event would cost O(containers) per event in a burst
+        metrics.queue_depth.set_function(lambda: self.dispatch.depth)
+        metrics.services.set_function(lambda: sum(len(v) for v in self.wanted.values()))
         self.agent_watch = AgentWatch(self.writer, self.wanted, self.dispatch, lambda: self.reconcile(), cfg.agent_poll)
 
     # ---- per-container handling (called in order for each container) ---------------------------
     async def handle(self, ev: Event) -> None:
         self.metrics.events.labels(ev.action).inc()
-        self.metrics.queue_depth.set(self.dispatch.depth)
         cid = ev.container_id
         if ev.action in SYNC_ACTIONS:
-            await self.sync_container(cid, unpaused=ev.action == "unpause")
+            await self.sync_container(cid, ev.action)
         elif ev.action == "restore":
             await self.restore(cid, set(ev.attributes.get("ids", "").split()))
         elif ev.action == "health_status":
@@ -69,7 +71,6 @@ class Registrator:
             self.running.discard(cid)
             self.reported.pop(cid, None)
             await self._deregister(cid, [s.id for s in self.wanted.pop(cid, []) + self.kept.pop(cid, [])])
-        self.metrics.services.set(sum(len(v) for v in self.wanted.values()))
 
     def report(self, cid: str, problems: Iterable[Problem]) -> None:
         """Log each problem of a container once (a start comes with a network connect; -resync looks again)."""
@@ -83,38 +84,49 @@ class Registrator:
     async def _deregister(self, cid: str, ids: Iterable[str]) -> None:
         await asyncio.gather(*(self.writer.deregister(sid, cid) for sid in ids))
 
-    async def sync_container(self, cid: str, unpaused: bool = False) -> None:
+    async def sync_container(self, cid: str, action: str = "sync") -> None:
         info = await self.docker.inspect(cid)
         if info is None:  # gone before we could look: forget it
             log.info("container %s vanished before inspect; skipped", cid[:12])
             self.running.discard(cid)
             await self._deregister(cid, [s.id for s in self.wanted.pop(cid, [])])
             return
-        if not (info.get("State") or {}).get("Running"):
+        state = info.get("State") or {}
+        if not state.get("Running"):
             return  # exited meanwhile; its die event follows in order
         self.running.add(cid)
+        if state.get("Paused"):
+            self.paused.add(cid)
+        else:
+            self.paused.discard(cid)
+        if action == "start":
+            self.drain_started.pop(cid, None)  # a new start: a drain it lived through is over
         services, problems = services_for(info, self.cfg)
         name = container_name(info)
         del info  # not held while waiting for Consul: a burst would keep hundreds of them
         self.report(cid, problems)
         before = {s.id for s in self.wanted.get(cid, [])} | {s.id for s in self.kept.pop(cid, [])}
         self.wanted[cid] = services
-        self.drain_started.pop(cid, None)
-        if unpaused:
-            self.paused.discard(cid)
         done = [s for s in services if await self.writer.register(s, snapshot=self.snapshot)]
-        if unpaused or before:
+        if reason := self.maintenance_reason(cid):  # a re-registration may have dropped it (reconcile, rename)
+            await self.writer.maintenance(services, True, reason)
+        elif action == "unpause" or before:
             await self.writer.maintenance(services, False, "")
         await self._deregister(cid, before - {s.id for s in services})
         if done:
             log.info("container %s: registered %s", name, ", ".join(f"{s.name}@{s.address}:{s.port}" for s in done))
 
+    def maintenance_reason(self, cid: str) -> str | None:
+        """Why the container's services are to be in maintenance now (None: they are not)."""
+        if cid in self.drain_started:
+            return "container stopping"
+        return "container paused" if cid in self.paused else None
+
     async def restore(self, cid: str, ids: set[str]) -> None:
         """Re-register what the agent lost, with the maintenance and health status the services had."""
         self.agent_watch.restoring.discard(cid)
         back = [s for s in self.wanted.get(cid, []) if s.id in ids and await self.writer.register(s)]
-        if cid in self.drain_started or cid in self.paused:
-            reason = "container stopping" if cid in self.drain_started else "container paused"
+        if reason := self.maintenance_reason(cid):
             await self.writer.maintenance(back, True, reason)
         if any(s.docker_health for s in back):
             with contextlib.suppress(DockerError):
@@ -155,7 +167,7 @@ class Registrator:
         t0 = time.monotonic()
         try:
             listing = await self.docker.containers()
-            running = {c.id for c in listing if c.state == "running"}
+            running = {c.id for c in listing if c.state in ("running", "paused")}
             self.running.clear()
             self.running.update(running)
             actual = await self.writer.agent_services()
@@ -218,7 +230,6 @@ class Registrator:
     async def _consume(self, since: int) -> None:
         async for ev in docker_events(self.docker, since, self.reconcile):
             self.dispatch.submit(ev)
-            self.metrics.queue_depth.set(self.dispatch.depth)
 
     async def _resync(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

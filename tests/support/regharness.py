@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
 from testbed import engines
@@ -109,7 +110,8 @@ def registrator(dockerd, consul_agent, docker_client) -> Iterator:
         if r.alive():
             r.stop(timeout=10)
     for c in docker_client.containers.list(all=True, filters={"label": "portside-test"}):
-        c.remove(force=True)
+        with contextlib.suppress(docker.errors.APIError):  # gone meanwhile, or being removed by its test
+            c.remove(force=True)
     # leave the agents clean for the next test (one a test started itself may be gone already)
     for r in started:
         with contextlib.suppress(OSError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from testbed import engines
-from tests.support.regharness import owned, wait_started
+from tests.support.regharness import checks_of, owned, wait_started
 
 pytestmark = pytest.mark.engines
 
@@ -74,6 +75,32 @@ def test_consul_agent_restart_services_back_within_10s(registrator, docker_clien
         print(f"services back {time.monotonic() - t0:.2f}s after the agent answered")
         remove_all(docker_client, cs)
         r.stop()
+    finally:
+        agent.stop()
+
+
+def test_a_draining_container_stays_in_maintenance_across_an_agent_restart(registrator, docker_client, web_image,
+                                                                         dockerd):
+    agent = engines.ConsulAgent(node="portside-drain-restart", proc_env=dockerd.env).start()
+    try:
+        r = registrator(agent=agent)
+        wait_started(r)
+        # the web image keeps answering GRACE seconds after SIGTERM: long enough for the agent to come back
+        c = docker_client.containers.run(web_image, detach=True, environment={"GRACE": "20"},
+                                         ports={"80/tcp": ("127.0.0.1", None)},
+                                         labels={"portside-test": "1", "SERVICE_NAME": "draining"})
+        sid, maint = f"{r.node}:{c.name}:80", f"_service_maintenance:{r.node}:{c.name}:80"
+        engines.wait_until(lambda: sid in owned(agent, r.node), 10, "registered")
+        stopper = threading.Thread(target=c.stop, kwargs={"timeout": 30})
+        stopper.start()
+        engines.wait_until(lambda: maint in checks_of(agent, sid), 10, "maintenance on stop")
+        agent.restart()
+        engines.wait_until(lambda: sid in owned(agent, r.node), 10, "re-registered after the agent restart")
+        engines.wait_until(lambda: maint in checks_of(agent, sid), 5, "back in maintenance")
+        c.reload()
+        assert c.status == "running", "the container finished draining before the check: the test proved nothing"
+        stopper.join()
+        engines.wait_until(lambda: sid not in owned(agent, r.node), 10, "deregistered after die")
     finally:
         agent.stop()
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from portside.consul import ConsulRejected
+from portside.consul import ConsulRejected, ConsulUnreachable
+from registrator.docker import Summary
 
 
 class FakeConsul:
@@ -18,6 +19,7 @@ class FakeConsul:
         self.held = asyncio.Event()  # set once a registration is waiting at the gate
         self.refuse: dict[str, str] = {}  # service id -> a 400 reason Consul gives for it
         self.latency = 0.0  # seconds each registration takes
+        self.down = False  # unreachable: every call fails
         self.in_flight = self.most_in_flight = 0
 
     async def register_service(self, body: dict[str, Any], replace_existing_checks: bool = True) -> None:
@@ -48,6 +50,8 @@ class FakeConsul:
         self.calls.append(("ttl", check_id))
 
     async def agent_services(self) -> dict[str, dict[str, Any]]:
+        if self.down:
+            raise ConsulUnreachable("list agent services", "connection refused")
         self.calls.append(("list", ""))
         return {k: dict(v) for k, v in self.services.items()}
 
@@ -65,3 +69,6 @@ class FakeDocker:
 
     async def inspect(self, cid: str) -> dict[str, Any] | None:
         return self.containers_by_id.get(cid)
+
+    async def containers(self) -> list[Summary]:
+        return [Summary(cid, "running") for cid in self.containers_by_id]

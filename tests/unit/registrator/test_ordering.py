@@ -58,16 +58,23 @@ async def test_a_die_during_a_re_registration_is_not_undone() -> None:
 
 @pytest.mark.parametrize("event", [Event(CID, "kill", {"signal": "15"}), Event(CID, "stop", {}),
                                    Event(CID, "pause", {})], ids=lambda e: e.action)
-async def test_maintenance_is_kept_across_an_agent_restart(event: Event) -> None:
-    """A draining (kill/stop) or paused container's services come back in maintenance."""
+@pytest.mark.parametrize("outage", [False, True], ids=["quick restart", "after an outage (full reconcile)"])
+async def test_maintenance_is_kept_across_an_agent_restart(event: Event, outage: bool) -> None:
+    """A draining (kill/stop) or paused container's services come back in maintenance, whether the poll saw the
+    agent empty (restore) or first unreachable (a full reconcile syncs every container)."""
     consul = FakeConsul()
     reg = registrator(consul)
     await settle(reg, Event(CID, "start", {}))
     await settle(reg, event)
+    if event.action == "pause":  # as Docker's inspect shows it from now on
+        reg.docker.containers_by_id[CID]["State"]["Paused"] = True  # type: ignore[attr-defined]
     assert consul.maintenance.get(SID) is True
     consul.restart()
+    consul.down = outage
     stop = asyncio.Event()
     poll = asyncio.create_task(reg.agent_watch.run(stop))
+    await asyncio.sleep(0.05)
+    consul.down = False
     for _ in range(500):
         if SID in consul.services and consul.maintenance.get(SID):
             break
