@@ -10,11 +10,13 @@ checkout), side by side in one run:
 during both, a reader on the same host (new connection per request, like most HTTP clients) loops on
 GET /v1/agent/services and counts the answers Consul refuses with 429 (`limits.http_max_conns_per_client`,
 200 by default, counts every connection from one address); the registrator's own log is searched for 429s;
-the registrator's RSS (VmHWM, peak) after each phase.
+the registrator's RSS (VmHWM, peak) after each phase. Rounds alternate between the trees and print the machine's
+load average: on a shared machine only figures of one run, side by side, compare.
 
 Every registrator runs with `-internal` (container IP + exposed port), so no docker-proxy per container.
 
-    .venv/bin/python bench/registrator_scale.py [--containers 300] [--tree new=.] [--tree old=/tmp/old-tree]
+    .venv/bin/python bench/registrator_scale.py [--containers 300] [--rounds 3] [--burst-rounds 1] \\
+        [--tree new=.] [--tree old=/tmp/old-tree]
     .venv/bin/python bench/registrator_scale.py --tree c4=.:--consul-concurrency=4 --tree c8=.:--consul-concurrency=8
 
 A tree is `label=DIR[:arg,arg...]`: the registrator runs as `python -m registrator` with DIR as its working
@@ -212,7 +214,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--containers", type=int, default=300)
     ap.add_argument("--tree", action="append", default=[], help="label=DIR[:arg,arg] (repeatable)")
-    ap.add_argument("--skip-burst", action="store_true")
+    ap.add_argument("--rounds", type=int, default=3, help="start-up rounds per tree")
+    ap.add_argument("--burst-rounds", type=int, default=1, help="burst rounds per tree (0: none)")
     args = ap.parse_args()
     trees = [Tree.parse(t) for t in args.tree] or [Tree("this", ROOT)]
     host = DockerHost("bench", "ps-bench0", "198.18.4.1/22", "base=198.19.0.0/18,size=24").start()
@@ -228,12 +231,13 @@ def main() -> int:
         t0 = time.monotonic()
         running, _ = b.start_containers("up")
         print(f"  ({args.containers} containers started in {time.monotonic() - t0:.1f} s)")
-        for tree in trees:
-            print(f"[{tree.label}] {b.startup(tree)}", flush=True)
-        b.remove(running)
-        if not args.skip_burst:
+        for r in range(args.rounds):  # alternating, so a change in the machine's load hits every tree alike
             for tree in trees:
-                print(f"[{tree.label}] {b.burst(tree)}", flush=True)
+                print(f"[{tree.label}] #{r + 1} {b.startup(tree)}  (load {os.getloadavg()[0]:.1f})", flush=True)
+        b.remove(running)
+        for r in range(args.burst_rounds):
+            for tree in trees:
+                print(f"[{tree.label}] #{r + 1} {b.burst(tree)}  (load {os.getloadavg()[0]:.1f})", flush=True)
         b.reader.stopped.set()
         b.events.stream.close()
     finally:
