@@ -9,6 +9,7 @@ and the other reader's requests refused; a bounded one stays far below."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import urllib.error
@@ -50,6 +51,11 @@ class Reader(threading.Thread):
                 self.refused += exc.code == 429
 
 
+def remove(container) -> None:
+    with contextlib.suppress(docker.errors.APIError):  # gone, or being removed by a clean-up of another run
+        container.remove(force=True)
+
+
 @pytest.fixture
 def network(docker_client) -> Iterator[str]:
     name = f"ps-scale-{uuid.uuid4().hex[:6]}"
@@ -64,6 +70,8 @@ def network(docker_client) -> Iterator[str]:
     if net is None:
         pytest.fail(f"none of {SUBNETS} free on the engine")
     yield name
+    # containers removed by the test may still be detaching (or be removed by another run's clean-up meanwhile)
+    engines.wait_until(lambda: not net.reload() and not net.containers, 60, "network without containers")
     net.remove()
 
 
@@ -94,7 +102,7 @@ def test_start_up_reconcile_registers_all_without_a_429(registrator, docker_clie
         reader.stop.set()
         reader.join(15)
         with ThreadPoolExecutor(max_workers=16) as pool:
-            list(pool.map(lambda c: c.remove(force=True), containers))
+            list(pool.map(remove, containers))
     assert reader.ok > 0
     assert reader.refused == 0, f"the other client was refused {reader.refused} of {reader.ok + reader.refused} times"
     assert not re.search(r"\b429\b", r.output()), [ln for ln in r.output().splitlines() if "429" in ln][:3]
