@@ -102,7 +102,8 @@ class Reader(threading.Thread):
 
 
 def count_429(log: str) -> int:
-    return len(re.findall(r"\b429\b", log))
+    """Lines whose message (not the timestamp: `...,429 ERROR`) carries a 429."""
+    return sum(1 for line in log.splitlines() if re.search(r"\b429\b", line.partition(": ")[2]))
 
 
 def started_at(log: str) -> float:
