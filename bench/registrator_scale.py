@@ -4,7 +4,8 @@ Starts its own dockerd on a bridge of its own (ps-bench0, 198.18.4.1/22: room fo
 test engine's 198.18.0.1/24) and a Consul dev agent, then for each registrator tree given (default: this
 checkout), side by side in one run:
 1. start-up reconcile: N containers already running (N = 300 by default), the registrator started: time from
-   the process start, and from its "registrator started" log line, to all N in /v1/agent/services;
+   the process start, and from its "registrator started" log line, to all N in /v1/agent/services, and the CPU
+   time the registrator spent meanwhile (on a loaded machine the wall time stretches, the CPU time hardly);
 2. burst: N containers started at once with the registrator running: time from the last Docker `start`
    event to all N registered; lost and duplicate registrations;
 during both, a reader on the same host (new connection per request, like most HTTP clients) loops on
@@ -101,6 +102,12 @@ class Reader(threading.Thread):
         return self.ok, self.refused
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def count_429(log: str) -> int:
     """Lines whose message (not the timestamp: `...,429 ERROR`) carries a 429."""
     return sum(1 for line in log.splitlines() if re.search(r"\b429\b", line.partition(": ")[2]))
@@ -150,12 +157,19 @@ class Bench:
             proc = subprocess.Popen(cmd, env=env, cwd=tree.path, stdout=fh, stderr=subprocess.STDOUT)
         return proc, log, t0
 
-    def wait_all(self, node: str, timeout: float = 180) -> float:
+    def wait_all(self, node: str, timeout: float = 180, proc: subprocess.Popen | None = None,
+                 log: Path | None = None) -> tuple[float, float]:
+        """(when all `node`'s services were seen, CPU seconds the registrator spent from its "registrator started"
+        line until then: what the machine's load does not stretch)."""
         self.reader.expect(node, self.n)
         deadline = time.monotonic() + timeout
+        cpu_up = None
         while not self.reader.seen_all and time.monotonic() < deadline:
+            if proc and log and cpu_up is None and "registrator started" in log.read_text(errors="replace"):
+                cpu_up = cpu_seconds(proc.pid)
             time.sleep(0.005)
-        return self.reader.seen_all
+        cpu = cpu_seconds(proc.pid) - cpu_up if proc and cpu_up is not None else 0.0
+        return self.reader.seen_all, cpu
 
     def stop(self, proc: subprocess.Popen, node: str) -> tuple[int, int]:
         peak = rss_kb(proc.pid)[1]
@@ -171,7 +185,7 @@ class Bench:
         node = f"{tree.label}-up-{uuid.uuid4().hex[:4]}"
         ok0, refused0 = self.reader.counts()
         proc, log, t0 = self.registrator(tree, node)
-        seen = self.wait_all(node)
+        seen, cpu = self.wait_all(node, proc=proc, log=log)
         time.sleep(0.5)
         ok1, refused1 = self.reader.counts()
         text = log.read_text(errors="replace")
@@ -180,8 +194,8 @@ class Bench:
         if not seen:
             return f"start-up: NOT all registered ({count}/{self.n}) within the timeout"
         return (f"start-up reconcile, {self.n} running: all registered {seen - t0:.2f} s after the process start, "
-                f"{seen - up:.3f} s after 'registrator started'; 429s: reader {refused1 - refused0} of "
-                f"{ok1 - ok0 + refused1 - refused0}, registrator log {count_429(text)}; "
+                f"{seen - up:.3f} s after 'registrator started' ({cpu:.2f} s of CPU); 429s: reader "
+                f"{refused1 - refused0} of {ok1 - ok0 + refused1 - refused0}, registrator log {count_429(text)}; "
                 f"RSS peak {peak / 1024:.1f} MB")
 
     def burst(self, tree: Tree) -> str:
@@ -192,7 +206,7 @@ class Bench:
         ok0, refused0 = self.reader.counts()
         self.reader.expect(node, self.n)
         cs, names = self.start_containers(f"{node}-c")
-        seen = self.wait_all(node)
+        seen, _ = self.wait_all(node)
         time.sleep(0.5)
         ok1, refused1 = self.reader.counts()
         engines.wait_until(lambda: all(nm in self.events.starts for nm in names), 30, "start events")
