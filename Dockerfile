@@ -5,8 +5,10 @@
 # installed with --no-index.
 ARG BASE=python:3.11-slim
 FROM ${BASE}
-RUN getent passwd portside >/dev/null || useradd --system --uid 10001 --user-group --home-dir /nonexistent \
-      --shell /usr/sbin/nologin portside \
+# uid and gid 10001, fixed: the compose stack's acl-init hands each daemon its token file by that group.
+RUN (getent group portside >/dev/null || groupadd --system --gid 10001 portside) \
+ && (getent passwd portside >/dev/null || useradd --system --uid 10001 --gid portside --home-dir /nonexistent \
+      --shell /usr/sbin/nologin portside) \
  && mkdir -p /etc/portside/conf.d /run/portside \
  && chown portside:portside /etc/portside/conf.d /run/portside
 COPY build/wheels /tmp/wheels

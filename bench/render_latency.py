@@ -7,7 +7,7 @@
    new instance count;
 3. a catalog of S services x I instances rendered in one file with --once / -once: wall time from start to
    exit, peak RSS (ru_maxrss); and our render step alone (data already in the store).
-No quiescence on either side. consul-template is installed from the Go module proxy when missing.
+No quiescence on either side. consul-template comes from scripts/consul-template.sh (built once, cached).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from testbed import engines
 ROOT = Path(__file__).resolve().parent.parent
 
 CT_VERSION = "v0.41.1"
-CT_MODULE = f"github.com/hashicorp/consul-template@{CT_VERSION}"
 
 OURS_UPSTREAM = """\
 upstream SVC {
@@ -78,20 +77,17 @@ upstream {{ .Name }} {
 
 
 def consul_template_binary() -> str:
-    gobin = Path(os.environ.get("GOBIN") or Path.home() / "go" / "bin") / "consul-template"
-    for candidate in (str(gobin), shutil.which("consul-template")):
-        if candidate and Path(candidate).exists():
-            out = subprocess.run([candidate, "-v"], capture_output=True, text=True)
-            if CT_VERSION in out.stdout + out.stderr:
-                return candidate
-    print(f"installing consul-template {CT_VERSION} (go install, about a minute)...", file=sys.stderr)
-    subprocess.run(["go", "install", CT_MODULE], check=True, env={**os.environ, "GOTOOLCHAIN": "local"})
-    return str(gobin)
+    """The pinned consul-template, built once by scripts/consul-template.sh (cached in ~/.cache/portside)."""
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "consul-template.sh")], check=True, stdout=subprocess.PIPE,
+                         text=True)
+    return out.stdout.strip().splitlines()[-1]
 
 
 class Tool:
-    def __init__(self, name: str, template: str, argv: Callable[[Path, Path, str | None, bool], list[str]]) -> None:
-        self.name, self.template, self.argv = name, template, argv
+    def __init__(self, name: str, template: str, argv: Callable[[Path, Path, str | None, bool], list[str]],
+                 suffix: str) -> None:
+        # the suffix tells consul-templates the template language (.j2: Jinja2, .tmpl/.ctmpl: Go templates)
+        self.name, self.template, self.argv, self.suffix = name, template, argv, suffix
 
 
 def tools(agent: engines.ConsulAgent, ct: str) -> list[Tool]:
@@ -106,7 +102,8 @@ def tools(agent: engines.ConsulAgent, ct: str) -> list[Tool]:
         return [sys.executable, "-m", "consul_templates", "--consul-addr", addr, "--template", spec,
                 "--log-level", "warning", *(["--once"] if once else [])]
 
-    return [Tool("consul-template", CT_UPSTREAM, ct_argv), Tool("consul-templates", OURS_UPSTREAM, ours_argv)]
+    return [Tool("consul-template", CT_UPSTREAM, ct_argv, ".ctmpl"),
+            Tool("consul-templates", OURS_UPSTREAM, ours_argv, ".j2")]
 
 
 def poll(pred: Callable[[], bool], timeout: float = 10.0, interval: float = 0.0002) -> None:
@@ -143,7 +140,7 @@ class Phase:
         self.agent, self.tool, self.nginx = agent, tool, nginx
         self.svc = f"lat-{tool.name}-{'nginx' if nginx else 'file'}"
         self.port = engines.free_port()
-        src = work / f"{self.svc}.tmpl"
+        src = work / f"{self.svc}{tool.suffix}"
         src.write_text(tool.template.replace("SVC", self.svc).replace("PORT", str(self.port)))
         self.dest = (nginx.conf_d if nginx else work) / f"{self.svc}.conf"
         command = nginx.reload_command if nginx else None
@@ -233,6 +230,7 @@ def once_run(argv: list[str]) -> tuple[float, float]:
 def render_only(agent: engines.ConsulAgent, repeats: int = 5) -> tuple[float, int]:
     """Our render step alone, data already decoded in the store: median seconds and instance count."""
     from consul_templates.functions import SERVICE, SERVICES, Dependency
+    from consul_templates.languages import RenderInput
     from consul_templates.render import Template
 
     def fetch(path: str) -> object:
@@ -248,7 +246,7 @@ def render_only(agent: engines.ConsulAgent, repeats: int = 5) -> tuple[float, in
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        out = template.render(store, {})
+        out = template.render(RenderInput(store, {}))
         times.append(time.perf_counter() - t0)
         assert out.text is not None
     count = sum(len(v) for k, v in store.items() if k.kind == SERVICE)
@@ -292,7 +290,7 @@ def main() -> int:
                       flush=True)
         register_catalog(agent, args.services, args.instances)
         for tool, big in zip(both, (CT_BIG, OURS_BIG), strict=True):
-            src, dest = work / f"big-{tool.name}.tmpl", work / f"big-{tool.name}.conf"
+            src, dest = work / f"big-{tool.name}{tool.suffix}", work / f"big-{tool.name}.conf"
             src.write_text(big)
             runs = [once_run(tool.argv(src, dest, None, True)) for _ in range(3)]
             results[tool.name]["big_once_s"] = statistics.median(s for s, _ in runs)

@@ -1,10 +1,14 @@
 # Consul image for the compose stack: the local base plus the Consul binary the foundation scripts
-# built (scripts/consul.sh), copied into the build context by scripts/build-images.sh.
+# built (scripts/consul.sh) and compose/consul/agent.hcl (ACLs on, no script checks), both copied into the build
+# context by scripts/build-images.sh. acl-init uses the same image for the consul CLI.
 ARG BASE
 FROM ${BASE}
 COPY consul /usr/local/bin/consul
-RUN useradd --system --uid 10002 --user-group --home-dir /consul --create-home --shell /usr/sbin/nologin consul
+# /consul/data exists in the image owned by consul, so a fresh named volume mounted there starts owned by it.
+RUN useradd --system --uid 10002 --user-group --home-dir /consul --create-home --shell /usr/sbin/nologin consul \
+ && mkdir -p /consul/data && chown consul:consul /consul/data
+COPY agent.hcl /etc/portside/consul/agent.hcl
 USER consul
-EXPOSE 8500 8600/udp 8600/tcp
+EXPOSE 8500
 STOPSIGNAL SIGINT
-CMD ["consul", "agent", "-dev", "-client", "0.0.0.0", "-enable-script-checks"]
+CMD ["consul", "agent", "-config-file", "/etc/portside/consul/agent.hcl"]

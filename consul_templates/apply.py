@@ -5,6 +5,11 @@ fsync, run `check_command` on it (`{path}` = the candidate), keep a `.bak` if as
 file (in-place write when rename fails with EBUSY/EXDEV, as on a single-file bind mount). The caller then
 runs the command once per cycle and calls `restore()` if it failed, so the live file always holds content
 that passed its check and its command.
+
+Modes: `perms` when set; else the live file's mode; else 0644 narrowed by the process umask (a umask of 077
+gives 0600). The `.bak` gets the mode of the file it copies, never wider. The destination is never followed
+through a symlink (O_NOFOLLOW, lstat): a symlink planted there is refused, so a writer of the directory cannot
+redirect the render onto another file.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import errno
 import logging
 import os
 import shlex
+import stat
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,11 +44,34 @@ class Installed:
     detail: str = ""
 
 
+class SymlinkDestination(OSError):
+    """The destination is a symlink: refused rather than followed."""
+
+
 def read_live(path: Path) -> bytes | None:
+    """The live file's bytes (None: no file); a symlink at `path` is refused, not followed."""
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SymlinkDestination(errno.ELOOP, "is a symlink; refusing to follow it", str(path)) from None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it (Linux /proc); 022 when it cannot be read."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -53,23 +83,27 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
-def _write_candidate(dest: Path, content: bytes, perms: int | None) -> Path:
-    """Write `content` to a new file next to `dest` (same filesystem, so rename is atomic) and fsync it."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+def _write_candidate(dest: Path, content: bytes, perms: int | None, *, like: Path | None = None,
+                     create_dirs: bool = True) -> Path:
+    """Write `content` to a new file next to `dest` (same filesystem, so rename is atomic) and fsync it.
+    Mode and owner: `perms`, else those of `like` (default: `dest`) when it is a regular file, else 0644 & ~umask."""
+    if create_dirs:
+        dest.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".candidate", dir=dest.parent)
     try:
         mode = perms
         uid = gid = -1
         try:
-            st = dest.stat()
-            mode = st.st_mode & 0o7777 if mode is None else mode
-            uid, gid = st.st_uid, st.st_gid
+            st = os.lstat(like or dest)
+            if stat.S_ISREG(st.st_mode):
+                mode = st.st_mode & 0o7777 if mode is None else mode
+                uid, gid = st.st_uid, st.st_gid
         except FileNotFoundError:
             pass
         view = memoryview(content)
         while view:
             view = view[os.write(fd, view):]
-        os.fchmod(fd, 0o644 if mode is None else mode)
+        os.fchmod(fd, (0o644 & ~current_umask()) if mode is None else mode)
         if uid >= 0 and os.geteuid() == 0:
             with contextlib.suppress(OSError):
                 os.fchown(fd, uid, gid)
@@ -84,7 +118,7 @@ def _write_candidate(dest: Path, content: bytes, perms: int | None) -> Path:
 
 
 def _write_in_place(dest: Path, content: bytes) -> None:
-    fd = os.open(dest, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o644)
+    fd = os.open(dest, os.O_WRONLY | os.O_TRUNC | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
         view = memoryview(content)
         while view:
@@ -113,25 +147,29 @@ def swap(candidate: Path, dest: Path, content: bytes) -> None:
                 candidate.unlink()
 
 
-async def install(spec: TemplateSpec, content: bytes) -> Installed:
-    """Check and swap one rendered file in; never touches the live file unless the check passed."""
+async def install(spec: TemplateSpec, content: bytes, env: Mapping[str, str] | None = None) -> Installed:
+    """Check and swap one rendered file in; never touches the live file unless the check passed.
+    `env` is the check command's environment (None: ours)."""
     dest = spec.destination
-    previous = read_live(dest)
+    try:
+        previous = read_live(dest)
+    except OSError as exc:
+        return Installed(WRITE_FAILED, spec, None, f"cannot read {dest}: {exc}")
     if previous == content:
         return Installed(UNCHANGED, spec, previous)
     try:
-        candidate = _write_candidate(dest, content, spec.perms)
+        candidate = _write_candidate(dest, content, spec.perms, create_dirs=spec.create_dest_dirs)
     except OSError as exc:
         return Installed(WRITE_FAILED, spec, previous, f"cannot write a candidate next to {dest}: {exc}")
     try:
         if spec.check_command:
             command = spec.check_command.replace("{path}", shlex.quote(str(candidate)))
-            result = await run_command(command, spec.command_timeout)
+            result = await run_command(command, spec.command_timeout, env)
             if not result.ok:
                 return Installed(CHECK_FAILED, spec, previous, f"check_command {command!r} {result.describe()}")
         if spec.backup and previous is not None:
             backup = dest.with_name(dest.name + ".bak")
-            bak = _write_candidate(backup, previous, spec.perms)
+            bak = _write_candidate(backup, previous, None, like=dest)
             os.replace(bak, backup)
         swap(candidate, dest, content)
     except OSError as exc:

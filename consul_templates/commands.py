@@ -17,6 +17,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from consul_templates import children
+
 SHELL = "/bin/sh"
 _MAX_OUTPUT = 64 * 1024
 
@@ -47,11 +49,10 @@ async def _run_spawned(command: str, timeout: float, env: Mapping[str, str] | No
     read_fd, write_fd = os.pipe()
     devnull = os.open(os.devnull, os.O_RDONLY)
     try:
-        pid = os.posix_spawn(
-            SHELL, [SHELL, "-c", command], dict(os.environ if env is None else env),
+        pid = children.spawn(
+            [SHELL, "-c", command], os.environ if env is None else env,
             file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, write_fd, 1),
                           (os.POSIX_SPAWN_DUP2, write_fd, 2)],
-            setsid=True,
         )
     except OSError as exc:
         os.close(read_fd)
@@ -77,29 +78,23 @@ async def _run_spawned(command: str, timeout: float, env: Mapping[str, str] | No
                 chunks.append(data)
                 size += len(data)
 
-    exited: asyncio.Future[None] = loop.create_future()
-    pidfd = os.pidfd_open(pid)
     loop.add_reader(read_fd, drain)
-    def on_exit() -> None:
-        if not exited.done():
-            exited.set_result(None)
-
-    loop.add_reader(pidfd, on_exit)
     timed_out = False
     try:
         try:
-            await asyncio.wait_for(exited, timeout)
+            await asyncio.wait_for(children.exited(pid), timeout)
         except TimeoutError:
             timed_out = True
-            _kill_group(pid)
-        status = os.waitpid(pid, 0)[1]  # it has exited (pidfd readable) or was just SIGKILLed
+            children.kill_group(pid)
+        except OSError as exc:  # pidfd_open failed (e.g. EMFILE): do not leave the child behind
+            children.kill_and_reap(pid)
+            return CommandResult(False, -1, f"cannot watch the command (pidfd_open: {exc}); killed it",
+                                 time.monotonic() - started)
+        status = children.reap(pid)  # it has exited (pidfd readable) or was just SIGKILLed
     except asyncio.CancelledError:
-        _kill_group(pid)
-        os.waitpid(pid, 0)
+        children.kill_and_reap(pid)
         raise
     finally:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
         drain()  # whatever the command wrote before exiting (a daemon it left behind may keep the pipe open)
         loop.remove_reader(read_fd)
         os.close(read_fd)
@@ -107,11 +102,6 @@ async def _run_spawned(command: str, timeout: float, env: Mapping[str, str] | No
     text = b"".join(chunks).decode(errors="replace")
     seconds = time.monotonic() - started
     return CommandResult(returncode == 0, returncode, text, seconds)
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
 
 
 async def _run_asyncio(command: str, timeout: float, env: Mapping[str, str] | None) -> CommandResult:

@@ -1,10 +1,10 @@
-"""Render a template against the data store: Jinja2's ImmutableSandboxedEnvironment, strict undefined, and a
-`finalize` that refuses any value able to change nginx syntax.
+"""The Jinja2 template language: `ImmutableSandboxedEnvironment`, strict undefined, and a `finalize` that hands
+every `{{ expression }}` to the template's guard (see guards.py: what is refused depends on the file's syntax).
 
-Every `{{ expression }}` passes through `finalize`: strings with `;`, `{`, `}`, quotes, `#`, a backslash,
-whitespace or control characters are refused, which fails the render (the live file stays). A value that must
-carry such characters goes through an explicit filter (`nginx_quote`, `json`) whose output is marked `Checked`.
-Template text itself is trusted; output already checked (macro calls, `{% set %}` blocks) stays `Checked`.
+A refused value fails the render (the live file stays), unless it belongs to a service instance, which
+languages.render_guarded() then drops. A value that must carry such characters goes through an explicit
+encoder (`nginx_quote`, `json`) whose output is marked `Checked`. Template text itself is trusted; output
+already checked (macro calls, `{% set %}` blocks) stays `Checked`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from consul_templates.functions import (
     EMPTY_UPSTREAM,
-    Dependency,
     Instance,
     KeyPair,
     Node,
@@ -31,8 +29,18 @@ from consul_templates.functions import (
     locate,
     make_functions,
 )
+from consul_templates.guards import GUARDS, Guard
+from consul_templates.languages import (
+    CompileOptions,
+    Outcome,
+    RenderError,
+    RenderInput,
+    UnsafeValue,
+    refusal,
+)
 
-UNSAFE = re.compile(r"[;{}'\"#\\\s\x00-\x1f\x7f]")
+__all__ = ["Checked", "Outcome", "RenderError", "Template", "UnsafeValue", "compile_template", "nginx_quote"]
+
 _NGINX_BAD = re.compile(r"[\x00-\x1f\x7f$]")
 _OUR_TYPES = frozenset({Instance, KeyPair, Node, ServiceSummary})
 
@@ -43,39 +51,32 @@ class Checked(str):
     __slots__ = ()
 
 
-class UnsafeValue(ValueError):
-    def __init__(self, value: object, reason: str) -> None:
-        super().__init__(reason)
-        self.value = value
-        self.reason = reason
+def make_finalize(guard: Guard) -> Callable[[Any], Any]:
+    """`finalize` for one syntax: let through only values that cannot change the structure of the file."""
+
+    def finalize(value: Any) -> Any:
+        t = type(value)
+        if t is str:
+            reason = guard.reason(value)
+            if reason is not None:
+                raise UnsafeValue(value, reason)
+            return value
+        if t is Checked or t is int or t is float or t is bool:
+            return value
+        if value is None:
+            raise UnsafeValue(value, "is None (use |default or key_or_default)")
+        if isinstance(value, jinja2.Undefined):
+            return value  # StrictUndefined raises with its own message on str()
+        text = str(value)
+        reason = guard.reason(text)
+        if reason is not None:
+            raise UnsafeValue(value, f"is a {type(value).__name__} whose text {reason}")
+        return text
+
+    return finalize
 
 
-class RenderError(Exception):
-    """A render failed for a reason that more data will not fix; the message names template and value.
-    `used` holds the dependencies read before the failure: they stay watched, so new data can fix it."""
-
-    def __init__(self, message: str, used: frozenset[Dependency] = frozenset()) -> None:
-        super().__init__(message)
-        self.used = used
-
-
-def finalize(value: Any) -> Any:
-    """Let through only values that cannot change the syntax of the file around them."""
-    t = type(value)
-    if t is str:
-        if UNSAFE.search(value):
-            raise UnsafeValue(value, "contains a character that could change nginx syntax (;{}'\"#\\, space, newline)")
-        return value
-    if t is Checked or t is int or t is float or t is bool:
-        return value
-    if value is None:
-        raise UnsafeValue(value, "is None (use |default or key_or_default)")
-    if isinstance(value, jinja2.Undefined):
-        return value  # StrictUndefined raises with its own message on str()
-    text = str(value)
-    if UNSAFE.search(text):
-        raise UnsafeValue(value, f"is a {type(value).__name__} whose text could change nginx syntax")
-    return text
+finalize = make_finalize(GUARDS["nginx"])  # the default syntax's rule
 
 
 def nginx_quote(value: Any) -> Checked:
@@ -126,11 +127,13 @@ class _Environment(ImmutableSandboxedEnvironment):
         return super().getattr(obj, attribute)
 
 
-def make_environment(search_path: Path | None = None) -> jinja2.Environment:
+def make_environment(search_path: Path | None = None, guard: Guard = GUARDS["nginx"], *,
+                     left: str | None = None, right: str | None = None) -> jinja2.Environment:
+    delimiters = {"variable_start_string": left or "{{", "variable_end_string": right or "}}"}
     env = _Environment(
-        undefined=jinja2.StrictUndefined, finalize=finalize, autoescape=False, trim_blocks=True,
+        undefined=jinja2.StrictUndefined, finalize=make_finalize(guard), autoescape=False, trim_blocks=True,
         lstrip_blocks=True, keep_trailing_newline=True, auto_reload=False,
-        loader=jinja2.FileSystemLoader(str(search_path)) if search_path else None,
+        loader=jinja2.FileSystemLoader(str(search_path)) if search_path else None, **delimiters,
     )
     env.filters["nginx_quote"] = nginx_quote
     env.filters["json"] = to_json
@@ -138,56 +141,44 @@ def make_environment(search_path: Path | None = None) -> jinja2.Environment:
     return env
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """One render: `text` is None when the data is incomplete (missing or blocked dependencies)."""
-
-    text: str | None
-    used: frozenset[Dependency]
-    missing: frozenset[Dependency]
-    blocked: frozenset[Dependency]
-
-    @property
-    def complete(self) -> bool:
-        return self.text is not None
-
-
 class Template:
-    """A compiled template; `render(store)` is pure (store and environ in, Outcome out)."""
+    """A compiled Jinja2 template; `render(data)` is pure (store and environ in, Outcome out)."""
 
-    def __init__(self, name: str, text: str, search_path: Path | None = None) -> None:
+    def __init__(self, name: str, text: str, search_path: Path | None = None,
+                 options: CompileOptions | None = None) -> None:
+        options = options or CompileOptions(search_path=search_path)
         self.name = name
-        self.env = make_environment(search_path)
+        self.env = make_environment(options.search_path or search_path, options.guard,
+                                    left=options.left_delimiter, right=options.right_delimiter)
         try:
             self.compiled = self.env.from_string(text)
         except jinja2.TemplateSyntaxError as exc:
             raise RenderError(f"template {name}: syntax error at line {exc.lineno}: {exc.message}") from None
+        except RecursionError:
+            raise RenderError(f"template {name}: nested too deeply to compile") from None
 
-    def render(self, store: Mapping[Dependency, Any], environ: Mapping[str, str]) -> Outcome:
+    def render(self, data: RenderInput) -> Outcome:
         reads = Reads()
-        functions = make_functions(store, reads, environ)
-        text: str | None
+        functions = make_functions(data.store, reads, data.environ)
+        text: str | None = None
         try:
             text = str(self.compiled.render(functions))
         except UnsafeValue as exc:
-            if reads.missing:  # an incomplete pass; the placeholder data does not count
-                text = None
-            else:
-                source = locate(str(exc.value), store, reads.used)
-                raise RenderError(
-                    f"template {self.name}: refused value {exc.value!r} from {source}: it {exc.reason}; "
-                    "pass it through nginx_quote or json if it is meant to be text", frozenset(reads.used),
-                ) from None
-        except jinja2.TemplateError as exc:
-            if reads.missing:
-                text = None
-            else:
-                raise RenderError(f"template {self.name}: {type(exc).__name__}: {exc}", frozenset(reads.used)) from None
-        except (TypeError, ValueError, LookupError, ArithmeticError, AttributeError) as exc:
-            if reads.missing:
-                text = None
-            else:
+            if not reads.missing:  # an incomplete pass: the placeholder data does not count
+                used = frozenset(reads.used)
+                raise refusal(self.name, exc, locate(str(exc.value), data.store, used), used) from None
+        except RecursionError:
+            if not reads.missing:
+                raise RenderError(f"template {self.name}: recursion too deep (a macro or include calling itself?)",
+                                  frozenset(reads.used)) from None
+        except (jinja2.TemplateError, TypeError, ValueError, LookupError, ArithmeticError, AttributeError) as exc:
+            if not reads.missing:
                 raise RenderError(f"template {self.name}: {type(exc).__name__}: {exc}", frozenset(reads.used)) from None
         if reads.missing or reads.blocked:
             text = None
         return Outcome(text, frozenset(reads.used), frozenset(reads.missing), frozenset(reads.blocked))
+
+
+def compile_template(text: str, name: str, options: CompileOptions) -> Template:
+    """The language plug-in entry point (see languages.py)."""
+    return Template(name, text, options=options)

@@ -5,7 +5,11 @@
 - All files of a cycle are installed first, then each distinct command runs once. A failed command puts
   the files it covered back as they were and retries later with backoff; a failed check keeps the live file
   and waits for new data. Nothing here makes the daemon exit, except `--once` finishing.
-- SIGHUP re-reads the configuration and templates; a bad one is logged and the running one kept.
+- SIGHUP re-reads the configuration and templates; a bad one is logged and the running one kept. A changed
+  Consul address, token or TLS setting reconnects (the watches start again from the new agent).
+- A refused value that belongs to one service instance drops that instance (logged once, counted in
+  consul_templates_values_refused_total) and the rest renders; any other refused value keeps the live file.
+- `on_ready(changed)` (exec mode) is awaited after every cycle once every template has been rendered.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import hashlib
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TextIO
 
@@ -29,12 +33,16 @@ from consul_templates.apply import (
     restore,
 )
 from consul_templates.commands import run_command
-from consul_templates.config import Config, ConfigError, TemplateSpec, Wait
+from consul_templates.config import Config, ConfigError, ConsulOptions, TemplateSpec, Wait
 from consul_templates.functions import Dependency
+from consul_templates.guards import GUARDS
+from consul_templates.languages import Dropped, RefusedValue, Renderer, RenderError, RenderInput, render_guarded
+from consul_templates.loader import Loaded, load
 from consul_templates.metrics import Metrics
-from consul_templates.render import RenderError, Template
 from consul_templates.watch import Source, Store, Watches
 from portside.backoff import Backoff
+from portside.consul import WatchObserver
+from portside.supervise import Supervisor
 
 log = logging.getLogger("consul_templates.runner")
 
@@ -64,7 +72,7 @@ class TemplateState:
     """Runtime state of one template (the loop's bookkeeping; the pure parts are Template and Quiescence)."""
 
     spec: TemplateSpec
-    template: Template
+    template: Renderer
     quiet: Quiescence
     used: frozenset[Dependency] = frozenset()
     outstanding: set[Dependency] = field(default_factory=set)  # read but not answered yet
@@ -76,43 +84,52 @@ class TemplateState:
     last_output: bytes | None = None  # dry mode: what was printed last
     done: bool = False  # --once: this template has had its final outcome
     failed: bool = False
+    ready: bool = False  # its file has been rendered and is in place (exec mode starts once all are)
+    dropped_logged: frozenset[tuple[str, str, str]] = frozenset()
 
     def deadline(self) -> float | None:
         times = [t for t in (self.quiet.deadline, self.retry_at) if t is not None]
         return min(times) if times else None
 
 
-def compile_spec(spec: TemplateSpec) -> Template:
-    return Template(spec.name, spec.text, spec.source.parent if spec.source else None)
-
-
 class Runner:
     def __init__(
-        self, config: Config, source: Source, *, metrics: Metrics | None = None,
-        reload_config: Callable[[], Config] | None = None, once: bool = False, dry: bool = False,
+        self, config: Config | Loaded, source: Source, *, metrics: Metrics | None = None,
+        reload_config: Callable[[], Loaded] | None = None, once: bool = False, dry: bool = False,
         environ: Mapping[str, str] | None = None, out: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
+        reconnect: Callable[[ConsulOptions], Awaitable[Source]] | None = None,
+        on_ready: Callable[[bool], Awaitable[None]] | None = None,
+        observer: WatchObserver | None = None, tasks: Supervisor | None = None,
     ) -> None:
-        self.config = config
+        loaded = config if isinstance(config, Loaded) else load(config)
+        self.config = loaded.config
         self.metrics = metrics or Metrics()
         self.reload_config = reload_config
+        self.reconnect = reconnect
+        self.on_ready = on_ready
         self.once = once
         self.dry = dry
         self.environ = dict(environ or {})
         self.out = out or sys.stdout
         self.clock = clock
         self.store = Store()
-        self.watches = Watches(source, self.store, self._on_change, query_wait=config.consul.query_wait,
-                               stale=config.consul.stale, once=once)
-        self.states = [self._state(spec) for spec in config.templates]
+        self.observer = observer  # sees every fetch (the daemon's Reachability: health and metrics)
+        self.tasks = tasks  # the watches run supervised (None: a supervisor of their own)
+        self.watches = self._watches(source)
+        self.states = [self._state(spec, loaded.renderers[spec]) for spec in self.config.templates]
         self.metrics.templates.set(len(self.states))
         self.failures = 0
         self._wake = asyncio.Event()
         self._reload_requested = False
 
-    def _state(self, spec: TemplateSpec) -> TemplateState:
+    def _watches(self, source: Source) -> Watches:
+        return Watches(source, self.store, self._on_change, query_wait=self.config.consul.query_wait,
+                       stale=self.config.consul.stale, once=self.once, observer=self.observer, tasks=self.tasks)
+
+    def _state(self, spec: TemplateSpec, renderer: Renderer) -> TemplateState:
         wait = Wait() if self.once else self.config.wait_for(spec)
-        return TemplateState(spec=spec, template=compile_spec(spec), quiet=Quiescence(wait))
+        return TemplateState(spec=spec, template=renderer, quiet=Quiescence(wait))
 
     # ---- events ------------------------------------------------------------------------------
     def _on_change(self, dep: Dependency) -> None:
@@ -131,20 +148,35 @@ class Runner:
         self._reload_requested = True
         self._wake.set()
 
-    def _reload(self) -> None:
+    async def _reload(self) -> None:
         self._reload_requested = False
         if self.reload_config is None:
             return
         try:
-            config = self.reload_config()
-            states = [self._state(spec) for spec in config.templates]
+            loaded = self.reload_config()
         except (ConfigError, RenderError) as exc:
             log.error("reload failed, keeping the running configuration: %s", exc)
             return
-        self.config = config
-        self.states = states
-        self.metrics.templates.set(len(states))
-        log.info("configuration reloaded: %d template(s)", len(states))
+        previous = self.config
+        self.config = loaded.config
+        for name in ("exec", "env", "pid_file", "reload_signal", "kill_signal", "http_addr"):
+            if getattr(previous, name) != getattr(loaded.config, name):
+                log.warning("reload: %s changed; it applies when consul-templates is restarted", name)
+        if self.reconnect is not None and previous.consul != loaded.config.consul:
+            try:
+                source = await self.reconnect(loaded.config.consul)
+            except Exception as exc:  # noqa: BLE001 - a bad new address must not stop the daemon
+                log.error("reload: cannot connect with the new Consul settings, keeping the old: %s", exc)
+                self.config = replace(loaded.config, consul=previous.consul)
+            else:
+                await self.watches.close()
+                self.store = Store()  # data from the old agent must not mix with the new one's
+                self.watches = self._watches(source)
+                log.info("reload: Consul settings changed, watching again through %s",
+                         loaded.config.consul.address or "the default address")
+        self.states = [self._state(spec, loaded.renderers[spec]) for spec in self.config.templates]
+        self.metrics.templates.set(len(self.states))
+        log.info("configuration reloaded: %d template(s)", len(self.states))
 
     # ---- the loop ----------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> int:
@@ -159,7 +191,7 @@ class Runner:
             while not stop.is_set():
                 self._wake.clear()
                 if self._reload_requested:
-                    self._reload()
+                    await self._reload()
                 now = self.clock()
                 due = [st for st in self.states if st.pending or st.quiet.due(now)
                        or (st.retry_at is not None and now >= st.retry_at)]
@@ -198,14 +230,19 @@ class Runner:
             item = await self._install(st, content)
             if item is not None:
                 installed.append((st, item))
-        await self._run_commands(installed)
+        changed = await self._run_commands(installed)
+        if self.on_ready is not None and all(st.ready for st in self.states):
+            await self.on_ready(changed)
 
     def _render(self, st: TemplateState) -> str | None:
         name = st.spec.name
         started = time.perf_counter()
         try:
-            outcome = st.template.render(self.store, self.environ)
+            outcome = render_guarded(st.template, RenderInput(self.store, self.environ), GUARDS[st.spec.syntax],
+                                     lambda item: self._dropped(st, item))
         except RenderError as exc:
+            if isinstance(exc, RefusedValue):
+                self.metrics.values_refused.labels(name, "render_failed").inc()
             st.used = exc.used
             st.outstanding = set()
             self._fail(st, "render_errors", str(exc))
@@ -226,6 +263,14 @@ class Runner:
         st.waiting_logged = frozenset()
         self.metrics.renders.labels(name).inc()
         return outcome.text
+
+    def _dropped(self, st: TemplateState, item: Dropped) -> None:
+        """One hostile instance left out of this render: counted every time, logged once while it stays bad."""
+        self.metrics.values_refused.labels(st.spec.name, "instance_dropped").inc()
+        key = (str(item.dependency), item.instance_id, item.node)
+        if key not in st.dropped_logged:
+            st.dropped_logged = st.dropped_logged | {key}
+            log.warning("template %s: %s; the other instances are rendered", st.spec.name, item.describe())
 
     def _fail(self, st: TemplateState, counter: str, message: str) -> None:
         log.error("%s", message)
@@ -251,11 +296,11 @@ class Runner:
             log.debug("template %s: same candidate as the one that failed its check; not retried", name)
             st.done = True
             return None
-        item = await install(st.spec, content)
+        item = await install(st.spec, content, self.environ)
         if item.status == UNCHANGED:
             self.metrics.skipped.labels(name).inc()
             st.failed_digest = None
-            st.done = True
+            st.done = st.ready = True
             return None
         if item.status == INSTALLED:
             st.failed_digest = None
@@ -271,22 +316,24 @@ class Runner:
         st.retry_at = self.clock() + st.backoff.next_delay()
         return None
 
-    async def _run_commands(self, installed: list[tuple[TemplateState, Installed]]) -> None:
+    async def _run_commands(self, installed: list[tuple[TemplateState, Installed]]) -> bool:
+        """Run each distinct command once; True when some file changed and stayed (its command succeeded)."""
         by_command: dict[str, list[tuple[TemplateState, Installed]]] = {}
+        changed = False
         for st, item in installed:
             if st.spec.command:
                 by_command.setdefault(st.spec.command, []).append((st, item))
             else:
-                st.done = True
+                st.done = st.ready = changed = True
                 st.backoff.reset()
         for command, items in by_command.items():
             timeout = max(st.spec.command_timeout for st, _ in items)
             self.metrics.commands.labels(command).inc()
-            result = await run_command(command, timeout)
+            result = await run_command(command, timeout, self.environ)
             if result.ok:
                 log.info("command %r done in %.3fs", command, result.seconds)
                 for st, _ in items:
-                    st.done = True
+                    st.done = st.ready = changed = True
                     st.backoff.reset()
                 continue
             self.metrics.command_failures.labels(command).inc()
@@ -298,3 +345,4 @@ class Runner:
             files = ", ".join(str(st.spec.destination) for st, _ in items)
             log.error("command %r %s; restored %s, retrying in %.0fs", command, result.describe(), files,
                       min(st.retry_at or 0.0 for st, _ in items) - self.clock())
+        return changed

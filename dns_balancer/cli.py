@@ -1,5 +1,6 @@
-"""Command line of `dns-balancer`: click options, each also read from DNS_BALANCER_<NAME>, -> DaemonConfig.
-Consul comes from the standard CONSUL_* variables (explicit --consul-addr / --consul-token win)."""
+"""Command line of `dns-balancer`: its own options and the shared ones (portside.shell: logging, --http-addr,
+Consul address/token/TLS), each also read from DNS_BALANCER_<NAME>, validated once into a DaemonConfig.
+Consul falls back to the standard CONSUL_* variables (explicit --consul-addr / --consul-token win)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ import ipaddress
 
 import click
 
+from dns_balancer.access import LOOPBACK, Network, parse_networks
 from dns_balancer.daemon import DaemonConfig, serve
 from dns_balancer.forward import parse_recursor
+from dns_balancer.ratelimit import RateLimitConfig
 from dns_balancer.records import labels_of, valid_label
 from dns_balancer.server import ServerConfig, parse_listen
 from dns_balancer.zone import ZoneConfig
+from portside.address import AddressError
 from portside.observe import setup_logging
 from portside.run import run
-from portside.settings import SettingsError, consul_settings
+from portside.shell import shared_options, shell_from
 
 ENV_PREFIX = "DNS_BALANCER"
 
@@ -36,36 +40,49 @@ def _ns_address(host: str) -> str | None:
     return None if ip.is_unspecified else str(ip)
 
 
+def _networks(text: str | None, option: str) -> tuple[Network, ...] | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return parse_networks(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from exc
+
+
 def build_config(
     *, listen: str, domain: str, alt_domain: str | None, datacenter: str | None, ttl: int, negative_ttl: int,
-    only_passing: bool, a_record_limit: int, recursor: tuple[str, ...], recursor_timeout: float, http_addr: str,
-    consul_addr: str | None, consul_token: str | None, stale: bool, tcp_idle_timeout: float,
-    tcp_max_connections: int,
+    only_passing: bool, a_record_limit: int, recursor: tuple[str, ...], recursor_timeout: float, stale: bool,
+    tcp_idle_timeout: float, tcp_max_connections: int, tcp_message_timeout: float = 5.0, tcp_max_per_source: int = 16,
+    allow_from: str | None = None, recursion_from: str | None = None, rate_limit: float = 0.0,
+    rate_limit_slip: int = 2, **shared: object,
 ) -> DaemonConfig:
+    """Every option validated once (click.BadParameter naming the option: exit 2); `shared`: portside.shell's."""
+    shell = shell_from(shared)
     try:
         host, port = parse_listen(listen)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--listen") from exc
+    except AddressError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--listen'") from exc
     try:
         recursors = tuple(parse_recursor(r) for r in recursor)
-    except ValueError as exc:
-        raise click.BadParameter(f"recursor: {exc}", param_hint="--recursor") from exc
-    try:
-        settings = consul_settings(address=consul_addr, token=consul_token)
-    except SettingsError as exc:
-        raise click.BadParameter(str(exc), param_hint="--consul-addr / CONSUL_HTTP_ADDR") from exc
+    except AddressError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--recursor'") from exc
     zone = ZoneConfig(
         domain=domain, alt_domain=alt_domain, datacenter=datacenter, ttl=ttl, negative_ttl=negative_ttl,
         only_passing=only_passing, ns_address=_ns_address(host),
     )
+    allow = _networks(allow_from, "--allow-from")
+    # recursion never for everyone: the allow-list when there is one, else this host only
+    recursion_nets = _networks(recursion_from, "--recursion-from")
+    recurse = (recursion_nets or allow or LOOPBACK) if recursors else None
     server = ServerConfig(
         host=host, port=port, tcp_idle_timeout=tcp_idle_timeout, tcp_max_connections=tcp_max_connections,
+        tcp_message_timeout=tcp_message_timeout, tcp_max_per_source=tcp_max_per_source,
+        rate_limit=RateLimitConfig(rate_limit, rate_limit_slip) if rate_limit > 0 else None,
     )
-    http = http_addr.strip()
     return DaemonConfig(
-        consul=settings, zone=zone, server=server, a_record_limit=a_record_limit, recursors=recursors,
-        recursor_timeout=recursor_timeout, http_addr=None if http in ("", "off") else http, stale_reads=stale,
-        datacenter=datacenter,
+        consul=shell.consul, zone=zone, server=server, a_record_limit=a_record_limit, recursors=recursors,
+        recursor_timeout=recursor_timeout, http_addr=shell.http_addr, stale_reads=stale,
+        datacenter=datacenter, allow_from=allow, recursion_from=recurse,
     )
 
 
@@ -87,24 +104,29 @@ def build_config(
               help="Forward foreign names to this resolver (host[:port]; repeat for fallbacks). Without it: REFUSED.")
 @click.option("--recursor-timeout", default=2.0, show_default=True, show_envvar=True,
               type=click.FloatRange(0.01, 60))
-@click.option("--http-addr", default="127.0.0.1:9600", show_default=True, show_envvar=True,
-              help="host:port for /health and /metrics ('off' to disable).")
-@click.option("--log-format", default="text", show_default=True, show_envvar=True,
-              type=click.Choice(["text", "json"]))
-@click.option("--log-level", default="info", show_default=True, show_envvar=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
-@click.option("--consul-addr", default=None, show_envvar=True, help="Consul HTTP address (else CONSUL_HTTP_ADDR).")
-@click.option("--consul-token", default=None, show_envvar=True, help="ACL token (else CONSUL_HTTP_TOKEN).")
 @click.option("--stale/--consistent", default=True, show_default=True, show_envvar=True,
               help="Let any Consul server answer the watches (as Consul's own DNS does), or only the leader.")
 @click.option("--tcp-idle-timeout", default=10.0, show_default=True, show_envvar=True,
               type=click.FloatRange(0.1, 3600))
 @click.option("--tcp-max-connections", default=256, show_default=True, show_envvar=True,
               type=click.IntRange(1, 65535))
-def cli(log_format: str, log_level: str, **options: object) -> None:
+@click.option("--tcp-message-timeout", default=5.0, show_default=True, show_envvar=True,
+              type=click.FloatRange(0.1, 3600), help="Seconds for a whole TCP message (prefix + body) to arrive.")
+@click.option("--tcp-max-per-source", default=16, show_default=True, show_envvar=True,
+              type=click.IntRange(1, 65535), help="Open TCP connections per client address.")
+@click.option("--allow-from", default=None, show_envvar=True, metavar="CIDR,...",
+              help="Answer only these clients (UDP: others get REFUSED; TCP: closed). Default: everyone.")
+@click.option("--recursion-from", default=None, show_envvar=True, metavar="CIDR,...",
+              help="Clients whose foreign names go to --recursor (default: --allow-from, else loopback only).")
+@click.option("--rate-limit", default=0.0, show_default=True, show_envvar=True, type=click.FloatRange(0, 1e6),
+              help="UDP responses per second per client /24 (/56) and name/type, as BIND's RRL (0: off).")
+@click.option("--rate-limit-slip", default=2, show_default=True, show_envvar=True, type=click.IntRange(0, 10),
+              help="Every Nth response over the rate goes out truncated (TC) so real clients retry over TCP.")
+@shared_options(ENV_PREFIX, http_default="127.0.0.1:9600")
+def cli(log_format: str | None, log_level: str, **options: object) -> None:
     """dns-balancer: round-robin DNS for Consul services, answered from an in-memory mirror."""
     config = build_config(**options)  # type: ignore[arg-type]
-    setup_logging(log_format, log_level)
+    setup_logging(log_format or "text", log_level)
     code = run(lambda stop: serve(config, stop))
     raise SystemExit(code)
 

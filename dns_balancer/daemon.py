@@ -1,24 +1,27 @@
-"""Wiring: mirror (Consul watches) -> zone (rebuilt per change, coalesced per loop turn) -> responder -> server,
+"""Wiring: mirror (the catalog feed) -> zone (updated per changed service, coalesced) -> responder -> server,
 plus /health and /metrics. `serve(config, stop)` is the daemon's main coroutine for `portside.run.run`."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from dns_balancer.access import Access, Network
 from dns_balancer.forward import Forwarder
 from dns_balancer.metrics import Sources, make_registry
-from dns_balancer.mirror import Mirror, ObservedConsul
+from dns_balancer.mirror import BuildThread, Mirror, ZonePublisher
+from dns_balancer.pauses import bound_gil_wait, settle_heap
 from dns_balancer.server import DnsServer, ServerConfig
 from dns_balancer.snapshot import Snapshot
 from dns_balancer.wire import Responder
-from dns_balancer.zone import Zone, ZoneConfig, build_zone
-from portside.observe import make_app, serve_http
-from portside.run import cancel_all
+from dns_balancer.zone import ZoneConfig, build_zone
+from portside.address import Address
+from portside.consul import ConsulClient, Reachability
+from portside.observe import serve_observability
 from portside.settings import ConsulSettings
+from portside.supervise import Supervisor
 
 log = logging.getLogger("dns_balancer")
 
@@ -31,63 +34,25 @@ class DaemonConfig:
     a_record_limit: int = 0
     recursors: tuple[tuple[str, int], ...] = ()
     recursor_timeout: float = 2.0
-    http_addr: str | None = "127.0.0.1:9600"
+    http_addr: Address | None = Address("127.0.0.1", 9600)
     stale_reads: bool = True
     datacenter: str | None = None  # ask Consul for this datacenter's catalog (None: the agent's own)
-
-
-class ZonePublisher:
-    """Turns snapshots into zones. The build (pure, CPU-bound: ~150 ms for a 2000-instance service) runs in a
-    worker thread so the loop keeps answering meanwhile; changes that arrive during a build are coalesced into
-    the next one, which starts from the newest snapshot."""
-
-    def __init__(self, responder: Responder, config: ZoneConfig, executor: Executor | None = None) -> None:
-        self.responder = responder
-        self.config = config
-        self.executor = executor
-        self.zone: Zone | None = None
-        self.pending: Snapshot | None = None
-        self.busy = False  # a build is scheduled or running
-        self.rebuilds = 0
-        self.synced: Callable[[], bool] = lambda: True  # until then, in-zone misses are SERVFAIL, not NXDOMAIN
-
-    def publish(self, snapshot: Snapshot) -> None:
-        self.pending = snapshot
-        if not self.busy:
-            self.busy = True
-            asyncio.get_running_loop().call_soon(self._start)  # one build for all changes of this loop turn
-
-    def _start(self) -> None:
-        snapshot, self.pending = self.pending, None
-        if snapshot is None:
-            self.busy = False
-            return
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.executor, build_zone, snapshot, self.config, self.zone)
-        future.add_done_callback(self._done)
-
-    def _done(self, future: asyncio.Future[Zone]) -> None:
-        if future.cancelled():
-            self.busy = False
-            return
-        exc = future.exception()
-        if exc is not None:  # keep serving the previous zone
-            log.error("zone rebuild failed; still serving the previous zone", exc_info=exc)
-        else:
-            self.zone = future.result()
-            self.rebuilds += 1
-            self.responder.set_zone(self.zone, ready=self.synced())
-        self._start()
+    fetch_pool: int = 8  # reads of changed services at once (the feed's blocking queries are 3 more)
+    allow_from: tuple[Network, ...] | None = None  # None: every client may ask
+    recursion_from: tuple[Network, ...] | None = None  # clients that may use the recursors
 
 
 async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event | None = None) -> int:
-    responder = Responder(recursion=bool(config.recursors), a_record_limit=config.a_record_limit)
+    bound_gil_wait()
+    responder = Responder(recursion=bool(config.recursors), a_record_limit=config.a_record_limit,
+                          on_ready=settle_heap)
     responder.set_zone(build_zone(Snapshot(), config.zone), ready=False)  # our apexes from the start: SERVFAIL
     forwarder = Forwarder(config.recursors, config.recursor_timeout)
-    server = DnsServer(responder, config.server, forwarder)
-    builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zone-build")
+    access = Access(config.allow_from, config.recursion_from if config.recursors else None)
+    server = DnsServer(responder, config.server, forwarder, access)
+    builder = BuildThread()
     publisher = ZonePublisher(responder, config.zone, builder)
-    consul = await ObservedConsul.open(config.consul)
+    consul = await ConsulClient.open(config.consul)
 
     def on_reachability(ok: bool, detail: str) -> None:
         responder.stale = not ok
@@ -96,43 +61,38 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
         else:
             log.warning("Consul unreachable (%s): serving the last good data until it is back", detail)
 
-    consul.on_reachability = on_reachability
-    mirror = Mirror(consul, publisher.publish, datacenter=config.datacenter, stale=config.stale_reads)
-    publisher.synced = mirror.synced.is_set
-    runner = None
-    tasks: list[asyncio.Task[object]] = []
+    reachability = Reachability(on_reachability)
+    mirror = Mirror(consul, publisher, datacenter=config.datacenter, stale=config.stale_reads,
+                    pool_size=config.fetch_pool, observer=reachability)
+    tasks = Supervisor()  # the mirror: restarted when it fails, named by /health when it keeps failing
+    stack = contextlib.AsyncExitStack()
     try:
         try:
             await server.start()
         except OSError as exc:
             log.error("cannot answer DNS on %s:%d: %s", config.server.host, config.server.port, exc)
             return 2
-        if config.http_addr:
-            registry = make_registry(Sources(responder, server, mirror, consul, forwarder, lambda: publisher.rebuilds))
+        registry = make_registry(Sources(responder, server, mirror, reachability, forwarder,
+                                         lambda: publisher.rebuilds, lambda: publisher.updates))
 
-            async def health() -> dict[str, bool]:
-                return {"dns": server.listening, "mirror_synced": mirror.synced.is_set()}
+        async def health() -> dict[str, bool]:
+            # synced = the first zone built from a full catalog is being served (not just read)
+            return {"dns": server.listening, "mirror_synced": mirror.synced.is_set() and responder.ready,
+                    **tasks.health()}
 
-            try:
-                runner = await serve_http(make_app(registry, health), config.http_addr)
-            except (OSError, ValueError) as exc:
-                log.error("cannot serve /health and /metrics on %s: %s", config.http_addr, exc)
-                return 2
-            log.info("/health and /metrics on http://%s", config.http_addr)
-        tasks.append(asyncio.create_task(mirror.run(), name="mirror"))
+        try:
+            await stack.enter_async_context(serve_observability(health, registry, config.http_addr))
+        except OSError as exc:
+            log.error("cannot serve /health and /metrics on %s: %s", config.http_addr, exc)
+            return 2
+        tasks.start("mirror", mirror.run)
         if ready is not None:
             ready.set()
-        stopped = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([stopped, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        if tasks[0] in done and not stop.is_set():
-            log.error("mirror stopped: %r", tasks[0].exception())
-            return 1
+        await stop.wait()
         return 0
     finally:
-        await cancel_all(tasks)
+        await tasks.close()
         await server.close()
-        if runner is not None:
-            await runner.cleanup()
+        await stack.aclose()
         await consul.close()
         builder.shutdown(wait=False, cancel_futures=True)

@@ -14,7 +14,8 @@ import secrets
 import struct
 from collections.abc import Sequence
 
-from dns_balancer.wire import Forward, truncate_forwarded
+from dns_balancer.wire import Forward
+from portside.address import Address
 
 log = logging.getLogger("dns_balancer.forward")
 
@@ -38,15 +39,21 @@ class _OneReply(asyncio.DatagramProtocol):
 
 
 def parse_recursor(text: str) -> tuple[str, int]:
-    """"1.2.3.4", "1.2.3.4:53", "[::1]:5353", "::1" -> (host, port)."""
-    value = text.strip()
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        return host, int(rest.lstrip(":") or 53)
-    if value.count(":") == 1:
-        host, port = value.split(":")
-        return host, int(port)
-    return value, 53
+    """"1.2.3.4", "1.2.3.4:53", "[::1]:5353", "::1" -> (host, port). AddressError (a ValueError) names --recursor
+    and the value."""
+    address = Address.required(text, flag="--recursor", default_port=53)
+    return address.host, address.port
+
+
+def truncate_forwarded(reply: bytes, query: bytes, forward: Forward) -> bytes | None:
+    """A recursor's reply made safe for our client: same ID, a response, within the size the client accepts
+    (else the header and question alone with TC). None when the reply is unusable."""
+    if len(reply) < 12 or reply[:2] != query[:2] or not reply[2] & 0x80:
+        return None
+    if len(reply) <= forward.limit:
+        return reply
+    counts = b"\x00\x01\x00\x00\x00\x00\x00\x00"
+    return b"".join((reply[:2], bytes((reply[2] | 0x02, reply[3])), counts, query[12 : forward.question_end]))
 
 
 class Forwarder:

@@ -10,10 +10,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from dns_balancer.forward import Forwarder
-from dns_balancer.mirror import Mirror, ObservedConsul
+from dns_balancer.mirror import Mirror
 from dns_balancer.records import RCODE_NAMES, TYPE_NAMES
 from dns_balancer.server import DnsServer
 from dns_balancer.wire import Responder
+from portside.consul import Reachability
 
 
 @dataclass
@@ -21,9 +22,10 @@ class Sources:
     responder: Responder
     server: DnsServer
     mirror: Mirror
-    consul: ObservedConsul
+    consul: Reachability
     forwarder: Forwarder
     rebuilds: Callable[[], int]
+    updates: Callable[[], int] = lambda: 0
 
 
 def _type_name(qtype: int) -> str:
@@ -58,9 +60,26 @@ class DnsCollector(Collector):
             "dns_balancer_stale_answers", "Answers served while Consul could not be reached", value=r.stale_answers
         )
         yield GaugeMetricFamily(
-            "dns_balancer_consul_reachable", "1 when every watch's last fetch succeeded", value=int(s.consul.reachable)
+            "dns_balancer_consul_reachable", "1 when Consul answered every watch's last fetch (a 403 is an answer)",
+            value=int(s.consul.reachable),
         )
+        yield GaugeMetricFamily("dns_balancer_consul_permitted", "0 while Consul's ACLs refuse some watch (403)",
+                                value=int(s.consul.permitted))
         yield CounterMetricFamily("dns_balancer_watch_errors", "Failed Consul fetches", value=s.consul.errors)
+        responses = CounterMetricFamily("dns_balancer_consul_responses", "Consul answers by HTTP status",
+                                        labels=["code"])
+        for code, n in sorted(s.consul.responses.items()):
+            responses.add_metric([code], n)
+        yield responses
+        feed = s.mirror.feed
+        yield GaugeMetricFamily("dns_balancer_feed_reads_in_flight", "Non-blocking catalog reads running now",
+                                value=feed.pool.running)
+        yield GaugeMetricFamily("dns_balancer_feed_pool_size", "Most non-blocking reads at once (plus 3 watches)",
+                                value=feed.pool.size)
+        stats = CounterMetricFamily("dns_balancer_feed", "Feed activity", labels=["what"])
+        for what, n in sorted(feed.stats.items()):
+            stats.add_metric([what], n)
+        yield stats
         yield GaugeMetricFamily("dns_balancer_mirror_synced", "1 once the first full sync is done",
                                 value=int(s.mirror.synced.is_set()))
         snap = s.mirror.snapshot
@@ -74,13 +93,23 @@ class DnsCollector(Collector):
             "dns_balancer_zone_instances", "Healthy instances published in the zone", value=r.zone.instances
         )
         yield GaugeMetricFamily("dns_balancer_zone_entries", "Pre-encoded answers", value=len(r.zone.table))
-        yield CounterMetricFamily("dns_balancer_zone_rebuilds", "Zone rebuilds", value=s.rebuilds())
+        yield CounterMetricFamily("dns_balancer_zone_rebuilds", "Whole-zone builds", value=s.rebuilds())
+        yield CounterMetricFamily("dns_balancer_zone_updates", "Incremental zone updates", value=s.updates())
         yield GaugeMetricFamily("dns_balancer_tcp_connections", "Open TCP connections", value=s.server.tcp_open)
         tcp = CounterMetricFamily("dns_balancer_tcp_closed", "TCP connections closed by us", labels=["reason"])
-        tcp.add_metric(["over_cap"], s.server.tcp_rejected)
-        tcp.add_metric(["idle"], s.server.tcp_idle_closed)
-        tcp.add_metric(["bad_length"], s.server.tcp_bad_length)
+        for reason, n in s.server.tcp_closed.items():
+            tcp.add_metric([reason], n)
         yield tcp
+        yield CounterMetricFamily(
+            "dns_balancer_refused_clients", "UDP queries refused: client outside --allow-from", value=s.server.refused
+        )
+        limiter = s.server.limiter
+        if limiter is not None:
+            rrl = CounterMetricFamily("dns_balancer_rate_limited", "Responses over the rate limit", labels=["action"])
+            rrl.add_metric(["dropped"], limiter.dropped)
+            rrl.add_metric(["slipped"], limiter.slipped)
+            rrl.add_metric(["untracked"], limiter.untracked)
+            yield rrl
         fwd = CounterMetricFamily("dns_balancer_forwarded", "Forwarding to recursors", labels=["result"])
         for result, n in s.forwarder.results.items():
             fwd.add_metric([result], n)

@@ -1,138 +1,140 @@
-"""Source: Consul's catalog mirrored in memory with blocking queries -> a new immutable Snapshot per change.
+"""Source: the catalog feed (portside.feed) -> the zone, updated in place one changed service at a time.
 
-One watch on /v1/catalog/services starts and stops one /v1/health/service/<name> watch per service; one on
-/v1/catalog/nodes keeps the nodes. All go through `ConsulClient.watch` (the blocking-query rules live there).
-When Consul cannot be reached the watches retry with backoff and the last good snapshot stays published;
-`ObservedConsul` notices, so the daemon can say it serves stale data."""
+The feed keeps the catalog with a fixed number of connections to Consul and says which services changed;
+`ZonePublisher` re-encodes only those services' parts in a worker thread (a 2,000-instance service takes
+~150 ms: the loop keeps answering meanwhile) and swaps them into the zone on the loop. Changes that arrive
+during a build are coalesced into the next one. A config or datacenter change rebuilds the whole zone.
+When Consul cannot be reached the feed keeps the last good catalog; the `observer` (portside's
+`Reachability`) sees every fetch, so the daemon can say it serves stale data."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import urllib.parse
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, Future
+from functools import partial
 from typing import Any
 
-from dns_balancer.snapshot import Snapshot, instances_from_health, nodes_from_catalog
-from portside.consul import ConsulClient, ConsulError
-from portside.run import cancel_all
-from portside.settings import ConsulSettings
+from dns_balancer.snapshot import Snapshot
+from dns_balancer.wire import Responder
+from dns_balancer.zone import Update, Zone, ZoneConfig, build_zone, plan, zone_datacenter
+from portside.consul import ConsulClient, WatchObserver
+from portside.feed import Change, Feed, health_path
 
 log = logging.getLogger("dns_balancer.mirror")
 
-
-class ObservedConsul(ConsulClient):
-    """A ConsulClient that remembers which paths are failing. `watch()` retries errors itself and keeps going;
-    this subclass sees each fetch (watch calls `get_indexed`) so reachability can be reported."""
-
-    def __init__(self, settings: ConsulSettings, raw: Any) -> None:
-        super().__init__(settings, raw)
-        self.failing: set[str] = set()
-        self.errors = 0
-        self.on_reachability: Callable[[bool, str], None] | None = None
-
-    async def get_indexed(
-        self, path: str, params: Sequence[tuple[str, str]] = (), *, index: int = 0, wait: str = "5m",
-        stale: bool = False, what: str | None = None,
-    ) -> tuple[int, Any]:
-        try:
-            result = await super().get_indexed(path, params, index=index, wait=wait, stale=stale, what=what)
-        except ConsulError as exc:
-            self.errors += 1
-            was_ok = not self.failing
-            self.failing.add(path)
-            if was_ok and self.on_reachability:
-                self.on_reachability(False, str(exc))
-            raise
-        self.forget(path)
-        return result
-
-    def forget(self, path: str) -> None:
-        if path in self.failing:
-            self.failing.discard(path)
-            if not self.failing and self.on_reachability:
-                self.on_reachability(True, path)
-
-    @property
-    def reachable(self) -> bool:
-        return not self.failing
+__all__ = ["Mirror", "ZonePublisher", "health_path"]
 
 
-def health_path(name: str) -> str:
-    return f"/v1/health/service/{urllib.parse.quote(name, safe='')}"
+class BuildThread(Executor):
+    """Runs each zone build in a daemon thread of its own (the publisher runs one at a time). A first build of a
+    large catalog takes minutes on a busy machine; a pool's worker would be joined at exit, so SIGTERM during it
+    would wait for the build to finish instead of stopping the daemon."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # handed to the publisher, which logs it and keeps the previous zone
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="zone-build", daemon=True).start()
+        return future
+
+
+class ZonePublisher:
+    """Turns feed changes into zone updates, off the loop, one build at a time, coalescing what arrives
+    meanwhile. `synced()` says whether misses may be NXDOMAIN yet (SERVFAIL until the first sync)."""
+
+    def __init__(self, responder: Responder, config: ZoneConfig, executor: Executor | None = None) -> None:
+        self.responder = responder
+        self.config = config
+        self.executor = executor
+        self.zone: Zone | None = None
+        self.snapshot: Snapshot | None = None  # the newest catalog handed to us
+        self.changed: set[str] = set()
+        self.nodes_changed = False
+        self.busy = False  # a build is scheduled or running
+        self.dirty = False  # something was published since the last build started
+        self.rebuilds = 0  # whole-zone builds
+        self.updates = 0  # incremental updates
+        self.synced: Callable[[], bool] = lambda: True
+
+    def publish(self, snapshot: Snapshot, changed: Iterable[str] | None = None, nodes_changed: bool = True) -> None:
+        """A new catalog; `changed` names the services that moved (None: any of them may have)."""
+        self.snapshot = snapshot
+        if changed is None:
+            self.changed |= set(snapshot.services) | set(self.zone.parts if self.zone else ())
+        else:
+            self.changed |= set(changed)
+        self.nodes_changed = self.nodes_changed or nodes_changed
+        self.dirty = True
+        if not self.busy:
+            self.busy = True
+            asyncio.get_running_loop().call_soon(self._start)  # one build for all changes of this loop turn
+
+    def on_change(self, change: Change) -> None:
+        self.publish(change.catalog, change.services, change.nodes_changed)
+
+    def _start(self) -> None:
+        snapshot, zone = self.snapshot, self.zone
+        if snapshot is None or not self.dirty:
+            self.busy = False
+            return
+        changed, nodes = self.changed, self.nodes_changed
+        self.changed, self.nodes_changed, self.dirty = set(), False, False
+        work: Callable[[], Zone | Update]
+        if zone is None or zone.config != self.config or zone.datacenter != zone_datacenter(snapshot, self.config):
+            work = partial(build_zone, snapshot, self.config, zone)
+        else:
+            work = partial(plan, snapshot, changed, zone, nodes)
+        future: asyncio.Future[Zone | Update] = asyncio.get_running_loop().run_in_executor(self.executor, work)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: asyncio.Future[Zone | Update]) -> None:
+        if future.cancelled():
+            self.busy = False
+            return
+        exc = future.exception()
+        if exc is not None:  # keep serving the previous zone
+            log.error("zone update failed; still serving the previous zone", exc_info=exc)
+        else:
+            result = future.result()
+            if isinstance(result, Zone):
+                self.zone = result
+                self.rebuilds += 1
+            elif self.zone is not None:
+                self.zone.apply(result)
+                self.updates += 1
+            if self.zone is not None:
+                self.responder.set_zone(self.zone, ready=self.synced())
+        self._start()
 
 
 class Mirror:
-    """Keeps `snapshot` up to date and calls `publish(snapshot)` after each change."""
+    """The feed, wired to a publisher: `run()` until cancelled; `snapshot` and `synced` for metrics/health."""
 
-    def __init__(
-        self, consul: ObservedConsul, publish: Callable[[Snapshot], None], *, datacenter: str | None = None,
-        stale: bool = True, wait: str = "5m",
-    ) -> None:
-        self.consul = consul
-        self.publish = publish
-        self.params: list[tuple[str, str]] = [("dc", datacenter)] if datacenter else []
-        self.stale = stale
-        self.wait = wait
-        self.snapshot = Snapshot()
-        self.synced = asyncio.Event()  # set once the catalog, the nodes and every service were read once
-        self._catalog_names: set[str] | None = None
-        self._loaded: set[str] = set()
-        self._nodes_loaded = False
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+    def __init__(self, consul: ConsulClient, publisher: ZonePublisher, *, datacenter: str | None = None,
+                 stale: bool = True, wait: str = "5m", pool_size: int = 8,
+                 observer: WatchObserver | None = None) -> None:
+        self.feed = Feed(consul, datacenter=datacenter, stale=stale, wait=wait, pool_size=pool_size,
+                         observer=observer)
+        self.feed.listeners.append(publisher.on_change)
+        publisher.synced = self.feed.synced.is_set
 
-    def _set(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
-        self.publish(snapshot)
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.feed.catalog
 
-    def _check_synced(self) -> None:
-        if not self.synced.is_set() and self._nodes_loaded and self._catalog_names is not None:
-            if self._catalog_names <= self._loaded:
-                self.synced.set()
-                self.publish(self.snapshot)
-                log.info("mirror synced: %d services, %d nodes", len(self.snapshot.services),
-                         len(self.snapshot.nodes))
+    @property
+    def synced(self) -> asyncio.Event:
+        return self.feed.synced
 
     async def run(self) -> None:
-        nodes = asyncio.create_task(self._watch_nodes(), name="mirror-nodes")
-        try:
-            async for _, services in self.consul.watch(
-                "/v1/catalog/services", self.params, wait=self.wait, stale=self.stale, what="list catalog services"
-            ):
-                names = {str(n) for n in services} if isinstance(services, dict) else set()
-                for name in sorted(names - self._tasks.keys()):
-                    self._tasks[name] = asyncio.create_task(self._watch_service(name), name=f"mirror-{name}")
-                gone = self._tasks.keys() - names
-                for name in gone:
-                    self._tasks.pop(name).cancel()
-                    self.consul.forget(health_path(name))
-                    self._loaded.discard(name)
-                if gone:
-                    log.info("services gone: %s", ", ".join(sorted(gone)))
-                    self._set(self.snapshot.without_services(gone))
-                self._catalog_names = names
-                self._check_synced()
-        finally:
-            tasks = [nodes, *self._tasks.values()]
-            self._tasks.clear()
-            await cancel_all(tasks)
-
-    async def _watch_service(self, name: str) -> None:
-        async for index, entries in self.consul.watch(
-            health_path(name), self.params, wait=self.wait, stale=self.stale, what="read service health"
-        ):
-            instances = instances_from_health(entries)
-            if self.snapshot.services.get(name) != instances:
-                self._set(self.snapshot.with_service(name, instances, index))
-            self._loaded.add(name)
-            self._check_synced()
-
-    async def _watch_nodes(self) -> None:
-        async for index, entries in self.consul.watch(
-            "/v1/catalog/nodes", self.params, wait=self.wait, stale=self.stale, what="read nodes"
-        ):
-            nodes, dc = nodes_from_catalog(entries)
-            if dict(self.snapshot.nodes) != nodes or (dc and dc != self.snapshot.datacenter):
-                self._set(self.snapshot.with_nodes(nodes, dc, index))
-            self._nodes_loaded = True
-            self._check_synced()
+        await self.feed.run()

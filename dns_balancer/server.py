@@ -1,8 +1,12 @@
-"""Effect: asyncio UDP and TCP protocols around the Responder, with the TCP limits.
+"""Effect: asyncio UDP and TCP protocols around the Responder, with the client policy and the TCP limits.
 
-UDP: one datagram in, `Responder.answer` (bytes / None / Forward), one datagram out. TCP (RFC 7766): 2-byte
-length prefix, pipelined queries, a prefix under 12 bytes closes the connection, an idle timeout, a cap on
-open connections (over the cap a connection is closed at once), reading paused while the peer does not read."""
+UDP: one datagram in, `Responder.answer` (bytes / None / Forward), one datagram out. With an allow-list,
+recursors or response-rate limiting configured, datagrams go through `GuardedUdpProtocol` (who may ask, who may
+recurse, RRL); without them the plain protocol pays nothing for it. TCP (RFC 7766): 2-byte length prefix,
+pipelined queries, a prefix under 12 bytes closes the connection; a cap on open connections and one per source
+address (over a cap the connection is closed at once); between messages an idle timeout, and a deadline for
+each message (prefix + body) counted from its first byte, so a client dribbling bytes cannot hold a slot;
+reading paused while the peer does not read."""
 
 from __future__ import annotations
 
@@ -14,8 +18,11 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, cast
 
+from dns_balancer.access import Access
 from dns_balancer.forward import Forwarder
+from dns_balancer.ratelimit import DROP, SEND, RateLimitConfig, RateLimiter, truncated
 from dns_balancer.wire import Forward, Responder
+from portside.address import Address
 
 log = logging.getLogger("dns_balancer.server")
 _LEN = struct.Struct("!H")
@@ -26,16 +33,18 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8600
     tcp_idle_timeout: float = 10.0
+    tcp_message_timeout: float = 5.0
     tcp_max_connections: int = 256
+    tcp_max_per_source: int = 16
     reuse_port: bool = False
+    rate_limit: RateLimitConfig | None = None
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """"127.0.0.1:8600", "[::1]:8600", ":8600" (all addresses) -> (host, port)."""
-    host, sep, port = text.strip().rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"listen address {text!r}: expected host:port")
-    return host.strip("[]") or "0.0.0.0", int(port)
+    """"127.0.0.1:8600", "[::1]:8600", ":8600" (all addresses) -> (host, port). AddressError (a ValueError)
+    names --listen and the value."""
+    address = Address.required(text, flag="--listen", default_host="0.0.0.0")
+    return address.host, address.port
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
@@ -63,53 +72,99 @@ class UdpProtocol(asyncio.DatagramProtocol):
         log.debug("udp error: %s", exc)
 
 
+class GuardedUdpProtocol(UdpProtocol):
+    """The UDP path when a client policy is configured: clients outside the allow-list get REFUSED (small,
+    never larger than their query), only clients allowed to recurse reach the recursors, and with RRL every
+    reply is counted against its (netblock, kind) bucket and dropped or sent truncated over the rate."""
+
+    def __init__(self, server: DnsServer) -> None:
+        super().__init__(server)
+        self.access = server.access
+        self.limiter = server.limiter
+        self.time = server.loop.time
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        verdict = self.access.verdict(addr[0])
+        if verdict.allowed:
+            reply = self.answer(data, False, verdict.recurse)
+        else:
+            self.server.refused += 1
+            reply = self.server.responder.refuse(data)
+        if reply.__class__ is bytes:
+            assert isinstance(reply, bytes)
+            if self.limiter is not None:
+                action = self.limiter.check(addr[0], data, reply, self.time())
+                if action != SEND:
+                    reply = None if action == DROP else truncated(reply)
+                    if reply is None:
+                        return
+            self.transport.sendto(reply, addr)  # type: ignore[union-attr]
+        elif isinstance(reply, Forward):
+            self.server.spawn(self._forward(data, reply, addr))
+
+
 class TcpProtocol(asyncio.Protocol):
     def __init__(self, server: DnsServer) -> None:
         self.server = server
         self.answer = server.responder.answer
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
-        self.last = 0.0
+        self.deadline = 0.0  # idle: the last message's end + idle timeout; mid-message: its first byte + deadline
         self.timer: asyncio.TimerHandle | None = None
-        self.counted = False
+        self.source: str | None = None  # counted against the per-source cap
+        self.recurse = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         server = self.server
-        if server.tcp_open >= server.config.tcp_max_connections:
-            server.tcp_rejected += 1
+        peer = self.transport.get_extra_info("peername")
+        host = peer[0] if isinstance(peer, tuple) else ""
+        reason = server.admit(host)
+        if reason is not None:
+            server.tcp_closed[reason] += 1
             self.transport.abort()
             return
-        server.tcp_open += 1
+        self.source = host
         server.connections.add(self)
-        self.counted = True
-        self.last = server.loop.time()
-        self.timer = server.loop.call_later(server.config.tcp_idle_timeout, self._idle_check)
+        if not server.access.open:
+            self.recurse = server.access.verdict(host).recurse
+        self._arm(server.loop.time() + server.config.tcp_idle_timeout)
 
-    def _idle_check(self) -> None:
-        idle = self.server.config.tcp_idle_timeout
-        left = self.last + idle - self.server.loop.time()
-        if left > 0:
-            self.timer = self.server.loop.call_later(left, self._idle_check)
+    def _arm(self, deadline: float) -> None:
+        """Move the deadline; the timer is re-armed only when it would fire too late (moving it later is lazy:
+        the check re-arms itself), so a busy connection costs no timer churn per message."""
+        self.deadline = deadline
+        if self.timer is None or deadline < self.timer.when():
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer = self.server.loop.call_at(deadline, self._check_deadline)
+
+    def _check_deadline(self) -> None:
+        now = self.server.loop.time()
+        if self.deadline > now:
+            self.timer = self.server.loop.call_at(self.deadline, self._check_deadline)
         elif self.transport is not None:
-            self.server.tcp_idle_closed += 1
+            self.server.tcp_closed["message_timeout" if self.buf else "idle"] += 1
             self.transport.close()
 
     def data_received(self, data: bytes) -> None:
-        self.last = self.server.loop.time()
         buf = self.buf
+        if not buf:  # the first byte of a message: it has this long to arrive whole
+            self._arm(self.server.loop.time() + self.server.config.tcp_message_timeout)
         buf += data
         while len(buf) >= 2:
             (length,) = _LEN.unpack_from(buf)
             if length < 12:  # not even a header: the stream cannot be trusted any further
-                self.server.tcp_bad_length += 1
+                self.server.tcp_closed["bad_length"] += 1
                 self._close()
                 return
             if len(buf) < 2 + length:
                 return
             message = bytes(buf[2 : 2 + length])
             del buf[: 2 + length]
-            reply = self.answer(message, True)
+            config = self.server.config
+            self._arm(self.server.loop.time() + (config.tcp_message_timeout if buf else config.tcp_idle_timeout))
+            reply = self.answer(message, True, self.recurse)
             if reply.__class__ is bytes:
                 self.transport.write(_LEN.pack(len(reply)) + reply)  # type: ignore
             elif isinstance(reply, Forward):
@@ -136,28 +191,55 @@ class TcpProtocol(asyncio.Protocol):
             self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.counted:
-            self.server.tcp_open -= 1
-            self.server.connections.discard(self)
-            self.counted = False
+        if self.source is not None:
+            self.server.release(self.source, self)
+            self.source = None
         if self.timer is not None:
             self.timer.cancel()
         self.buf.clear()
 
 
 class DnsServer:
-    def __init__(self, responder: Responder, config: ServerConfig, forwarder: Forwarder | None = None) -> None:
+    def __init__(
+        self, responder: Responder, config: ServerConfig, forwarder: Forwarder | None = None,
+        access: Access | None = None,
+    ) -> None:
         self.responder = responder
         self.config = config
         self.forwarder = forwarder or Forwarder(())
+        self.access = access or Access(None, None)
+        self.limiter = RateLimiter(config.rate_limit) if config.rate_limit else None
         self.udp: asyncio.DatagramTransport | None = None
         self.tcp: asyncio.Server | None = None
         self.tcp_open = 0
-        self.tcp_rejected = 0
-        self.tcp_idle_closed = 0
-        self.tcp_bad_length = 0
+        self.per_source: dict[str, int] = {}
+        self.tcp_closed = dict.fromkeys(("over_cap", "over_source_cap", "not_allowed", "idle", "message_timeout",
+                                         "bad_length"), 0)
+        self.refused = 0  # UDP queries from clients outside the allow-list
         self._tasks: set[asyncio.Task[None]] = set()
         self.connections: set[TcpProtocol] = set()
+
+    def admit(self, host: str) -> str | None:
+        """Count a new TCP connection from `host`, or say why it is closed at once."""
+        if not self.access.open and not self.access.verdict(host).allowed:
+            return "not_allowed"
+        if self.tcp_open >= self.config.tcp_max_connections:
+            return "over_cap"
+        n = self.per_source.get(host, 0)
+        if n >= self.config.tcp_max_per_source:
+            return "over_source_cap"
+        self.per_source[host] = n + 1
+        self.tcp_open += 1
+        return None
+
+    def release(self, host: str, conn: TcpProtocol) -> None:
+        self.tcp_open -= 1
+        n = self.per_source.get(host, 1) - 1
+        if n > 0:
+            self.per_source[host] = n
+        else:
+            self.per_source.pop(host, None)
+        self.connections.discard(conn)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = self.loop.create_task(coro)
@@ -172,8 +254,10 @@ class DnsServer:
         self.loop = asyncio.get_running_loop()
         host, port = self.config.host, self.config.port
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        guarded = not self.access.open or self.limiter is not None
+        protocol = GuardedUdpProtocol if guarded else UdpProtocol
         self.udp, _ = await self.loop.create_datagram_endpoint(
-            lambda: UdpProtocol(self), local_addr=(host, port), family=family,
+            lambda: protocol(self), local_addr=(host, port), family=family,
             reuse_port=self.config.reuse_port or None,
         )
         sock = self.udp.get_extra_info("socket")

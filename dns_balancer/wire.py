@@ -4,8 +4,11 @@ A plain query (QR=0, opcode QUERY, QDCOUNT=1, no answer/authority records, class
 record) is answered by one dict lookup on the lowercased question (wire name + qtype) and a few slices of the
 pre-encoded Answer: the reply is the query's ID, new flags and counts, the question exactly as asked (0x20
 case kept), the records rotated by offset, glue, OPT. Everything else goes through the careful path below,
-which parses by hand and hands odd additional sections to dnslib; whatever happens, `answer()` returns bytes
-or None (drop), never raises.
+which parses the whole query by hand in bounded time: no compression pointer is ever followed (a query has
+nothing to point at), the additional section may hold exactly one root OPT record, whose options are walked by
+length only. A generic decoder (dnslib) spent up to 32,000x a plain query's time on pointer chains in the
+additional section; this parser's worst packet costs at most ~7x a plain query (bench/dns_worst_packet.py).
+Whatever happens, `answer()` returns bytes or None (drop), never raises.
 
 Size rules: UDP replies fit 512 bytes without EDNS, else the client's EDNS size capped at 1232; when answer
 records have to be left out, TC is set (glue alone is left out without TC, RFC 2181 §9). TCP: up to 65535."""
@@ -14,9 +17,8 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-
-import dnslib
 
 from dns_balancer.records import (
     ANY,
@@ -34,6 +36,7 @@ from dns_balancer.records import (
     SERVFAIL,
     Answer,
 )
+from dns_balancer.replycache import ReplyCache
 from dns_balancer.zone import Apex, Zone
 
 log = logging.getLogger("dns_balancer.wire")
@@ -41,6 +44,7 @@ log = logging.getLogger("dns_balancer.wire")
 MAX_UDP = 1232
 MIN_UDP = 512
 MAX_TCP = 65535
+MAX_OPTIONS = 32  # EDNS options in one query: real clients send a handful; the cap bounds the walk
 _HDR = struct.Struct("!BBHHHH")  # flags, flags, QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT (the ID is copied as bytes)
 _COUNTS = struct.Struct("!HHHH")
 _PTR = struct.Struct("!H")
@@ -94,35 +98,43 @@ def parse_question(data: bytes) -> tuple[list[bytes], int] | None:
 
 
 def parse_edns(data: bytes, end: int) -> Edns | None | bool:
-    """The query's EDNS after the question: Edns, None (no OPT), or False (malformed: FORMERR)."""
+    """The query's EDNS after the question: Edns, None (no OPT), or False (FORMERR).
+
+    A query carries nothing in answer or authority, and in additional at most one OPT record, owned by the root,
+    whose RDATA is a sequence of (code, length, value) options filling it exactly; anything else (several
+    records, TSIG, a non-root or compressed owner, a lying length, over MAX_OPTIONS options) is FORMERR. Bytes after the
+    last record are ignored, as Consul's own decoder does. Cost: one pass over the OPT RDATA, no name decoding."""
     _, an, ns, ar = _COUNTS.unpack_from(data, 4)
-    size = len(data)
-    if an == ns == ar == 0:
-        return None if size == end else _parse_edns_dnslib(data)
-    if an == ns == 0 and ar == 1 and size >= end + 11 and data[end : end + 3] == _OPT_HEAD:
-        if size == end + 11 + _PTR.unpack_from(data, end + 9)[0]:
-            return Edns(max(_PTR.unpack_from(data, end + 3)[0], MIN_UDP), data[end + 6], bool(data[end + 7] & 0x80))
-    return _parse_edns_dnslib(data)
-
-
-def _parse_edns_dnslib(data: bytes) -> Edns | None | bool:
-    """The slow path for anything unusual after the question (extra records, trailing bytes, several OPTs)."""
-    try:
-        record = dnslib.DNSRecord.parse(data)
-    except Exception:  # dnslib raises several types on malformed input
+    if an or ns or ar > 1:
         return False
-    opts = [r for r in record.ar if r.rtype == OPT]
-    if len(opts) > 1 or any(str(r.rname) not in (".", "") for r in opts):
-        return False
-    if not opts:
+    if ar == 0:
         return None
-    return Edns(max(int(opts[0].rclass), MIN_UDP), (int(opts[0].ttl) >> 16) & 0xFF, bool(int(opts[0].ttl) & 0x8000))
+    size = len(data)
+    if size < end + 11 or data[end : end + 3] != _OPT_HEAD:
+        return False
+    stop = end + 11 + _PTR.unpack_from(data, end + 9)[0]
+    if stop > size:
+        return False
+    i, options = end + 11, 0
+    while i < stop:  # each option: 2 bytes code, 2 bytes length, value
+        options += 1
+        if i + 4 > stop or options > MAX_OPTIONS:
+            return False
+        i += 4 + _PTR.unpack_from(data, i + 2)[0]
+    if i != stop:
+        return False
+    return Edns(max(_PTR.unpack_from(data, end + 3)[0], MIN_UDP), data[end + 6], bool(data[end + 7] & 0x80))
 
 
 class Responder:
     """Answers queries from the current Zone. Mutable state (rotation counters, counts) lives here, per daemon."""
 
-    def __init__(self, zone: Zone | None = None, *, recursion: bool = False, a_record_limit: int = 0) -> None:
+    def __init__(
+        self, zone: Zone | None = None, *, recursion: bool = False, a_record_limit: int = 0,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
+        """`on_ready`: called once, after the first zone served as ready (the daemon settles its heap then)."""
+        self.on_ready = on_ready
         self.zone = zone or Zone()
         self._table = self.zone.table
         self.ready = zone is not None  # until the mirror's first sync, in-zone misses get SERVFAIL, not NXDOMAIN
@@ -130,11 +142,14 @@ class Responder:
         self.recursion = recursion
         self._ra = 0x80 if recursion else 0
         self.cap = max(0, a_record_limit)
-        self.rotation: dict[bytes, int] = {}
+        self.rotation: dict[bytes, list[int]] = {}  # name key -> its rotation counter (a cell the cache shares)
+        self.cache = ReplyCache()  # plain UDP replies by query bytes (replycache.py)
         self.positive: dict[int, int] = {}  # qtype -> positive answers (NOERROR, from the table)
         self.counts: dict[tuple[int, int], int] = {}  # (qtype, rcode) -> every other answer
-        # header flag bytes by (RD | CD | TC) of the query / reply: QR and AA always, RA with recursion
+        # header flag bytes by (RD | CD | TC) of the query / reply: QR and AA always, RA when the client may
+        # recurse (recursors configured and the server allows that client), else without RA
         self._flags = [bytes((0x84 | (i & 0x03), self._ra | (i & 0x10))) for i in range(32)]
+        self._flags_no_ra = [bytes((0x84 | (i & 0x03), i & 0x10)) for i in range(32)]
         self.truncated = 0
         self.dropped = 0
         self.errors = 0
@@ -144,8 +159,12 @@ class Responder:
         self.zone = zone
         self._table = zone.table
         self.ready = ready
+        self.cache.clear()
         if len(self.rotation) > 2 * len(zone.table) + 1024:
             self.rotation = {k: v for k, v in self.rotation.items() if k in zone.table}
+        if ready and self.on_ready is not None:
+            callback, self.on_ready = self.on_ready, None
+            callback()
 
     def query_counts(self) -> dict[tuple[int, int], int]:
         """(qtype, rcode) -> queries answered, positive answers included."""
@@ -154,49 +173,88 @@ class Responder:
             merged[(qtype, NOERROR)] = merged.get((qtype, NOERROR), 0) + n
         return merged
 
+    def refuse(self, data: bytes) -> bytes | None:
+        """REFUSED for a client outside the allow-list: the question echoed when it parses, never larger than the
+        query (no reflection gain); None (drop) for responses and runts, as for everyone."""
+        if len(data) < 12 or data[2] & 0x80:
+            self.dropped += 1
+            return None
+        question = parse_question(data) if data[4:6] == b"\x00\x01" else None
+        end = -1 if question is None else question[1]
+        qtype = -1 if question is None else struct.unpack_from("!H", data, end - 4)[0]
+        return self._error(data, REFUSED, end, 0, opcode=(data[2] >> 3) & 0x0F, qtype=qtype)
+
     # ---- the hot path ------------------------------------------------------------------------
-    def answer(self, data: bytes, tcp: bool = False) -> bytes | Forward | None:
-        """Reply bytes, a Forward, or None to drop. Never raises."""
+    def answer(self, data: bytes, tcp: bool = False, recurse: bool = True) -> bytes | Forward | None:
+        """Reply bytes, a Forward, or None to drop. Never raises. `recurse=False`: this client may not use the
+        recursors (RA clear, foreign names REFUSED)."""
+        flags = self._flags if recurse else self._flags_no_ra
+        # UDP replies whose RA bit is the responder's own (a client that may recurse, or no recursion at all)
+        cacheable = not tcp and (recurse or not self.recursion)
         try:
+            if cacheable:
+                entry = self.cache.entries.get(data[2:])
+                if entry is not None:
+                    replies, counter, qtype = entry
+                    tail = replies[counter[0] % len(replies)]
+                    if tail is not None:  # else this rotation offset's reply is built below and remembered
+                        counter[0] += 1
+                        self.positive[qtype] = self.positive.get(qtype, 0) + 1
+                        if self.stale:
+                            self.stale_answers += 1
+                        if tail[0] & 0x02:
+                            self.truncated += 1
+                        return data[:2] + tail
             counts = data[4:12]
             if counts == _PLAIN and not data[2] & 0xF8:  # QUERY, one question, nothing else
                 z = data.find(0, 12)
                 key = data[12 : z + 3].lower()  # qtype bytes of stored keys hold no ASCII letters: lower() is safe
                 ans = self._table.get(key)
                 if ans is not None and data[z + 3 :] == _IN:  # class IN ends the packet
-                    return self._positive(data, z + 5, key, ans, MAX_TCP if tcp else MIN_UDP, b"")
+                    reply = self._positive(data, z + 5, key, ans, MAX_TCP if tcp else MIN_UDP, b"", flags)
+                    if cacheable:
+                        self._remember(data, key, ans, reply)
+                    return reply
             elif counts == _WITH_OPT and not data[2] & 0xF8:  # the same plus one additional record: EDNS?
                 z = data.find(0, 12)
                 key = data[12 : z + 3].lower()
                 ans = self._table.get(key)
                 end = z + 5
                 size = len(data)
-                if (
-                    ans is not None and data[z + 3 : end + 3] == _IN_OPT and size >= end + 11 and data[end + 6] == 0
-                    and size == end + 11 + (data[end + 9] << 8 | data[end + 10])
+                if (  # class IN, then a root OPT of version 0 without options ending the packet
+                    ans is not None and data[z + 3 : end + 3] == _IN_OPT and size == end + 11 and data[end + 6] == 0
+                    and data[end + 9] == data[end + 10] == 0
                 ):
                     limit = MAX_TCP if tcp else min(max(data[end + 3] << 8 | data[end + 4], MIN_UDP), MAX_UDP)
-                    return self._positive(data, end, key, ans, limit, _OPT_DO if data[end + 7] & 0x80 else _OPT)
-            return self._careful(data, tcp)
+                    opt = _OPT_DO if data[end + 7] & 0x80 else _OPT
+                    reply = self._positive(data, end, key, ans, limit, opt, flags)
+                    if cacheable:
+                        self._remember(data, key, ans, reply)
+                    return reply
+            return self._careful(data, tcp, flags[0][1] & 0x80)
         except Exception:  # the last line of defence: count, log, answer SERVFAIL when we can
             self.errors += 1
             log.exception("internal error answering a %d-byte query", len(data))
             if len(data) >= 12 and not data[2] & 0x80:
-                return data[:2] + _HDR.pack(0x80 | (data[2] & 0x79), self._ra | SERVFAIL, 0, 0, 0, 0)
+                return data[:2] + _HDR.pack(0x80 | (data[2] & 0x79), flags[0][1] | SERVFAIL, 0, 0, 0, 0)
             return None
 
-    def _positive(self, data: bytes, end: int, key: bytes, ans: Answer, limit: int, opt: bytes) -> bytes:
+    def _positive(
+        self, data: bytes, end: int, key: bytes, ans: Answer, limit: int, opt: bytes, table: list[bytes]
+    ) -> bytes:
         k = 0
         if ans.rotate:
-            rotation = self.rotation
-            k = rotation.get(key, 0)
-            rotation[key] = k + 1
+            counter = self.rotation.get(key)
+            if counter is None:
+                counter = self.rotation[key] = [0]
+            k = counter[0]
+            counter[0] = k + 1
             k %= ans.count
         positive = self.positive
         positive[ans.qtype] = positive.get(ans.qtype, 0) + 1
         if self.stale:
             self.stale_answers += 1
-        flags = self._flags[(data[2] & 0x01) | (data[3] & 0x10)]
+        flags = table[(data[2] & 0x01) | (data[3] & 0x10)]
         budget = limit - end - len(opt)
         if ans.full <= budget and not (self.cap and ans.count > self.cap):  # the whole answer fits: slice it
             start = ans.offsets[k]
@@ -213,8 +271,14 @@ class Responder:
         body, counts, tc = part
         if tc:
             self.truncated += 1
-            flags = self._flags[(data[2] & 0x01) | (data[3] & 0x10) | 0x02]
+            flags = table[(data[2] & 0x01) | (data[3] & 0x10) | 0x02]
         return b"".join((data[:2], flags, counts, data[12:end], body, opt))
+
+    def _remember(self, data: bytes, key: bytes, ans: Answer, reply: bytes) -> None:
+        if ans.rotate:
+            self.cache.remember(data, self.rotation[key], ans.count, ans.qtype, reply)
+        else:
+            self.cache.remember(data, [1], 1, ans.qtype, reply)
 
     def _trim(self, ans: Answer, k: int, budget: int, opt: bool) -> tuple[bytes, bytes, int]:
         """The answer rotated by k, cut to `budget` bytes and the record cap: (records + glue, counts, TC?).
@@ -233,69 +297,71 @@ class Responder:
         return ans.records[start:stop] + glue, counts, tc
 
     # ---- the careful path --------------------------------------------------------------------
-    def _careful(self, data: bytes, tcp: bool) -> bytes | Forward | None:
+    def _careful(self, data: bytes, tcp: bool, ra: int) -> bytes | Forward | None:
+        """Every query the fast path does not take; `ra` is 0x80 when this client may recurse."""
         if len(data) < 12 or data[2] & 0x80:
             self.dropped += 1  # too short to answer, or a response: never answer those
             return None
         opcode = (data[2] >> 3) & 0x0F
         if opcode != 0:
-            return self._error(data, NOTIMP, -1, opcode=opcode)
+            return self._error(data, NOTIMP, -1, ra, opcode=opcode)
         if _COUNTS.unpack_from(data, 4)[0] != 1:
-            return self._error(data, FORMERR, -1)
+            return self._error(data, FORMERR, -1, ra)
         question = parse_question(data)
         if question is None:
-            return self._error(data, FORMERR, -1)
+            return self._error(data, FORMERR, -1, ra)
         raw_labels, end = question
         qtype, qclass = struct.unpack_from("!HH", data, end - 4)
         edns = parse_edns(data, end)
         if edns is False:
-            return self._error(data, FORMERR, -1)
+            return self._error(data, FORMERR, -1, ra)
         assert edns is None or isinstance(edns, Edns)
         if edns is not None and edns.version != 0:
-            return self._error(data, BADVERS, end, _OPT_BADVERS, qtype=qtype)
+            return self._error(data, BADVERS, end, ra, _OPT_BADVERS, qtype=qtype)
         opt = b"" if edns is None else (_OPT_DO if edns.do else _OPT)
         limit = MAX_TCP if tcp else (min(edns.payload, MAX_UDP) if edns else MIN_UDP)
         if qtype == OPT:
-            return self._error(data, FORMERR, -1)
+            return self._error(data, FORMERR, -1, ra)
         labels = tuple(label.lower().decode("latin-1") for label in raw_labels)
         apex = self.zone.apex_of(labels)
         if apex is None or qclass not in (CLASS_IN, CLASS_ANY):
-            if self.recursion and qclass == CLASS_IN and qtype not in (AXFR, IXFR):
+            # recursion only when the client may recurse and asked for it (RD): never an open resolver
+            if ra and data[2] & 0x01 and qclass == CLASS_IN and qtype not in (AXFR, IXFR):
                 self._count(qtype, NOERROR)
                 return Forward(limit, end)
-            return self._error(data, REFUSED, end, opt, qtype=qtype)
+            return self._error(data, REFUSED, end, ra, opt, qtype=qtype)
         if qtype in (AXFR, IXFR):
-            return self._error(data, NOTIMP, end, opt, qtype=qtype, aa=True)
+            return self._error(data, NOTIMP, end, ra, opt, qtype=qtype, aa=True)
         key = data[12 : end - 2].lower()
         ans = self._table.get(key)
         if ans is not None:
-            return self._positive(data, end, key, ans, limit, opt)
+            return self._positive(data, end, key, ans, limit, opt, self._flags if ra else self._flags_no_ra)
         if not self.ready:
-            return self._error(data, SERVFAIL, end, opt, qtype=qtype)
+            return self._error(data, SERVFAIL, end, ra, opt, qtype=qtype)
         rcode = NOERROR if key[:-2] in self.zone.names else NXDOMAIN
-        return self._negative(data, end, rcode, apex, labels, opt, qtype)
+        return self._negative(data, end, rcode, apex, labels, opt, qtype, ra)
 
     def _negative(
-        self, data: bytes, end: int, rcode: int, apex: Apex, labels: tuple[str, ...], opt: bytes, qtype: int
+        self, data: bytes, end: int, rcode: int, apex: Apex, labels: tuple[str, ...], opt: bytes, qtype: int, ra: int
     ) -> bytes:
         """NXDOMAIN / NODATA with the zone's SOA in authority, its owner a pointer into the question."""
         offset = 12 + sum(len(label) + 1 for label in labels[: len(labels) - len(apex.labels)])
         if self.stale:
             self.stale_answers += 1
         self._count(qtype, rcode)
-        head = _HDR.pack(0x84 | (data[2] & 0x01), self._ra | (data[3] & 0x10) | rcode, 1, 0, 1, 1 if opt else 0)
+        head = _HDR.pack(0x84 | (data[2] & 0x01), ra | (data[3] & 0x10) | rcode, 1, 0, 1, 1 if opt else 0)
         return b"".join((data[:2], head, data[12:end], _PTR.pack(0xC000 | offset), apex.soa_tail, opt))
 
     def _error(
-        self, data: bytes, rcode: int, end: int, opt: bytes = b"", *, opcode: int = 0, qtype: int = -1,
+        self, data: bytes, rcode: int, end: int, ra: int, opt: bytes = b"", *, opcode: int = 0, qtype: int = -1,
         aa: bool = False,
     ) -> bytes:
         """An error reply: the question echoed when it parsed (end > 0), else the header alone."""
         self._count(qtype, rcode)
         flags = 0x80 | (opcode << 3) | (data[2] & 0x01) | (0x04 if aa else 0)
         if end < 0:
-            return data[:2] + _HDR.pack(flags, self._ra | (rcode & 0x0F), 0, 0, 0, 0)
-        head = _HDR.pack(flags, self._ra | (rcode & 0x0F), 1, 0, 0, 1 if opt else 0)
+            return data[:2] + _HDR.pack(flags, ra | (rcode & 0x0F), 0, 0, 0, 0)
+        head = _HDR.pack(flags, ra | (rcode & 0x0F), 1, 0, 0, 1 if opt else 0)
         return b"".join((data[:2], head, data[12:end], opt))
 
     def _count(self, qtype: int, rcode: int) -> None:
@@ -333,15 +399,4 @@ def _glue(ans: Answer, k: int, m: int, budget: int) -> tuple[bytes, int]:
     return b"".join(picked), len(picked)
 
 
-def truncate_forwarded(reply: bytes, query: bytes, forward: Forward) -> bytes | None:
-    """A recursor's reply made safe for our client: same ID, a response, within the size the client accepts
-    (else the header and question alone with TC). None when the reply is unusable."""
-    if len(reply) < 12 or reply[:2] != query[:2] or not reply[2] & 0x80:
-        return None
-    if len(reply) <= forward.limit:
-        return reply
-    counts = b"\x00\x01\x00\x00\x00\x00\x00\x00"
-    return b"".join((reply[:2], bytes((reply[2] | 0x02, reply[3])), counts, query[12 : forward.question_end]))
-
-
-__all__ = ["ANY", "Edns", "Forward", "Responder", "parse_edns", "parse_question", "truncate_forwarded"]
+__all__ = ["ANY", "Edns", "Forward", "Responder", "parse_edns", "parse_question"]

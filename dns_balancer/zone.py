@@ -14,14 +14,17 @@ goes in the additional section. Answer records point at the question (0xC00C), s
 Only healthy instances are published (critical and maintenance dropped; warning unless only_passing), so a
 name exists only while it has at least one instance: NXDOMAIN otherwise, NODATA for a missing type.
 
-Rebuilds are incremental: a service whose instance tuple did not change keeps its encoded part."""
+Updates are incremental: the table is made of parts (one per service, one for the nodes, one for the apexes),
+each a pure function of its data; a change re-encodes only the parts it touched (`plan`, in a worker thread) and
+swaps them into the table in place (`Zone.apply`, on the event loop, which is also the only reader), so the
+cost of one change does not grow with the catalog. Keys two parts share (an `.addr.` name used by instances
+of two services, the `service` ancestors) are reference-counted."""
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from types import MappingProxyType
 
 from dns_balancer.records import (
     AAAA,
@@ -44,7 +47,7 @@ from dns_balancer.records import (
     srv_rdata,
     valid_label,
 )
-from dns_balancer.snapshot import PASSING, WARNING, Instance, Node, Snapshot, ip_version
+from dns_balancer.snapshot import Instance, Node, Snapshot, ip_version, served
 
 _TYPE = {t: struct.pack("!H", t) for t in (A, NS, SOA, AAAA, SRV, ANY)}
 
@@ -76,22 +79,31 @@ class Apex:
 
 
 @dataclass(frozen=True)
-class ServicePart:
-    instances: tuple[Instance, ...]
+class Part:
+    """The encoded answers of one service (or of the nodes, or of the apexes) and the names they make exist."""
+
     entries: Mapping[bytes, Answer]
     names: frozenset[bytes]
-    served: int  # healthy instances published
+    instances: tuple[Instance, ...] = ()
+    served: int = 0  # healthy instances published
 
 
-@dataclass(frozen=True)
+EMPTY_PART = Part({}, frozenset())
+NODES, APEX = "\0nodes", "\0apex"  # part keys that no service name can take (NUL is not a valid label byte)
+
+
+@dataclass
 class Zone:
+    """The answer table and what it is made of. Mutated only by `apply`, on the loop that also reads it."""
+
     config: ZoneConfig = field(default_factory=ZoneConfig)
     datacenter: str = "dc1"
-    table: Mapping[bytes, Answer] = field(default_factory=dict)  # a plain dict for lookup speed; never mutated
-    names: frozenset[bytes] = frozenset()
+    table: dict[bytes, Answer] = field(default_factory=dict)
+    names: dict[bytes, int] = field(default_factory=dict)  # every name that exists -> parts that make it exist
     apexes: tuple[Apex, ...] = ()
-    parts: Mapping[str, ServicePart] = field(default_factory=dict)
+    parts: dict[str, Part] = field(default_factory=dict)
     instances: int = 0  # healthy instances published, all services
+    refs: dict[bytes, int] = field(default_factory=dict, repr=False)  # table key -> parts holding it
 
     def apex_of(self, labels: Sequence[str]) -> Apex | None:
         """The apex `labels` (lowercased) fall under, longest first; None for a foreign name."""
@@ -103,10 +115,53 @@ class Zone:
                     best = apex
         return best
 
+    def apply(self, update: Update) -> None:
+        """Swap the update's parts in; the cost is that of the parts swapped, not of the zone."""
+        for key, new in update.parts.items():
+            old = self.parts.pop(key, None)
+            if old is not None:
+                self._drop(old)
+            if new is not None:
+                self._add(new)
+                self.parts[key] = new
+        if update.apexes is not None:
+            self.apexes = update.apexes
+
+    def _drop(self, part: Part) -> None:
+        table, refs, names = self.table, self.refs, self.names
+        for key in part.entries:
+            if refs[key] == 1:
+                del refs[key]
+                del table[key]
+            else:
+                refs[key] -= 1
+        for name in part.names:
+            if names[name] == 1:
+                del names[name]
+            else:
+                names[name] -= 1
+        self.instances -= part.served
+
+    def _add(self, part: Part) -> None:
+        refs, names = self.refs, self.names
+        self.table.update(part.entries)
+        for key in part.entries:
+            refs[key] = refs.get(key, 0) + 1
+        for name in part.names:
+            names[name] = names.get(name, 0) + 1
+        self.instances += part.served
+
+
+@dataclass(frozen=True)
+class Update:
+    """Parts to swap in (None: remove), computed off the loop; `apexes` when the SOA changed."""
+
+    parts: Mapping[str, Part | None]
+    apexes: tuple[Apex, ...] | None = None
+
 
 def healthy(instances: Iterable[Instance], only_passing: bool) -> list[Instance]:
-    ok = {PASSING} if only_passing else {PASSING, WARNING}
-    return [i for i in instances if i.status in ok]
+    return served(instances, only_passing)
 
 
 def _ancestors(wire: bytes, depth: int) -> Iterable[bytes]:
@@ -200,14 +255,14 @@ def _put(
         names.update(_ancestors(wire, len(qlabels) - apex_len))
 
 
-def service_part(name: str, instances: tuple[Instance, ...], cfg: ZoneConfig, dc: str) -> ServicePart:
+def service_part(name: str, instances: tuple[Instance, ...], cfg: ZoneConfig, dc: str) -> Part:
     """Every name of one service, encoded."""
     members = healthy(instances, cfg.only_passing)
     svc = name.lower()
     entries: dict[bytes, Answer] = {}
     names: set[bytes] = set()
     if not members or not valid_label(svc):
-        return ServicePart(instances, MappingProxyType(entries), frozenset(), 0)
+        return Part({}, frozenset(), instances, 0)
     groups: dict[tuple[str, ...], list[Instance]] = {(svc, "service"): members, (f"_{svc}", "_tcp", "service"): members}
     for inst in members:
         for tag in inst.tags:
@@ -232,12 +287,13 @@ def service_part(name: str, instances: tuple[Instance, ...], cfg: ZoneConfig, dc
             _put(entries, names, qlabels, len(domain), {A: a, AAAA: aaaa, SRV: srv, ANY: a or aaaa})
         for address, answers in by_address.items():
             _put(entries, names, (addr_label(address), "addr", *origin), len(domain), answers)
-    return ServicePart(instances, MappingProxyType(entries), frozenset(names), len(members))
+    return Part(entries, frozenset(names), instances, len(members))
 
 
-def _node_entries(
-    nodes: Mapping[str, Node], cfg: ZoneConfig, dc: str, entries: dict[bytes, Answer], names: set[bytes]
-) -> None:
+def node_part(nodes: Mapping[str, Node], cfg: ZoneConfig, dc: str) -> Part:
+    """`<node>.node[.<dc>].<domain>` for every node (nodes are few: one part for all)."""
+    entries: dict[bytes, Answer] = {}
+    names: set[bytes] = set()
     for node in nodes.values():
         version = ip_version(node.address)
         if not version or not valid_label(node.name):
@@ -246,9 +302,13 @@ def _node_entries(
         for origin, domain in _origins(cfg, dc):
             _put(entries, names, (node.name.lower(), "node", *origin), len(domain),
                  {answer.qtype: answer, ANY: answer})
+    return Part(entries, frozenset(names))
 
 
-def _apex_entries(cfg: ZoneConfig, serial: int, entries: dict[bytes, Answer], names: set[bytes]) -> list[Apex]:
+def apex_part(cfg: ZoneConfig, serial: int) -> tuple[Part, tuple[Apex, ...]]:
+    """SOA/NS of each domain (the SOA's serial is the catalog's index), and the apexes for negative answers."""
+    entries: dict[bytes, Answer] = {}
+    names: set[bytes] = set()
     apexes = []
     for domain in cfg.domains():
         ns_name = ("ns", *domain)
@@ -266,28 +326,40 @@ def _apex_entries(cfg: ZoneConfig, serial: int, entries: dict[bytes, Answer], na
         _put(entries, names, domain, len(domain), {SOA: soa_answer, NS: ns, ANY: soa_answer})
         neg_rdata = soa_rdata(encode_name(ns_name), encode_name(mbox), serial, cfg.negative_ttl)
         apexes.append(Apex(domain, struct.pack("!HHIH", SOA, 1, cfg.negative_ttl, len(neg_rdata)) + neg_rdata))
-    return apexes
+    return Part(entries, frozenset(names)), tuple(apexes)
+
+
+def zone_datacenter(snapshot: Snapshot, cfg: ZoneConfig) -> str:
+    return cfg.datacenter or snapshot.datacenter or "dc1"
+
+
+def plan(snapshot: Snapshot, changed: Iterable[str], zone: Zone, nodes: bool = True) -> Update:
+    """Pure: the parts `changed` services (and, with `nodes`, the node names) need, and the new SOA.
+    Runs off the loop; `zone` is only read for its config and datacenter."""
+    cfg, dc = zone.config, zone.datacenter
+    parts: dict[str, Part | None] = {}
+    for name in changed:
+        instances = snapshot.services.get(name)
+        parts[name] = None if instances is None else service_part(name, instances, cfg, dc)
+    if nodes:
+        parts[NODES] = node_part(snapshot.nodes, cfg, dc)
+    parts[APEX], apexes = apex_part(cfg, snapshot.index or 1)
+    return Update(parts, apexes)
 
 
 def build_zone(snapshot: Snapshot, cfg: ZoneConfig, previous: Zone | None = None) -> Zone:
-    """The whole zone; parts of `previous` whose service did not change are reused as they are."""
-    dc = cfg.datacenter or snapshot.datacenter or "dc1"
+    """A whole new zone (start, a config or datacenter change); parts of `previous` whose service did not
+    change are reused as they are."""
+    dc = zone_datacenter(snapshot, cfg)
     reuse = previous is not None and previous.config == cfg and previous.datacenter == dc
-    parts: dict[str, ServicePart] = {}
+    zone = Zone(config=cfg, datacenter=dc)
+    parts: dict[str, Part | None] = {}
     for name, instances in snapshot.services.items():
         old = previous.parts.get(name) if reuse and previous is not None else None
         if old is not None and (old.instances is instances or old.instances == instances):
             parts[name] = old
         else:
             parts[name] = service_part(name, instances, cfg, dc)
-    table: dict[bytes, Answer] = {}
-    names: set[bytes] = set()
-    for part in parts.values():
-        table.update(part.entries)
-        names.update(part.names)
-    _node_entries(snapshot.nodes, cfg, dc, table, names)
-    apexes = _apex_entries(cfg, snapshot.index or 1, table, names)
-    return Zone(
-        config=cfg, datacenter=dc, table=table, names=frozenset(names), apexes=tuple(apexes),
-        parts=MappingProxyType(parts), instances=sum(p.served for p in parts.values()),
-    )
+    update = plan(snapshot, (), zone)
+    zone.apply(Update({**parts, **update.parts}, update.apexes))
+    return zone

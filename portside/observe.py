@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from portside.address import Address
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,6 +28,11 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
         return json.dumps(doc, default=str)
+
+
+# Level names: ours and consul-template's (trace, warn, err), as Python's logging names them.
+LOG_LEVELS = {"trace": "debug", "debug": "debug", "info": "info", "warn": "warning", "warning": "warning",
+              "err": "error", "error": "error"}
 
 
 def setup_logging(fmt: str = "text", level: str = "info") -> None:
@@ -66,11 +74,29 @@ def make_app(registry: CollectorRegistry, health: HealthCheck) -> web.Applicatio
     return app
 
 
-async def serve_http(app: web.Application, addr: str) -> web.AppRunner:
-    """Start `app` on `host:port` ("" or "off" = not at all is the caller's choice). Returns the runner."""
-    host, _, port = addr.rpartition(":")
+async def serve_http(app: web.Application, addr: Address) -> web.AppRunner:
+    """Start `app` on `addr`. Returns the runner (`cleanup()` stops it)."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host.strip("[]") or "127.0.0.1", int(port))
-    await site.start()
+    try:
+        await web.TCPSite(runner, addr.host, addr.port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
     return runner
+
+
+@contextlib.asynccontextmanager
+async def serve_observability(probes: HealthCheck, registry: CollectorRegistry,
+                              addr: Address | None) -> AsyncIterator[web.AppRunner | None]:
+    """/health (200 when every probe is up, else 503 naming the ones down) and /metrics on `addr` for the
+    duration of the block; nothing when `addr` is None (off). OSError when the address cannot be bound."""
+    if addr is None:
+        yield None
+        return
+    runner = await serve_http(make_app(registry, probes), addr)
+    logging.getLogger("portside.observe").info("/health and /metrics on %s", addr.url("http"))
+    try:
+        yield runner
+    finally:
+        await runner.cleanup()

@@ -6,9 +6,10 @@ Explicit values (CLI flags, config files) always beat the environment; the envir
 from __future__ import annotations
 
 import os
-import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+
+from portside.address import Address, AddressError, hostport
 
 
 class SettingsError(ValueError):
@@ -20,19 +21,19 @@ class ConsulSettings:
     host: str = "127.0.0.1"
     port: int = 8500
     scheme: str = "http"
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # a secret: never in a repr, a log line or a metric
     cacert: str | None = None
     client_cert: str | None = None
     client_key: str | None = None
     verify: bool = True
     unix_socket: str | None = None
+    max_connections: int = 64  # the most connections the daemon opens to its agent (one per blocking query)
 
     @property
     def address(self) -> str:
         if self.unix_socket:
             return f"unix://{self.unix_socket}"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}"
+        return f"{self.scheme}://{hostport(self.host, self.port)}"
 
 
 def _truthy(value: str) -> bool:
@@ -44,19 +45,18 @@ def parse_address(addr: str, default_scheme: str = "http") -> tuple[str, str, in
     text = addr.strip()
     if not text:
         raise SettingsError("empty Consul address")
-    if "//" not in text:
-        text = f"{default_scheme}://{text}"
-    parsed = urllib.parse.urlsplit(text)
-    scheme = parsed.scheme or default_scheme
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = default_scheme, text
     if scheme not in {"http", "https"}:
         raise SettingsError(f"Consul address {addr!r}: scheme must be http or https, not {scheme!r}")
+    if rest.endswith("/"):
+        rest = rest[:-1]  # "http://host:8500/": the API root
     try:
-        port = parsed.port
-    except ValueError as exc:
-        raise SettingsError(f"Consul address {addr!r}: bad port") from exc
-    if not parsed.hostname:
-        raise SettingsError(f"Consul address {addr!r}: no host")
-    return scheme, parsed.hostname, port or (8501 if scheme == "https" else 8500)
+        parsed = Address.required(rest, flag="Consul address", default_port=8501 if scheme == "https" else 8500)
+    except AddressError as exc:
+        raise SettingsError(f"Consul address {addr!r}: {exc.reason}") from None
+    return scheme, parsed.host, parsed.port
 
 
 def consul_settings(

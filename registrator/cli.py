@@ -1,5 +1,6 @@
 """`registrator [options] consul://host:port` — flags of gliderlabs/registrator, each also `--long-form`
-and env var REGISTRATOR_<NAME>; builds a frozen Config and runs the daemon."""
+and env var REGISTRATOR_<NAME>, plus the shared options of portside.shell (logging, --http-addr, Consul
+token/TLS); builds a frozen Config once and runs the daemon."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import aiodocker
 import click
 
 from portside.consul import ConsulClient, ConsulError
-from portside.observe import make_app, serve_http, setup_logging
+from portside.observe import serve_observability, setup_logging
 from portside.run import run
-from portside.settings import ConsulSettings, SettingsError, consul_settings
+from portside.shell import shared_options, shell_from
 from registrator.config import DEREGISTER_MODES, Config, Limits
 from registrator.daemon import Registrator
 from registrator.docker import DockerEngine
@@ -25,18 +26,20 @@ from registrator.naming import id_problem
 log = logging.getLogger("registrator")
 
 
-def parse_registry_uri(uri: str | None) -> ConsulSettings:
-    """consul://host:port, consul-tls://host:port, consul-unix:///path.sock; None -> CONSUL_* env."""
+def registry_address(uri: str | None) -> str | None:
+    """consul://host:port, consul-tls://host:port, consul-unix:///path.sock -> the Consul address for the shell;
+    None -> CONSUL_HTTP_ADDR (the shell's fallback)."""
     if not uri:
-        return consul_settings()
+        return None
     parsed = urllib.parse.urlsplit(uri)
     if parsed.scheme == "consul":
-        return consul_settings(address=f"http://{parsed.netloc or '127.0.0.1:8500'}")
+        return f"http://{parsed.netloc or '127.0.0.1:8500'}"
     if parsed.scheme == "consul-tls":
-        return consul_settings(address=f"https://{parsed.netloc or '127.0.0.1:8501'}", ssl=True)
+        return f"https://{parsed.netloc or '127.0.0.1:8501'}"
     if parsed.scheme == "consul-unix":
-        return consul_settings(address=f"unix://{parsed.path}")
-    raise SettingsError(f"registry URI {uri!r}: use consul://, consul-tls:// or consul-unix://")
+        return f"unix://{parsed.path}"
+    raise click.BadParameter(f"{uri!r}: use consul://, consul-tls:// or consul-unix://", param_hint="REGISTRY_URI")
+
 
 
 def default_host_ip() -> str:
@@ -91,30 +94,22 @@ def _opt(*names: str, env: str, **kw):  # type: ignore[no-untyped-def]
       help="Tags per service (-tags included); over it none of the container's services is registered.")
 @_opt("--max-checks", env="MAX_CHECKS", type=click.IntRange(1), default=Limits.checks, show_default=True,
       help="Checks over all of a container's services; over it none of them is registered.")
-@_opt("--http-addr", env="HTTP_ADDR", default="", help="host:port for /health and /metrics (empty or 'off': none).")
-@_opt("--log-format", env="LOG_FORMAT", type=click.Choice(["text", "json"]), default="text", show_default=True,
-      help="Log line format.")
-@_opt("--log-level", env="LOG_LEVEL", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
-      show_default=True, help="Log level.")
+@shared_options("REGISTRATOR", omit=("consul-addr",))
 def cli(registry_uri: str | None, ip: str | None, internal: bool, explicit: bool, tags: str, resync: float,
         cleanup: bool, deregister: str, retry_attempts: int, retry_interval: int, use_ip_from_label: str | None,
         node_id: str | None, network: str | None, drain_seconds: float, deregister_on_exit: bool,
         health_starting: str, allow_script_checks: bool, consul_concurrency: int, max_ports: int, max_tags: int,
-        max_checks: int, http_addr: str, log_format: str, log_level: str) -> None:
+        max_checks: int, **shared: object) -> None:
     """Register Docker containers' services in Consul (drop-in for gliderlabs/registrator).
 
     REGISTRY_URI: consul://host:port (default: CONSUL_HTTP_ADDR, else consul://127.0.0.1:8500),
-    consul-tls://host:port or consul-unix:///path.sock. Token and TLS files come from CONSUL_HTTP_TOKEN,
-    CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY; Docker from DOCKER_HOST.
+    consul-tls://host:port or consul-unix:///path.sock. Token and TLS: the --consul-* options below, else
+    CONSUL_HTTP_TOKEN(_FILE), CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY; Docker from DOCKER_HOST.
     """
-    try:
-        consul = parse_registry_uri(registry_uri)
-    except SettingsError as exc:
-        raise click.BadParameter(str(exc), param_hint="REGISTRY_URI") from exc
     node_id = node_id or socket.gethostname()
     if reason := id_problem(node_id):  # it starts every service ID this node makes
         raise click.BadParameter(reason.replace("service ID", "node ID"), param_hint="--node-id")
-    http = None if http_addr.strip().lower() in ("", "off") else http_addr
+    shell = shell_from(shared, consul_address=registry_address(registry_uri))
     cfg = Config(
         node_id=node_id, ip=ip, host_ip=ip or default_host_ip(), internal=internal,
         explicit=explicit, tags=tuple(t.strip() for t in tags.split(",") if t.strip()), resync=resync,
@@ -122,10 +117,10 @@ def cli(registry_uri: str | None, ip: str | None, internal: bool, explicit: bool
         ip_from_label=use_ip_from_label, network=network, drain_seconds=drain_seconds,
         deregister_on_exit=deregister_on_exit, health_starting=health_starting,
         allow_script_checks=allow_script_checks, consul_concurrency=consul_concurrency,
-        limits=Limits(ports=max_ports, tags=max_tags, checks=max_checks), http_addr=http, consul=consul,
-        docker_host=os.environ.get("DOCKER_HOST"),
+        limits=Limits(ports=max_ports, tags=max_tags, checks=max_checks), http_addr=shell.http_addr,
+        consul=shell.consul, docker_host=os.environ.get("DOCKER_HOST"),
     )
-    setup_logging(log_format, log_level)
+    setup_logging(shell.log_format, shell.log_level)
     raise SystemExit(run(lambda stop: amain(cfg, stop)))
 
 
@@ -155,26 +150,21 @@ async def amain(cfg: Config, stop: asyncio.Event) -> int:
             return 0 if stop.is_set() else 1
         docker = DockerEngine(client, cfg.docker_concurrency)
         registrator = Registrator(cfg, docker, consul, metrics)
-        runner = None
-        if cfg.http_addr:
-            async def health() -> dict[str, bool]:
-                parts = {}
-                for name, probe in (("docker", docker.version()), ("consul", consul.leader())):
-                    try:
-                        await asyncio.wait_for(probe, 2)
-                        parts[name] = True
-                    except Exception:  # noqa: BLE001 - any failure means unhealthy
-                        parts[name] = False
-                return parts
 
-            runner = await serve_http(make_app(metrics.registry, health), cfg.http_addr)
-        log.info("registrator started: node %s, Consul %s, Docker %s", cfg.node_id, cfg.consul.address,
-                 cfg.docker_host or "default socket")
-        try:
+        async def health() -> dict[str, bool]:
+            parts = {}
+            for name, probe in (("docker", docker.version()), ("consul", consul.leader())):
+                try:
+                    await asyncio.wait_for(probe, 2)
+                    parts[name] = True
+                except Exception:  # noqa: BLE001 - any failure means unhealthy
+                    parts[name] = False
+            return {**parts, **registrator.tasks.health()}
+
+        async with serve_observability(health, metrics.registry, cfg.http_addr):
+            log.info("registrator started: node %s, Consul %s, Docker %s", cfg.node_id, cfg.consul.address,
+                     cfg.docker_host or "default socket")
             await registrator.run(stop)
-        finally:
-            if runner:
-                await runner.cleanup()
         log.info("registrator stopped")
     return 0
 

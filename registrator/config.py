@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from portside.address import Address
 from portside.settings import ConsulSettings
 
 DEREGISTER_MODES = ("always", "on-success", "never")
@@ -33,7 +34,7 @@ class Config:
     resync: float = 0.0
     cleanup: bool = False
     deregister: str = "always"
-    retry_attempts: int = 0
+    retry_attempts: int = -1  # -1: wait for Consul forever (gliderlabs' default is 0: give up at once)
     retry_interval_ms: int = 2000
     ip_from_label: str | None = None
     network: str | None = None
@@ -44,7 +45,7 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     consul_concurrency: int = 8  # Consul requests in flight at once, over every path (events, reconcile, poll)
     docker_concurrency: int = 16  # inspects in flight at once (the engine has no 429; this bounds memory)
-    http_addr: str | None = None
+    http_addr: Address | None = None
     consul: ConsulSettings = field(default_factory=ConsulSettings)
     docker_host: str | None = None
     agent_poll: float = 2.0  # how often the agent is checked for lost registrations (Consul restart)

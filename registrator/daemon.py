@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from portside.consul import ConsulClient, ConsulError
+from portside.supervise import Supervisor
 from registrator.agent_watch import AgentWatch
 from registrator.checks import docker_status_to_consul
 from registrator.config import Config
@@ -48,6 +50,9 @@ class Registrator:
         metrics.queue_depth.set_function(lambda: self.dispatch.depth)
         metrics.services.set_function(lambda: sum(len(v) for v in self.wanted.values()))
         self.agent_watch = AgentWatch(self.writer, self.wanted, self.dispatch, lambda: self.reconcile(), cfg.agent_poll)
+        self.tasks = Supervisor()  # event loop, agent poll, resync: restarted when they fail, named by /health
+        self.since = time.time_ns()  # Docker events are replayed from here when the event loop starts again
+        self._consuming = False
 
     # ---- per-container handling (called in order for each container) ---------------------------
     async def handle(self, ev: Event) -> None:
@@ -211,24 +216,27 @@ class Registrator:
 
     # ---- main loop -----------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        since = time.time_ns()
-        tasks = [asyncio.create_task(self.agent_watch.run(stop))]
+        self.since = time.time_ns()
+        # the agent poll and the resync return only once `stop` is set; the event loop never does
+        self.tasks.start("agent poll", functools.partial(self.agent_watch.run, stop), must_run=False)
         if self.cfg.resync > 0:
-            tasks.append(asyncio.create_task(self._resync(stop)))
+            self.tasks.start("resync", functools.partial(self._resync, stop), must_run=False)
         await self.reconcile()
-        tasks.append(asyncio.create_task(self._consume(since)))
+        self.tasks.start("docker events", self._consume)
         try:
             await stop.wait()
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.tasks.close()
             await self.dispatch.close()
             if self.cfg.deregister_on_exit:
                 await self.deregister_owned()
 
-    async def _consume(self, since: int) -> None:
-        async for ev in docker_events(self.docker, since, self.reconcile):
+    async def _consume(self) -> None:
+        if self._consuming:  # started again after a failure: events may have been missed meanwhile
+            await self.reconcile()
+        self._consuming = True
+        async for ev in docker_events(self.docker, self.since, self.reconcile):
+            self.since = max(self.since, ev.time_nano)
             self.dispatch.submit(ev)
 
     async def _resync(self, stop: asyncio.Event) -> None:

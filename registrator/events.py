@@ -26,6 +26,7 @@ class Event:
     # lost what we registered)
     action: str
     attributes: dict[str, str]
+    time_nano: int = 0  # when Docker saw it: a restarted event loop replays from the last one seen
     status: str = ""  # health_status: healthy | unhealthy | starting
 
 
@@ -34,14 +35,15 @@ def parse_event(raw: dict[str, Any]) -> Event | None:
     typ = raw.get("Type")
     action = str(raw.get("Action") or "")
     attrs = dict((raw.get("Actor") or {}).get("Attributes") or {})
+    tn = int(raw.get("timeNano") or 0)
     if typ == "container":
         base, _, status = action.partition(":")
         if base not in CONTAINER_ACTIONS:
             return None
         cid = str((raw.get("Actor") or {}).get("ID") or raw.get("id") or "")
-        return Event(cid, base, attrs, status.strip())
+        return Event(cid, base, attrs, tn, status.strip())
     if typ == "network" and action in NETWORK_ACTIONS and attrs.get("container"):
-        return Event(attrs["container"], action, attrs)
+        return Event(attrs["container"], action, attrs, tn)
     return None
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from portside.consul import ConsulClient, ConsulError, ConsulRejected
+from portside.consul import ConsulBadValue, ConsulClient, ConsulError, ConsulRejected
 from registrator.config import Config
 from registrator.metadata import OWNER_CONTAINER, OWNER_NODE, Problem, Service
 from registrator.metrics import Metrics
@@ -27,9 +26,9 @@ log = logging.getLogger("registrator")
 
 
 def for_good(exc: ConsulError) -> bool:
-    """Whether re-sending the same definition cannot help: Consul's 400 (the definition is wrong). The adapter
-    reports other 4xx answers (429: too many connections) as ConsulRejected too; those pass."""
-    return isinstance(exc, ConsulRejected) and exc.status == 400 and not re.search(r"\b429\b", str(exc))
+    """Whether re-sending the same definition cannot help: Consul's 400 (the definition is wrong), or a value the
+    adapter refuses before sending. Other 4xx answers (429: too many connections) pass."""
+    return isinstance(exc, ConsulBadValue) or (isinstance(exc, ConsulRejected) and exc.status == 400)
 
 
 class ConsulWriter:

@@ -3,10 +3,11 @@
 # DOCKER_HOST. The rootfs tarball is cached by content (suite + package list) in ~/.cache/portside, so a
 # fresh engine only pays the ~2 s `docker import`. Prints the image tag.
 #   minbase + python3 + python3-venv (ensurepip for the venv) + nginx-light (nginx image and `nginx -t`)
+#   + haproxy (the compose stack's HAProxy variant, profile `haproxy`)
 set -euo pipefail
 SUITE="${PORTSIDE_BASE_SUITE:-bookworm}"
 MIRROR="${PORTSIDE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-PKGS="python3,python3-venv,nginx-light,ca-certificates"
+PKGS="python3,python3-venv,nginx-light,haproxy,ca-certificates"
 key=$(printf '%s|%s|v1' "$SUITE" "$PKGS" | sha256sum | cut -c1-12)
 tag="portside/base:$SUITE-$key"
 if docker image inspect "$tag" >/dev/null 2>&1; then echo "$tag"; exit 0; fi

@@ -2,7 +2,8 @@
 # `make demo`: engines, local images, the compose stack; then scale web 1 -> 5 -> 2 and show, after each
 # step, the upstream nginx is using, what DNS answers for web.service.consul, and which instances served
 # 20 requests through nginx. The stack stays up afterwards; `make demo-down` removes it all.
-#   scripts/demo.sh up | down
+# Consul runs with ACLs on; `scripts/demo.sh token` prints the management token the stack made.
+#   scripts/demo.sh up | down | token
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -50,31 +51,44 @@ up() {
   compose up -d --wait --scale web=1 consul registrator dns nginx templates web >/dev/null
   for n in 1 5 2; do
     echo
-    echo "=== docker compose up --scale web=$n"
-    compose up -d --scale web="$n" --no-recreate >/dev/null 2>&1
+    # only the web service: the infrastructure is up (a full `up` would run acl-init again, ~3 s)
+    echo "=== docker compose up --scale web=$n web"
+    compose up -d --scale web="$n" --no-recreate web >/dev/null 2>&1
     views "$n"
   done
   echo
   echo "The stack is up: nginx http://127.0.0.1:$WEB_PORT  DNS 127.0.0.1:$DNS_PORT  Consul http://127.0.0.1:$CONSUL_PORT"
   echo "Try: DOCKER_HOST=$DOCKER_HOST docker compose -f compose/docker-compose.yml up -d --scale web=7"
+  echo "Consul has ACLs on (default deny): CONSUL_HTTP_TOKEN=\$(scripts/demo.sh token) to look inside"
   echo "Remove it all with: make demo-down"
 }
 
 down() {
   if [ -d "$DEMO_DIR" ]; then
     export DOCKER_HOST="unix://$DEMO_DIR/docker.sock" DOCKER_SOCK="$DEMO_DIR/docker.sock" DOCKER_GID=0
-    compose down -v -t 2 >/dev/null 2>&1 || true
+    compose --profile haproxy down -v -t 2 >/dev/null 2>&1 || true
     $PY -m testbed.engines dockerd stop "$DEMO_DIR"
     echo "demo: stack and private dockerd removed"
   elif [ -n "${DOCKER_HOST:-}" ]; then
-    DOCKER_SOCK="${DOCKER_HOST#unix://}" DOCKER_GID=0 compose down -v -t 2
+    DOCKER_SOCK="${DOCKER_HOST#unix://}" DOCKER_GID=0 compose --profile haproxy down -v -t 2
   else
     echo "demo: nothing to remove"
   fi
 }
 
+# The management token acl-init made (kept in its own volume; no daemon holds it).
+token() {
+  if [ -z "${DOCKER_HOST:-}" ] && [ -S "$DEMO_DIR/docker.sock" ]; then export DOCKER_HOST="unix://$DEMO_DIR/docker.sock"; fi
+  local cid
+  cid=$(DOCKER_SOCK=/dev/null DOCKER_GID=0 compose ps -a -q acl-init)
+  [ -n "$cid" ] || { echo "demo: the stack is not up (make demo)" >&2; exit 1; }
+  docker cp "$cid:/var/lib/portside-acl/management.secret" - | tar -xO
+  echo
+}
+
 case "${1:-up}" in
   up) up ;;
   down) down ;;
-  *) echo "usage: scripts/demo.sh up|down" >&2; exit 2 ;;
+  token) token ;;
+  *) echo "usage: scripts/demo.sh up|down|token" >&2; exit 2 ;;
 esac

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # One-time, idempotent set-up on a fresh machine (as root). Installs only what is missing:
-#   Debian packages (docker.io nginx dnsperf wrk busybox-static dnsutils debootstrap file),
+#   Debian packages (docker.io nginx dnsperf wrk busybox-static dnsutils debootstrap file haproxy gcc musl-tools),
 #   the virtualenv .venv with `pip install -e .[test]`, Compose v2 as a Docker CLI plugin,
-#   and Consul v1.20.6 (from PATH, else built once into ~/.cache/portside; see scripts/consul.sh).
+#   Consul v1.20.6 (from PATH, else built once into ~/.cache/portside; see scripts/consul.sh), and
+#   consul-template v0.41.1 (built once into ~/.cache/portside; the oracle of the differential test and the
+#   benchmarks, never part of portside; see scripts/consul-template.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "setup: $*" >&2; }
 
-pkgs=(docker.io nginx dnsperf wrk busybox-static dnsutils debootstrap file)
-bins=(dockerd nginx dnsperf wrk busybox dig debootstrap file)
+pkgs=(docker.io nginx dnsperf wrk busybox-static dnsutils debootstrap file haproxy gcc musl-tools)
+bins=(dockerd nginx dnsperf wrk busybox dig debootstrap file haproxy gcc musl-gcc)
 missing=()
 for i in "${!pkgs[@]}"; do command -v "${bins[$i]}" >/dev/null 2>&1 || missing+=("${pkgs[$i]}"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -17,7 +19,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # the distribution starts nginx/docker services on install; portside runs its own instances
-  for svc in nginx docker containerd; do
+  for svc in nginx docker containerd haproxy; do
     (command -v systemctl >/dev/null && systemctl disable --now "$svc" >/dev/null 2>&1) || true
     (command -v service >/dev/null && service "$svc" stop >/dev/null 2>&1) || true
   done
@@ -54,4 +56,6 @@ fi
 
 consul=$(bash scripts/consul.sh | tail -n 1)
 say "consul: $consul ($("$consul" version | head -1))"
+ct=$(bash scripts/consul-template.sh | tail -n 1)
+say "consul-template (the differential test's oracle): $ct"
 say "ready"

@@ -38,11 +38,17 @@ class ClusterAgent(engines.ConsulAgent):
     server: bool = False
     expect: int = 3
     join: list[str] = field(default_factory=list)
+    datacenter: str = ""  # Consul's default (dc1) when empty
+    join_wan: list[str] = field(default_factory=list)  # servers only: other datacenters' servers (Serf WAN)
 
     def mode_args(self) -> list[str]:
         args = ["-data-dir", str(self.workdir / "data"), "-hcl", TIMING]
+        if self.datacenter:
+            args += ["-datacenter", self.datacenter]
         for peer in self.join:
             args += ["-retry-join", peer]
+        for peer in self.join_wan:
+            args += ["-retry-join-wan", peer]
         if self.server:
             args += ["-server", "-bootstrap-expect", str(self.expect)]
         return args
@@ -96,10 +102,13 @@ class ConsulCluster:
     def agents(self) -> list[ClusterAgent]:
         return [*self.servers, *self.clients]
 
-    def start(self, timeout: float = 90) -> ConsulCluster:
+    def check_ports(self) -> None:
         taken = [f"{a.bind}:{p}" for a in self.agents for p in a.ports.values() if not _port_free(a.bind, p)]
         if taken:
             raise RuntimeError(f"addresses already in use: {', '.join(taken)}")
+
+    def start(self, timeout: float = 90) -> ConsulCluster:
+        self.check_ports()
         try:
             for agent in self.agents:
                 agent.start()

@@ -131,7 +131,8 @@ def dns_fuzz(env: FaultEnv, packets: int = 100_000, tcp_streams: int = 60, slow_
     with agent_for(env, env.unique("dnsfz")) as agent:
         for i in range(12):
             register(agent, name, f"{name}-{i}", f"127.0.2.{i + 1}", 8000 + i, tags=["tag"])
-        d = DnsDaemon(agent, "--tcp-idle-timeout", str(idle_timeout)).start()
+        timeouts = ("--tcp-idle-timeout", str(idle_timeout), "--tcp-message-timeout", str(idle_timeout))
+        d = DnsDaemon(agent, *timeouts).start()
         try:
             engines.wait_until(lambda: len(d.addresses(f"{name}.service.consul", tcp=True)) == 12, 15, "registered")
             errors_before = d.metrics()["dns_balancer_handler_errors_total"]

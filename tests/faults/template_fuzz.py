@@ -99,6 +99,11 @@ class Sampler(threading.Thread):
                 self.first = self.first or done.stderr.strip()[-300:]
 
 
+# How the daemon says it kept a bad value out: refused (the file kept), the candidate refused by nginx -t, or the
+# service instance carrying it dropped from the render (the other instances rendered).
+DECIDED = ("refused value", "candidate refused", "instance '")
+
+
 def template_fuzz(env: FaultEnv, values: int = 60, seed: int = 8, settle_s: float = 45.0) -> Outcome:
     """8. `values` values (half safe, half bad), one template each. stale: bad values that reached their file
     (or a live config that failed `nginx -t`, or a reload nginx refused); lost: safe values not rendered
@@ -137,7 +142,7 @@ def template_fuzz(env: FaultEnv, values: int = 60, seed: int = 8, settle_s: floa
                             missing.append(i)
                     elif c.value and c.value in text or (c.slot == "kv_raw" and "raw ;" in text):
                         leaked.append(i)
-                    elif f"inline:{d}: refused value" not in log and f"inline:{d}: candidate refused" not in log:
+                    elif not any(f"inline:{d}: {outcome}" in log for outcome in DECIDED):
                         pending.append(i)
                 return missing, leaked, pending
 

@@ -242,11 +242,11 @@ class SlowStats:
                 f"(max {self.probe_max_s * 1000:.0f} ms)")
 
 
-def _dribble(port: int, query: bytes, delay: float, st: SlowStats, lock: threading.Lock) -> None:
-    """Send one query a byte at a time; the reply must still come, whole."""
+def _dribble(port: int, query: bytes, delay: float, st: SlowStats, lock: threading.Lock, source: str) -> None:
+    """Send one query a byte at a time (within the server's message deadline); the reply must still come, whole."""
     wire = struct.pack("!H", len(query)) + query
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0)) as s:
             for i in range(len(wire)):
                 s.sendall(wire[i : i + 1])
                 time.sleep(delay)
@@ -264,10 +264,10 @@ def _dribble(port: int, query: bytes, delay: float, st: SlowStats, lock: threadi
         pass
 
 
-def _stuck(port: int, partial: bytes, idle_timeout: float, st: SlowStats, lock: threading.Lock) -> None:
-    """Send part of a message and never the rest: the server must close the connection after its idle timeout."""
+def _stuck(port: int, partial: bytes, deadline: float, st: SlowStats, lock: threading.Lock, source: str) -> None:
+    """Send part of a message and never the rest: the server must close the connection after its deadline."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=idle_timeout + 5) as s:
+        with socket.create_connection(("127.0.0.1", port), timeout=deadline + 5, source_address=(source, 0)) as s:
             s.sendall(partial)
             closed = s.recv(65535) == b""
     except (ConnectionResetError, TimeoutError):
@@ -278,22 +278,26 @@ def _stuck(port: int, partial: bytes, idle_timeout: float, st: SlowStats, lock: 
         st.stuck_closed += closed
 
 
-def slow_round(port: int, clients: int, seed: int, idle_timeout: float, probe, name: str = "web") -> SlowStats:
-    """`clients` slow TCP connections at once: half dribble a whole query a byte at a time (faster than the idle
-    timeout), half send a partial message and stop. Meanwhile `probe()` (a normal query) must keep answering."""
+def slow_round(port: int, clients: int, seed: int, deadline: float, probe, name: str = "web") -> SlowStats:
+    """`clients` slow TCP connections at once, each from its own loopback address (127.0.9.x, as distinct hosts
+    would be: the server caps connections per source): half dribble a whole query a byte at a time, finishing
+    within half the server's message `deadline`; half send a partial message and stop, which the server must
+    close once the deadline passes. Meanwhile `probe()` (a normal query) must keep answering."""
     rng, base, st, lock = random.Random(seed), seeds(name), SlowStats(), threading.Lock()
     threads = []
     for i in range(clients):
         query = rng.choice(base)
         if i % 2:
             st.dribblers += 1
-            args: tuple = (port, query, rng.uniform(0.005, min(0.05, idle_timeout / 4)), st, lock)
+            per_byte = min(0.05, deadline / 2 / (len(query) + 2))
+            args: tuple = (port, query, rng.uniform(min(0.005, per_byte), per_byte), st, lock, f"127.0.9.{i + 1}")
             threads.append(threading.Thread(target=_dribble, args=args, daemon=True))
         else:
             st.stuck += 1
             wire = struct.pack("!H", len(query) + rng.choice((0, 100))) + query
             partial = wire[: rng.randrange(1, len(wire))]
-            threads.append(threading.Thread(target=_stuck, args=(port, partial, idle_timeout, st, lock), daemon=True))
+            args = (port, partial, deadline, st, lock, f"127.0.9.{i + 1}")
+            threads.append(threading.Thread(target=_stuck, args=args, daemon=True))
     for t in threads:
         t.start()
     while any(t.is_alive() for t in threads):

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -15,6 +16,7 @@ from pathlib import Path
 import dns.flags
 import dns.message
 import dns.query
+import dns.rrset
 
 from testbed import engines
 
@@ -23,9 +25,13 @@ ALT_DOMAIN = "portside"  # the shared daemon's --alt-domain
 
 
 class Daemon:
-    def __init__(self, agent: engines.ConsulAgent, *args: str) -> None:
+    def __init__(self, agent: engines.ConsulAgent, *args: str, host: str = "127.0.0.1", port: int = 0) -> None:
+        """`host`/`port`: where it answers (default: 127.0.0.1 and a free port); port 53 on a loopback address
+        of its own for clients that cannot be told a port (resolv.conf)."""
         self.agent = agent
-        self.port, self.http = engines.free_ports(2)
+        self.host = host
+        free, self.http = engines.free_ports(2)
+        self.port = port or free
         self.args = list(args)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = Path(f"/tmp/dnsb-{uuid.uuid4().hex[:8]}.log")
@@ -36,7 +42,7 @@ class Daemon:
         env.update(self.agent.env_for("dns-balancer"))  # with ACLs on: its own token (compose/acl/)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "dns_balancer", "--listen", f"127.0.0.1:{self.port}",
+                [sys.executable, "-m", "dns_balancer", "--listen", f"{self.host}:{self.port}",
                  "--http-addr", f"127.0.0.1:{self.http}", *self.args],
                 env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
             )
@@ -77,21 +83,53 @@ class Daemon:
         return out
 
     def ask(self, name: str, rdtype: str = "A", *, tcp: bool = False, edns: int | None = None,
-            timeout: float = 2.0) -> dns.message.Message:
+            timeout: float = 2.0, source: str | None = None, rd: bool = True) -> dns.message.Message:
+        """`source`: the loopback address to ask from (127.0.0.0/8 is all ours), as a distinct client would."""
         q = dns.message.make_query(name, rdtype, use_edns=edns is not None, payload=edns or 1232)
+        if not rd:
+            q.flags &= ~dns.flags.RD
         if tcp:
-            return dns.query.tcp(q, "127.0.0.1", port=self.port, timeout=timeout)
-        return dns.query.udp(q, "127.0.0.1", port=self.port, timeout=timeout, ignore_trailing=False)
+            return dns.query.tcp(q, self.host, port=self.port, timeout=timeout, source=source)
+        return dns.query.udp(q, self.host, port=self.port, timeout=timeout, ignore_trailing=False, source=source)
 
     def addresses(self, name: str, rdtype: str = "A", **kw: object) -> list[str]:
         msg = self.ask(name, rdtype, **kw)  # type: ignore[arg-type]
         return [rd.address for rrset in msg.answer for rd in rrset]
 
-    def raw_udp(self, wire: bytes, timeout: float = 2.0) -> bytes:
+    def raw_udp(self, wire: bytes, timeout: float = 2.0, source: str = "127.0.0.1") -> bytes:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((source, 0))
             s.settimeout(timeout)
-            s.sendto(wire, ("127.0.0.1", self.port))
+            s.sendto(wire, (self.host, self.port))
             return s.recv(65535)
+
+
+class FakeUpstream:
+    """A tiny recursor on 127.0.0.1: example.com -> 127.0.0.99; names starting with "silent" get no reply."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                data, addr = self.sock.recvfrom(4096)
+            except OSError:
+                return
+            q = dns.message.from_wire(data)
+            if q.question[0].name.to_text().startswith("silent"):
+                continue
+            r = dns.message.make_response(q)
+            r.flags |= dns.flags.RA
+            r.answer.append(dns.rrset.from_text(q.question[0].name, 60, "IN", "A", "127.0.0.99"))
+            self.sock.sendto(r.to_wire(), addr)
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 def register(agent: engines.ConsulAgent, name: str, sid: str, address: str | None, port: int,
@@ -125,4 +163,4 @@ def wait_for(predicate, timeout: float = 5.0, what: str = "condition") -> float:
     return time.monotonic() - t0
 
 
-__all__ = ["ALT_DOMAIN", "Daemon", "deregister", "dns", "register", "unique", "wait_for"]
+__all__ = ["ALT_DOMAIN", "Daemon", "FakeUpstream", "deregister", "dns", "register", "unique", "wait_for"]

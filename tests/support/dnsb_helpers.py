@@ -25,10 +25,8 @@ def inst(i: int, service: str = "web", *, address: str | None = None, status: st
 
 def snapshot(services: dict[str, tuple[Instance, ...]], nodes: dict[str, str] | None = None,
              dc: str = "dc1") -> Snapshot:
-    snap = Snapshot().with_nodes({n: Node(n, a) for n, a in (nodes or {NODE: NODE_ADDR}).items()}, dc, 7)
-    for name, instances in services.items():
-        snap = snap.with_service(name, instances, 9)
-    return snap
+    snap = Snapshot(datacenter=dc).with_nodes({n: Node(n, a) for n, a in (nodes or {NODE: NODE_ADDR}).items()}, 7)
+    return snap.with_services(services, 9)
 
 
 def query(name: str, rdtype: str = "A", *, edns: int | None = None, want_dnssec: bool = False,

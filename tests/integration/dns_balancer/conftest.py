@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from testbed import engines
+from tests.support.dnsb_fleet import Fleet
 from tests.support.dnsb_harness import ALT_DOMAIN, Daemon, deregister, register, unique
 
 
@@ -32,3 +33,11 @@ def services(consul_agent: engines.ConsulAgent) -> Iterator:
     add.unique = unique  # type: ignore[attr-defined]
     yield add
     deregister(consul_agent, *made)
+
+
+@pytest.fixture
+def fleet(docker_client, web_image, consul_agent: engines.ConsulAgent) -> Iterator[Fleet]:
+    """Web containers registered as one service (tests/support/dnsb_fleet.py); all removed after the test."""
+    f = Fleet(docker_client, web_image, consul_agent, "fleet")
+    yield f
+    f.close()

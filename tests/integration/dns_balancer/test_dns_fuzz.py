@@ -38,9 +38,9 @@ def test_fuzz_tcp_streams(dns_daemon):
 def test_slow_tcp_clients_do_not_block_others(consul_agent):
     from tests.support.dnsb_harness import Daemon
 
-    d = Daemon(consul_agent, "--tcp-idle-timeout", "1.5").start()
+    d = Daemon(consul_agent, "--tcp-idle-timeout", "1.5", "--tcp-message-timeout", "1.5").start()
     try:
-        st = slow_round(d.port, 20, seed=11, idle_timeout=1.5,
+        st = slow_round(d.port, 20, seed=11, deadline=1.5,
                         probe=lambda: bool(d.ask("consul", "SOA", tcp=True, timeout=1).answer))
         assert st.lost == 0 and st.stats.bad == 0, (str(st), st.stats.examples)
         assert st.probe_max_s < 1.0, str(st)

@@ -5,48 +5,18 @@ from __future__ import annotations
 
 import socket
 import struct
-import threading
 import time
 
 import dns.flags
 import dns.message
 import dns.opcode
 import dns.rcode
-import dns.rrset
 import pytest
 
 from testbed import engines
-from tests.support.dnsb_harness import Daemon, unique, wait_for
+from tests.support.dnsb_harness import Daemon, FakeUpstream, unique, wait_for
 
 pytestmark = pytest.mark.engines
-
-
-class FakeUpstream:
-    """A tiny recursor on 127.0.0.1: example.com -> 127.0.0.99; names starting with "silent" get no reply."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                data, addr = self.sock.recvfrom(4096)
-            except OSError:
-                return
-            q = dns.message.from_wire(data)
-            if q.question[0].name.to_text().startswith("silent"):
-                continue
-            r = dns.message.make_response(q)
-            r.flags |= dns.flags.RA
-            r.answer.append(dns.rrset.from_text(q.question[0].name, 60, "IN", "A", "127.0.0.99"))
-            self.sock.sendto(r.to_wire(), addr)
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")

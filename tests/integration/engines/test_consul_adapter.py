@@ -15,7 +15,7 @@ from portside.consul import (
     ConsulPermissionDenied,
     ConsulRejected,
     ConsulUnreachable,
-    docker_check,
+    paths,
 )
 from portside.settings import consul_settings
 from testbed import engines
@@ -41,15 +41,20 @@ def _svc(name: str, **extra) -> dict:
     return {"ID": f"{name}-1", "Name": name, "Address": "127.0.0.1", "Port": 8080, **extra}
 
 
+async def _health(c: ConsulClient, name: str, passing: bool = False) -> list[dict]:
+    """The daemons' one read API: get_indexed on a path from `paths`."""
+    return (await c.get_indexed(paths.health_service(name), [("passing", "1")] if passing else [])).data
+
+
 async def test_register_appears_in_health_and_blocking_query_wakes(consul_env):
     name = f"smoke-{uuid.uuid4().hex[:6]}"
     async with await ConsulClient.open(consul_settings()) as c:
         await c.register_service(_svc(name, Tags=["a"], Meta={"owner": "test"}))
-        entries = await c.health_service(name)
+        entries = await _health(c, name)
         assert [e["Service"]["ID"] for e in entries] == [f"{name}-1"]
         assert entries[0]["Service"]["Meta"] == {"owner": "test"}
 
-        watch = c.watch(f"/v1/health/service/{name}", wait="30s")
+        watch = c.watch(paths.health_service(name), wait="30s")
         idx0, data0 = await anext(watch)
         assert len(data0) == 1
         next_change = asyncio.ensure_future(anext(watch))
@@ -65,17 +70,17 @@ async def test_register_appears_in_health_and_blocking_query_wakes(consul_env):
         await watch.aclose()
         await c.deregister_service(f"{name}-1")
         await c.deregister_service(f"{name}-2")
-        assert await c.health_service(name) == []
+        assert await _health(c, name) == []
 
 
 async def test_blocking_query_outlives_its_wait_without_error(consul_env):
     """wait=1s on an unchanged index: Consul holds up to wait+wait/16; the client timeout is longer."""
     async with await ConsulClient.open(consul_settings()) as c:
-        idx, _ = await c.get_indexed("/v1/catalog/services")
+        idx = (await c.get_indexed(paths.catalog_services())).index
         t0 = asyncio.get_running_loop().time()
-        idx2, _ = await c.get_indexed("/v1/catalog/services", index=idx, wait="1s")
+        again = await c.get_indexed(paths.catalog_services(), index=idx, wait="1s")
         assert asyncio.get_running_loop().time() - t0 >= 0.9
-        assert idx2 == idx
+        assert again.index == idx
 
 
 def test_client_is_built_inside_each_running_loop(consul_env):
@@ -96,49 +101,34 @@ async def test_service_maintenance_and_ttl_checks(consul_env):
         await c.register_service(_svc(name, Checks=[{"CheckID": f"{name}-ttl", "Name": "ttl", "TTL": "30s"}]))
 
         async def status():
-            return [ck["Status"] for e in await c.health_service(name) for ck in e["Checks"]
+            return [ck["Status"] for e in await _health(c, name) for ck in e["Checks"]
                     if ck["CheckID"] == f"{name}-ttl"]
 
         for st in ("passing", "warning", "critical", "passing"):
             await c.check_update(f"{name}-ttl", st, note=f"set {st}")
             assert await status() == [st]
-        assert len(await c.health_service(name, passing=True)) == 1
+        assert len(await _health(c, name, passing=True)) == 1
         await c.service_maintenance(f"{name}-1", True, "draining")
-        assert await c.health_service(name, passing=True) == []
+        assert await _health(c, name, passing=True) == []
         await c.service_maintenance(f"{name}-1", False)
-        assert len(await c.health_service(name, passing=True)) == 1
+        assert len(await _health(c, name, passing=True)) == 1
         assert f"{name}-1" in await c.agent_services()
-        assert name in await c.catalog_services()
+        assert name in (await c.get_indexed(paths.catalog_services())).data
         await c.deregister_service(f"{name}-1")
 
 
-async def test_kv_get_recurse(consul_env):
+async def test_kv_reads_decode_and_a_missing_key_is_none(consul_env, consul_agent):
     prefix = f"portside-test/{uuid.uuid4().hex[:6]}"
+    consul_agent.api(f"/v1/kv/{prefix}/a", "PUT", b"1")
+    consul_agent.api(f"/v1/kv/{prefix}/b/c", "PUT", b"2")
     async with await ConsulClient.open(consul_settings()) as c:
-        await c.kv_put(f"{prefix}/a", "1")
-        await c.kv_put(f"{prefix}/b/c", "2")
-        one = await c.kv_get(f"{prefix}/a")
-        assert one["Value"] == b"1"
-        many = await c.kv_get(prefix, recurse=True)
-        assert sorted((e["Key"], e["Value"]) for e in many) == [(f"{prefix}/a", b"1"), (f"{prefix}/b/c", b"2")]
-        assert await c.kv_get(f"{prefix}/missing") is None
-        await c.kv_delete(prefix, recurse=True)
-
-
-async def test_docker_check_needs_args_not_script(consul_env, dockerd):
-    """Our docker_check() is accepted; py-consul's Check.docker (Script) is refused by Consul 1.20."""
-    name = f"dock-{uuid.uuid4().hex[:6]}"
-    async with await ConsulClient.open(consul_settings()) as c:
-        ours = docker_check("0123456789ab", ["/bin/true"], interval="30s")
-        await c.register_service(_svc(name, Checks=[ours]))
-        checks = await c.agent_checks()
-        assert any(ck["ServiceID"] == f"{name}-1" and ck["Type"] == "docker" for ck in checks.values())
-        await c.deregister_service(f"{name}-1")
-
-        legacy = consul.Check.docker("0123456789ab", "/bin/sh", "/bin/true", "30s")
-        with pytest.raises(ConsulRejected) as err:
-            await c.register_service(_svc(name, Checks=[legacy]))
-        assert "register service" in str(err.value)
+        one = await c.get_indexed(paths.kv(f"{prefix}/a"))
+        assert [e["Key"] for e in one.data] == [f"{prefix}/a"] and one.index > 0
+        many = (await c.get_indexed(paths.kv(prefix), [("recurse", "1")])).data
+        assert sorted(e["Key"] for e in many) == [f"{prefix}/a", f"{prefix}/b/c"]
+        missing = await c.get_indexed(paths.kv(f"{prefix}/missing"))
+        assert missing.data is None and missing.index > 0  # a 404 with an index: a watch can block on it
+    consul_agent.api(f"/v1/kv/{prefix}?recurse=true", "DELETE")
 
 
 async def test_rejected_registration_carries_consuls_reason(consul_env):
@@ -204,11 +194,11 @@ async def test_watch_survives_agent_restart_and_resets_index(restartable_agent, 
     name = f"rs-{uuid.uuid4().hex[:6]}"
     async with await ConsulClient.open(consul_settings({}, address=restartable_agent.http_addr)) as c:
         for i in range(30):  # push the raft index well above what a fresh agent starts at
-            await c.kv_put(f"bump/{i}", "x")
+            restartable_agent.api(f"/v1/kv/bump/{i}", "PUT", b"x")
         await c.register_service(_svc(name))
         # a long wait: a restarted agent is *behind* our index and would hold a query with the old index for
         # the whole wait; after the error the watch must ask without blocking
-        watch = c.watch(f"/v1/health/service/{name}", wait="60s")
+        watch = c.watch(paths.health_service(name), wait="60s")
         idx0, data0 = await anext(watch)
         assert len(data0) == 1
         pending = asyncio.ensure_future(anext(watch))
@@ -225,4 +215,4 @@ async def test_watch_survives_agent_restart_and_resets_index(restartable_agent, 
 async def test_datacenters_and_nodes(consul_env, consul_agent):
     async with await ConsulClient.open(consul_settings()) as c:
         assert await c.datacenters() == ["dc1"]
-        assert [n["Node"] for n in await c.nodes()] == [consul_agent.node]
+        assert [n["Node"] for n in (await c.get_indexed(paths.catalog_nodes())).data] == [consul_agent.node]

@@ -17,7 +17,7 @@ from consul_templates.config import TemplateSpec
 
 
 def spec(tmp: Path, **kw: object) -> TemplateSpec:
-    return TemplateSpec(destination=tmp / "live.conf", text="", **kw)  # type: ignore[arg-type]
+    return TemplateSpec(destination=tmp / "live.conf", **kw)  # type: ignore[arg-type]
 
 
 async def test_new_file_then_identical_then_changed(tmp_path: Path) -> None:
@@ -131,3 +131,46 @@ async def test_timeout_and_cancel_kill_the_whole_process_group(tmp_path: Path) -
 async def test_a_background_child_holding_stdout_does_not_hold_the_command() -> None:
     result = await asyncio.wait_for(run_command("sleep 2 & echo started", 5), 1.5)
     assert result.ok and result.output == "started\n"
+
+
+async def test_a_symlink_planted_at_the_destination_is_not_followed(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere" / "passwd"
+    target.parent.mkdir()
+    target.write_text("root:x:0:0\n")
+    s = spec(tmp_path)
+    s.destination.symlink_to(target)
+    item = await install(s, b"evil\n")
+    assert item.status == apply.WRITE_FAILED and "symlink" in item.detail
+    assert target.read_text() == "root:x:0:0\n" and s.destination.is_symlink()
+    apply._write_in_place(tmp_path / "plain", b"ok")  # the in-place fallback refuses symlinks too
+    with pytest.raises(OSError):
+        apply._write_in_place(s.destination, b"evil")
+    assert target.read_text() == "root:x:0:0\n"
+
+
+async def test_new_files_honour_the_umask_and_the_backup_never_widens(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        s = spec(tmp_path, backup=True)
+        await install(s, b"one\n")
+        assert s.destination.stat().st_mode & 0o777 == 0o600  # 0644 & ~077
+        os.umask(0o022)
+        await install(s, b"two\n")  # the live file's mode is kept, and the .bak copies it
+        bak = s.destination.with_name("live.conf.bak")
+        assert bak.read_bytes() == b"one\n" and bak.stat().st_mode & 0o777 == 0o600
+        assert s.destination.stat().st_mode & 0o777 == 0o600
+        other = spec(tmp_path / "sub")
+        await install(other, b"x")
+        assert other.destination.stat().st_mode & 0o777 == 0o644
+        explicit = spec(tmp_path / "p", perms=0o640, backup=True)
+        await install(explicit, b"a")
+        await install(explicit, b"b")
+        assert explicit.destination.with_name("live.conf.bak").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+
+
+async def test_create_dest_dirs_false_refuses_a_missing_directory(tmp_path: Path) -> None:
+    s = spec(tmp_path / "missing", create_dest_dirs=False)
+    item = await install(s, b"x")
+    assert item.status == apply.WRITE_FAILED and not (tmp_path / "missing").exists()

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from consul_templates.config import Config, TemplateSpec, Wait
+from consul_templates.loader import load
 from consul_templates.runner import Quiescence, Runner
 
 INJECTION = "198.18.0.1;\n} server { listen 9999; }"
@@ -52,7 +53,7 @@ class FakeConsul:
         self.watching: set[str] = set()
 
     async def watch(self, path: str, params: Any = (), *, wait: str = "5m", stale: bool = False,
-                    what: str | None = None) -> AsyncIterator[tuple[int, Any]]:
+                    what: str | None = None, observer: Any = None) -> AsyncIterator[tuple[int, Any]]:
         self.watching.add(path)
         index = 0
         try:
@@ -102,7 +103,7 @@ async def until(pred: Any, timeout: float = 5.0) -> None:
 
 
 def spec(tmp: Path, name: str = "out.conf", text: str = "value {{ key('k') }};\n", **kw: Any) -> TemplateSpec:
-    return TemplateSpec(destination=tmp / name, text=text, **kw)
+    return TemplateSpec(destination=tmp / name, contents=text, **kw)
 
 
 def lines(path: Path) -> list[str]:
@@ -165,16 +166,20 @@ async def test_one_command_per_cycle_for_two_templates(tmp_path: Path) -> None:
 
 
 async def test_failed_command_restores_file_and_daemon_keeps_running(tmp_path: Path) -> None:
-    flag = tmp_path / "fail"
-    s = spec(tmp_path, command=f"test ! -e {flag}")
+    flag, ran = tmp_path / "fail", tmp_path / "ran"
+    s = spec(tmp_path, command=f"test ! -e {flag} && touch {ran}")
     async with Harness(tmp_path, [s]) as h:
         h.consul.kv("k", "good")
-        await until(lambda: s.destination.exists())
+        # the first file's command must have run (and passed) before it is made to fail: a first file whose command
+        # fails is removed again, as there is no earlier good one to put back
+        await until(ran.exists)
         flag.touch()
         h.consul.kv("k", "new")
+        # Between retries (backoff ~1 s) the last good file is back in place; while a retry's command runs, the
+        # candidate is live, so wait for a moment outside that window rather than reading once.
         await until(lambda: (h.runner.metrics.registry.get_sample_value(
-            "consul_templates_command_failures_total", {"command": s.command}) or 0) >= 1)
-        assert s.destination.read_text() == "value good;\n"  # put back: the last good file
+            "consul_templates_command_failures_total", {"command": s.command}) or 0) >= 1
+            and s.destination.read_text() == "value good;\n")
         assert not h.task.done()  # type: ignore[union-attr]
         flag.unlink()  # the command works again: the retry (backoff ~1 s) brings the new file in
         await until(lambda: s.destination.read_text() == "value new;\n", 5)
@@ -227,14 +232,14 @@ async def test_once_and_dry(tmp_path: Path) -> None:
 async def test_reload_picks_up_a_changed_template(tmp_path: Path) -> None:
     s = spec(tmp_path)
     current = {"spec": s}
-    h = Harness(tmp_path, [s], reload_config=lambda: Config(templates=(current["spec"],)))
+    h = Harness(tmp_path, [s], reload_config=lambda: load(Config(templates=(current["spec"],))))
     async with h:
         h.consul.kv("k", "1")
         await until(lambda: s.destination.exists())
-        current["spec"] = replace(s, text="changed {{ key('k') }};\n")
+        current["spec"] = replace(s, contents="changed {{ key('k') }};\n")
         h.runner.request_reload()
         await until(lambda: s.destination.read_text() == "changed 1;\n")
-        current["spec"] = replace(s, text="{% for %}")  # broken: logged, running template kept
+        current["spec"] = replace(s, contents="{% for %}")  # broken: logged, running template kept
         h.runner.request_reload()
         await asyncio.sleep(0.1)
         h.consul.kv("k", "2")

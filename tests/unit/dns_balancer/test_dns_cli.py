@@ -29,7 +29,7 @@ def test_defaults(monkeypatch):
     assert (cfg.server.host, cfg.server.port) == ("127.0.0.1", 8600)
     assert cfg.zone.domain == "consul" and cfg.zone.ttl == 5 and cfg.zone.negative_ttl == 5
     assert cfg.zone.ns_address == "127.0.0.1" and not cfg.zone.only_passing
-    assert cfg.recursors == () and cfg.http_addr == "127.0.0.1:9600" and cfg.stale_reads
+    assert cfg.recursors == () and str(cfg.http_addr) == "127.0.0.1:9600" and cfg.stale_reads
 
 
 def test_every_option_has_an_env_var(monkeypatch):
@@ -73,3 +73,38 @@ def test_unspecified_listen_address_has_no_ns_glue(monkeypatch):
 def test_bad_values_are_usage_errors(args):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
+
+
+def test_client_policy_options(monkeypatch):
+    import ipaddress
+
+    env = {"DNS_BALANCER_ALLOW_FROM": "127.0.0.0/8, 198.18.0.0/15", "DNS_BALANCER_RATE_LIMIT": "20",
+           "DNS_BALANCER_RATE_LIMIT_SLIP": "3", "DNS_BALANCER_TCP_MAX_PER_SOURCE": "4",
+           "DNS_BALANCER_TCP_MESSAGE_TIMEOUT": "2"}
+    cfg = config([], monkeypatch, env)
+    assert cfg.allow_from == (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("198.18.0.0/15"))
+    assert cfg.recursion_from is None  # no recursor: nobody recurses
+    assert cfg.server.rate_limit is not None and (cfg.server.rate_limit.rate, cfg.server.rate_limit.slip) == (20, 3)
+    assert cfg.server.tcp_max_per_source == 4 and cfg.server.tcp_message_timeout == 2
+    out = CliRunner().invoke(cli, ["--help"]).output
+    for name in (*env, "DNS_BALANCER_RECURSION_FROM"):
+        assert name in out, name
+
+
+def test_recursion_is_never_for_everyone(monkeypatch):
+    import ipaddress
+
+    assert config(["--recursor", "127.0.0.53"], monkeypatch).recursion_from == (
+        ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    allowed = config(["--recursor", "127.0.0.53", "--allow-from", "198.18.0.0/15"], monkeypatch)
+    assert allowed.recursion_from == (ipaddress.ip_network("198.18.0.0/15"),)
+    explicit = config(["--recursor", "127.0.0.53", "--recursion-from", "198.18.3.4"], monkeypatch)
+    assert explicit.recursion_from == (ipaddress.ip_network("198.18.3.4/32"),)
+    assert config([], monkeypatch).server.rate_limit is None  # RRL is off by default
+
+
+@pytest.mark.parametrize("args", [["--allow-from", "nope"], ["--recursion-from", "1.2.3.4/99"],
+                                  ["--rate-limit", "-1"], ["--tcp-max-per-source", "0"]])
+def test_bad_policy_values_are_usage_errors(args):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from dns_balancer.daemon import ZonePublisher
+from dns_balancer.mirror import ZonePublisher
 from dns_balancer.wire import Responder
 from dns_balancer.zone import ZoneConfig
-from tests.support.dnsb_helpers import inst, snapshot
+from tests.support.dnsb_helpers import ask, inst, snapshot
 
 
 async def settle(publisher: ZonePublisher) -> None:
@@ -37,7 +37,7 @@ async def test_changes_during_a_build_make_one_more_build_with_the_newest():
     for n in range(2, 5):
         publisher.publish(snapshot({"web": tuple(inst(i) for i in range(n))}))
     await settle(publisher)
-    assert publisher.rebuilds <= 2 and responder.zone.instances == 4
+    assert publisher.rebuilds + publisher.updates <= 2 and responder.zone.instances == 4
 
 
 async def test_not_ready_until_synced():
@@ -52,3 +52,42 @@ async def test_not_ready_until_synced():
     publisher.publish(snapshot({"web": (inst(0),)}))
     await settle(publisher)
     assert responder.ready
+
+
+async def test_a_change_swaps_only_its_services_parts_in_place():
+    responder = Responder()
+    publisher = ZonePublisher(responder, ZoneConfig())
+    services = {f"s{k}": (inst(k, service=f"s{k}"),) for k in range(50)}
+    first = snapshot(services)
+    publisher.publish(first)
+    await settle(publisher)
+    zone = responder.zone
+    parts = dict(zone.parts)
+    assert publisher.rebuilds == 1 and zone.instances == 50
+    changed = first.with_services({"s3": (inst(3, service="s3"), inst(60, service="s3")), "s4": None}, 12)
+    publisher.publish(changed, {"s3", "s4"}, nodes_changed=False)
+    await settle(publisher)
+    assert responder.zone is zone and publisher.rebuilds == 1 and publisher.updates == 1  # no whole build
+    assert all(zone.parts[n] is parts[n] for n in parts if n not in ("s3", "s4", "\0apex"))
+    assert "s4" not in zone.parts and zone.instances == 50
+    assert ask(responder, "s3.service.consul").answer and ask(responder, "s4.service.consul").rcode() == 3
+    # the SOA serial follows the catalog's index
+    assert ask(responder, "consul", "SOA").answer[0][0].serial == 12
+
+
+async def test_shared_addr_names_stay_while_one_service_still_uses_them():
+    responder = Responder()
+    publisher = ZonePublisher(responder, ZoneConfig())
+    # two services with an instance at the same address, not the node's: both publish <hex>.addr.dc1.consul
+    a, b = inst(1, service="a", address="127.0.0.50"), inst(2, service="b", address="127.0.0.50")
+    base = snapshot({"a": (a,), "b": (b,)})
+    publisher.publish(base)
+    await settle(publisher)
+    assert ask(responder, "7f000032.addr.dc1.consul").answer
+    publisher.publish(base.with_services({"a": None}), {"a"}, nodes_changed=False)
+    await settle(publisher)
+    assert ask(responder, "7f000032.addr.dc1.consul").answer  # b still points its SRV target there
+    publisher.publish(base.with_services({"a": None, "b": None}), {"b"}, nodes_changed=False)
+    await settle(publisher)
+    assert ask(responder, "7f000032.addr.dc1.consul").rcode() == 3
+    assert not responder.zone.table.keys() - {k for p in responder.zone.parts.values() for k in p.entries}

@@ -13,8 +13,8 @@ import dns.rdatatype
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dns_balancer.forward import parse_recursor
-from dns_balancer.wire import Forward, Responder, truncate_forwarded
+from dns_balancer.forward import parse_recursor, truncate_forwarded
+from dns_balancer.wire import Forward, Responder
 from dns_balancer.zone import ZoneConfig, build_zone
 from tests.support.dnsb_helpers import ask, inst, query, responder, snapshot
 
@@ -22,8 +22,8 @@ THREE = {"web": (inst(0), inst(1), inst(2))}
 FORTY = {"big": tuple(inst(i, service="big") for i in range(40))}
 
 
-def raw(r: Responder, wire: bytes, tcp: bool = False) -> bytes:
-    reply = r.answer(wire, tcp)
+def raw(r: Responder, wire: bytes, tcp: bool = False, recurse: bool = True) -> bytes:
+    reply = r.answer(wire, tcp, recurse)
     assert isinstance(reply, bytes)
     return reply
 
@@ -255,3 +255,144 @@ def test_fuzz_mutated_queries(seed, flips, cut, tail, tcp):
     data = data[: len(data) - cut] if cut < len(data) else data
     check_reply(bytes(data) + tail, tcp)
     assert _FUZZ_RESPONDER.errors == 0
+
+
+# ---- the additional section, parsed by hand -------------------------------------------------------------
+def _opt(payload: int = 1232, version: int = 0, options: bytes = b"", owner: bytes = b"\x00") -> bytes:
+    return owner + struct.pack("!HHBBHH", 41, payload, 0, version, 0, len(options)) + options
+
+
+def _with_additional(*records: bytes, an: int = 0, ns: int = 0, body: bytes = b"") -> bytes:
+    question = query("web.service.consul")[12:]
+    return _header(an=an, ns=ns, ar=len(records)) + question + body + b"".join(records)
+
+
+def test_one_root_opt_with_options_is_accepted():
+    r = responder(THREE)
+    cookie = struct.pack("!HH", 10, 8) + b"c" * 8
+    msg = dns.message.from_wire(raw(r, _with_additional(_opt(options=cookie + struct.pack("!HH", 12, 0)))))
+    assert msg.rcode() == dns.rcode.NOERROR and msg.answer and msg.edns == 0
+
+
+def test_anything_else_in_the_additional_section_is_formerr():
+    r = responder(THREE)
+    a_record = b"\x00" + struct.pack("!HHIH", 1, 1, 0, 4) + b"\x7f\x00\x00\x01"
+    tsig_like = b"\x00" + struct.pack("!HHIH", 250, 255, 0, 0)
+    bad = [
+        _with_additional(_opt(), _opt()),  # two OPT records
+        _with_additional(_opt(owner=b"\x03abc\x00")),  # an OPT not owned by the root
+        _with_additional(_opt(owner=b"\xc0\x0c")),  # a compressed owner
+        _with_additional(a_record),  # something that is not an OPT
+        _with_additional(_opt(), tsig_like),  # OPT plus TSIG
+        _with_additional(_opt(options=b"\x00\x0a\x00\x09abc")),  # an option longer than the RDATA
+        _with_additional(_opt(options=b"\x00\x0a\x00")),  # half an option header
+        _with_additional(_opt(options=b"\x00\x0c\x00\x00" * 33)),  # over MAX_OPTIONS
+        _with_additional(_opt())[:-3],  # the OPT cut short
+        _with_additional(an=1, body=a_record),  # records in the answer section of a query
+        _with_additional(ns=1, body=a_record),  # ... or in authority
+    ]
+    for wire in bad:
+        msg = dns.message.from_wire(raw(r, wire))
+        assert msg.rcode() == dns.rcode.FORMERR and msg.id == 7, wire.hex()
+
+
+def test_pointer_chain_packets_are_formerr_without_decoding():
+    from testbed.dnspackets import worst_packets
+
+    r = responder(THREE)
+    for name, wire in worst_packets().items():
+        reply = raw(r, wire, tcp=len(wire) > 1232)
+        assert reply[3] & 0x0F == dns.rcode.FORMERR and len(reply) == 12, name
+
+
+# ---- recursion only for clients allowed to recurse, and only with RD --------------------------------------
+def test_no_forwarding_without_rd():
+    r = responder(THREE, recursion=True)
+    wire = bytearray(query("example.com"))
+    wire[2] &= ~0x01
+    msg = dns.message.from_wire(raw(r, bytes(wire)))
+    assert msg.rcode() == dns.rcode.REFUSED
+
+
+def test_clients_not_allowed_to_recurse_get_refused_and_no_ra():
+    r = responder(THREE, recursion=True)
+    msg = dns.message.from_wire(raw(r, query("example.com"), recurse=False))
+    assert msg.rcode() == dns.rcode.REFUSED and not msg.flags & dns.flags.RA
+    own = dns.message.from_wire(raw(r, query("web.service.consul"), recurse=False))
+    assert own.answer and not own.flags & dns.flags.RA
+    nx = dns.message.from_wire(raw(r, query("nope.service.consul"), recurse=False))
+    assert nx.rcode() == dns.rcode.NXDOMAIN and not nx.flags & dns.flags.RA
+    assert dns.message.from_wire(raw(r, query("nope.service.consul"))).flags & dns.flags.RA
+
+
+def test_on_ready_runs_once_after_the_first_ready_zone():
+    calls = []
+    r = Responder(recursion=False, on_ready=lambda: calls.append(1))
+    zone = build_zone(snapshot(THREE), ZoneConfig())
+    r.set_zone(zone, ready=False)
+    assert calls == []
+    r.set_zone(zone, ready=True)
+    r.set_zone(zone, ready=True)
+    assert calls == [1]
+
+
+# ---- the reply cache: repeated UDP questions, byte for byte after the ID -----------------------------------
+def _firsts(r: Responder, wires: list[bytes]) -> list[str]:
+    return [dns.message.from_wire(raw(r, w)).answer[0][0].address for w in wires]
+
+
+def test_cached_replies_keep_one_rotation_per_name_across_spellings():
+    r = responder(THREE)
+    plain, shout = query("web.service.consul"), query("WEB.SERVICE.CONSUL")
+    edns = query("web.service.consul", edns=1232)
+    seq = _firsts(r, [plain, shout, edns] * 4)
+    assert seq == ["127.0.0.2", "127.0.0.3", "127.0.0.4"] * 4  # one counter, whichever spelling and cache state
+    assert len(r.cache.entries) == 3 and r.positive[1] == 12
+    again = dns.message.from_wire(raw(r, query("web.service.consul", qid=0x4321)))
+    assert again.id == 0x4321 and again.question[0].name.to_text() == "web.service.consul."
+
+
+def test_cache_is_dropped_on_a_zone_change_and_counts_stay_right():
+    r = responder(THREE)
+    wire = query("web.service.consul")
+    for _ in range(6):
+        raw(r, wire)
+    r.set_zone(build_zone(snapshot({"web": (inst(0), inst(1), inst(2), inst(3))}), ZoneConfig()))
+    assert not r.cache.entries
+    assert sorted(rd.address for rd in dns.message.from_wire(raw(r, wire)).answer[0]) == [
+        "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
+    r.stale = True
+    for _ in range(8):
+        raw(r, wire)
+    assert r.stale_answers == 8 and r.positive[1] == 15
+    big = responder(FORTY)
+    for _ in range(3):
+        raw(big, query("big.service.consul"))  # 40 records: too many to cache, truncated every time
+    assert big.truncated == 3 and not big.cache.entries
+
+
+def test_cache_is_bounded(monkeypatch):
+    from dns_balancer import replycache
+
+    monkeypatch.setattr(replycache, "MAX_ENTRIES", 4)
+    r = responder(THREE)
+    spellings = ["".join(c.upper() if i >> j & 1 else c for j, c in enumerate("web")) + ".service.consul"
+                 for i in range(8)]  # 0x20 case: eight distinct queries, one name
+    sizes = []
+    for name in spellings:
+        raw(r, query(name))
+        sizes.append(len(r.cache.entries))
+    assert sizes == [1, 2, 3, 4, 1, 2, 3, 4]  # full: dropped and started over
+    assert _firsts(r, [query(spellings[0])] * 3) == ["127.0.0.4", "127.0.0.2", "127.0.0.3"]  # 8 answers so far
+
+
+def test_cache_serves_clients_by_their_ra_bit():
+    r = responder(THREE)  # no recursion: RA is clear for everyone, one cache for all
+    raw(r, query("web.service.consul"), recurse=False)
+    assert len(r.cache.entries) == 1
+    rec = responder(THREE, recursion=True)
+    raw(rec, query("web.service.consul"), recurse=False)  # RA clear for this client: not from the shared cache
+    assert not rec.cache.entries
+    raw(rec, query("web.service.consul"))
+    cached = dns.message.from_wire(raw(rec, query("web.service.consul"), recurse=False))
+    assert not cached.flags & dns.flags.RA

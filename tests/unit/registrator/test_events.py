@@ -14,7 +14,7 @@ def raw(typ: str, action: str, **attrs: str) -> dict:
 
 
 def test_container_events_and_health_status() -> None:
-    assert parse_event(raw("container", "start", name="web")) == Event("c1", "start", {"name": "web"})
+    assert parse_event(raw("container", "start", name="web")) == Event("c1", "start", {"name": "web"}, time_nano=5)
     ev = parse_event(raw("container", "health_status: unhealthy"))
     assert ev is not None and (ev.action, ev.status) == ("health_status", "unhealthy")
     kill = parse_event(raw("container", "kill", signal="15"))
@@ -22,7 +22,7 @@ def test_container_events_and_health_status() -> None:
 
 
 def test_network_events_name_the_container() -> None:
-    assert parse_event(raw("network", "connect", container="c9")) == Event("c9", "connect", {"container": "c9"})
+    assert parse_event(raw("network", "connect", container="c9")) == Event("c9", "connect", {"container": "c9"}, 5)
     assert parse_event(raw("network", "connect")) is None  # no container: nothing to do
 
 

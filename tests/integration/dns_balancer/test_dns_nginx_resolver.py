@@ -1,0 +1,54 @@
+"""nginx as a client: the `resolver` directive with a variable `proxy_pass`, so nginx asks dns-balancer at run
+time (cached `valid=1s`) instead of at start-up; requests follow the DNS answer as instances come and go."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from testbed import engines
+from tests.support.dnsb_fleet import Fleet, answered_by
+from tests.support.dnsb_harness import Daemon, wait_for
+
+pytestmark = pytest.mark.engines
+
+SERVER = """\
+server {{
+    listen 127.0.0.1:{port};
+    resolver 127.0.0.1:{dns_port} valid=1s ipv6=off;
+    resolver_timeout 2s;
+    location / {{
+        set $backend {name}.service.consul;
+        proxy_pass http://$backend:80;
+        proxy_next_upstream off;
+    }}
+}}
+"""
+
+
+@pytest.fixture
+def proxied(dns_daemon: Daemon, fleet: Fleet) -> Iterator[str]:
+    nginx = engines.Nginx().start()
+    try:
+        port = engines.free_port()
+        (nginx.conf_d / "dnsb.conf").write_text(SERVER.format(port=port, dns_port=dns_daemon.port, name=fleet.name))
+        checked = nginx.test_config()
+        assert checked.returncode == 0, checked.stderr
+        nginx.reload()
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        nginx.stop()
+
+
+def test_nginx_requests_follow_the_dns_answer(fleet, proxied):
+    def follows(want: set[str]) -> bool:
+        return answered_by(proxied, 8 * len(want)) == want
+
+    want = fleet.scale(1)
+    wait_for(lambda: follows(want), 20, "nginx serving 1 instance")
+    want = fleet.scale(3)
+    wait_for(lambda: follows(want), 20, "nginx spreading over 3 instances")
+    want = fleet.scale(2)
+    wait_for(lambda: follows(want), 20, "nginx dropping the deregistered instance")
+    assert answered_by(proxied, 12) <= want  # the deregistered one (still running) gets nothing more

@@ -1,0 +1,87 @@
+"""An in-memory stand-in for Consul's catalog reads, for unit tests of the feed and its readers: health
+entries by service, the catalog-wide answers derived from them, one index for everything, blocking watches
+woken by `bump()`, and a count of reads running at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from portside.consul import Answer, ConsulUnreachable
+
+
+class FakeConsul:
+    """Health entries by service; catalog-wide answers derived from them; one index for everything."""
+
+    def __init__(self, services: int, instances: int = 2, nodes: int = 3) -> None:
+        self.index = 10
+        self.entries: dict[str, list[dict]] = {}
+        self.nodes = [{"Node": f"n{k}", "Address": f"127.0.0.{k + 1}", "Datacenter": "dc1"} for k in range(nodes)]
+        for s in range(services):
+            for i in range(instances):
+                self.add(f"svc{s}", f"svc{s}-{i}", self.nodes[(s + i) % nodes]["Node"], bump=False)
+        self.changed = asyncio.Condition()
+        self.running = 0
+        self.peak = 0
+        self.down = False
+        self.reads: list[str] = []
+
+    def add(self, name: str, sid: str, node: str, status: str = "passing", bump: bool = True) -> None:
+        self.index += 1
+        entry = {"Node": next(n for n in self.nodes if n["Node"] == node),
+                 "Service": {"ID": sid, "Service": name, "Port": 80, "Tags": [], "ModifyIndex": self.index},
+                 "Checks": [{"Node": node, "CheckID": f"c:{sid}", "Status": status, "ServiceID": sid,
+                             "ServiceName": name, "ModifyIndex": self.index}] if status else []}
+        self.entries.setdefault(name, []).append(entry)
+
+    def set_status(self, sid: str, status: str) -> None:
+        self.index += 1
+        for entries in self.entries.values():
+            for e in entries:
+                for c in e["Checks"]:
+                    if c["ServiceID"] == sid:
+                        c["Status"], c["ModifyIndex"] = status, self.index
+
+    async def bump(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
+
+    def answer(self, path: str, params: Any) -> Any:
+        all_entries = [e for es in self.entries.values() for e in es]
+        if path == "/v1/catalog/services":
+            return {name: [] for name in self.entries}
+        if path == "/v1/catalog/nodes":
+            return self.nodes
+        if path == "/v1/health/state/any":
+            checks = [c for e in all_entries for c in e["Checks"]]
+            return [c for c in checks if c["Status"] != "passing"] if ("filter", 'Status != "passing"') in params \
+                else checks
+        if path.startswith("/v1/catalog/node-services/"):
+            node = path.rsplit("/", 1)[1]
+            return {"Node": next(n for n in self.nodes if n["Node"] == node),
+                    "Services": [e["Service"] for e in all_entries if e["Node"]["Node"] == node]}
+        return self.entries.get(path.rsplit("/", 1)[1], [])
+
+    async def get_indexed(self, path: str, params: Any = (), **_: Any) -> Answer:
+        self.reads.append(path)
+        if self.down:
+            raise ConsulUnreachable("GET", "connection refused")
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            await asyncio.sleep(0.001)
+            return Answer(self.index, self.answer(path, params))
+        finally:
+            self.running -= 1
+
+    async def watch(self, path: str, params: Any = (), **_: Any) -> AsyncIterator[tuple[int, Any]]:
+        last = -1
+        while True:
+            if self.index != last and not self.down:
+                last = self.index
+                yield self.index, self.answer(path, params)
+            async with self.changed:
+                await self.changed.wait()
+
+

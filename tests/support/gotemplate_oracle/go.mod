@@ -1,0 +1,3 @@
+module gotemplate_oracle
+
+go 1.22

@@ -1,0 +1,129 @@
+"""portside.catalog: Consul JSON decoded once, one status rule, one sort; decoding never raises."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from portside.catalog import (
+    CRITICAL,
+    PASSING,
+    WARNING,
+    Catalog,
+    FrozenMap,
+    decode_checks,
+    decode_health,
+    decode_instance,
+    decode_kv,
+    decode_nodes,
+    decode_service_list,
+    judge,
+)
+
+
+def entry(sid: str = "web-1", node: str = "n1", checks: list[dict] | None = None, **svc: object) -> dict:
+    return {
+        "Node": {"Node": node, "Address": "127.0.0.1", "Datacenter": "dc1", "Meta": {"rack": "r1"}, "ID": "uuid"},
+        "Service": {"ID": sid, "Service": "web", "Tags": ["b", "a", "a"], "Address": "127.0.0.2", "Port": 80,
+                    "Meta": {"v": "1"}, "ModifyIndex": 42, **svc},
+        "Checks": checks if checks is not None else [{"CheckID": "serfHealth", "Status": "passing", "Node": node}],
+    }
+
+
+def test_every_field_a_reader_needs() -> None:
+    i = decode_instance(entry(Weights={"Passing": 5, "Warning": 2}, Namespace="ns"))
+    assert i is not None
+    assert (i.id, i.service, i.node, i.address, i.service_address, i.node_address, i.port) == (
+        "web-1", "web", "n1", "127.0.0.2", "127.0.0.2", "127.0.0.1", 80)
+    assert i.tags == ("a", "b")  # sorted and deduplicated, as consul-template hands them out
+    assert i.meta == {"v": "1"} and i.node_meta == {"rack": "r1"} and i.datacenter == "dc1"
+    assert (i.weight_passing, i.weight_warning, i.namespace, i.node_id, i.modify_index) == (5, 2, "ns", "uuid", 42)
+    assert i.checks[0].check_id == "serfHealth" and i.status == PASSING and not i.maintenance
+    assert hash(i) == hash(decode_instance(entry(Weights={"Passing": 5, "Warning": 2}, Namespace="ns")))
+
+
+def test_service_address_falls_back_to_the_node_address() -> None:
+    i = decode_instance(entry(Address=""))
+    assert i is not None and (i.address, i.service_address) == ("127.0.0.1", "")
+    assert i.hostport == "127.0.0.1:80"
+    assert decode_instance(entry(Address="::1")).hostport == "[::1]:80"  # type: ignore[union-attr]
+
+
+def check(cid: str, status: Any) -> dict:
+    return {"CheckID": cid, "Status": status}
+
+
+def test_the_one_status_rule() -> None:
+    def status(*checks: Any) -> tuple[str, bool]:
+        i = decode_instance(entry(checks=list(checks)))
+        assert i is not None
+        return i.status, i.maintenance
+
+    assert status() == (PASSING, False)  # no checks: passing
+    assert status(check("a", "passing"), check("b", "warning")) == (WARNING, False)  # worst wins
+    assert status(check("a", "warning"), check("b", "critical")) == (CRITICAL, False)
+    assert status(check("a", "passing"), check("b", "bogus")) == (CRITICAL, False)  # unknown: critical
+    assert status(check("a", "passing"), {"CheckID": "b"}) == (CRITICAL, False)  # missing: critical
+    assert status(check("a", None)) == (CRITICAL, False)
+    assert status(check("a", "passing"), "junk") == (CRITICAL, False)  # an unreadable check: unknown, critical
+    assert status({"Status": "warning"}) == (WARNING, False)  # no CheckID: its status still counts
+    for maint in ("_service_maintenance:web-1", "_node_maintenance"):
+        assert status(check(maint, "passing")) == (CRITICAL, True)  # maintenance: critical, whatever it says
+    assert judge([]) == (PASSING, False)
+
+
+def test_health_answer_sorted_by_node_then_id_and_bad_entries_counted() -> None:
+    entries = [entry("b", node="n2"), {"Service": None}, "junk", entry("c", node="n1"), entry("a", node="n2"),
+               {"Node": {}, "Service": {"ID": "x"}}]
+    decoded = decode_health(entries)
+    assert [(i.node, i.id) for i in decoded.value] == [("n1", "c"), ("n2", "a"), ("n2", "b")]
+    assert decoded.skipped == 3
+    assert decode_health({"not": "a list"}).value == () and decode_health({"x": 1}).skipped == 1
+    assert decode_health(None).value == () and decode_health(None).skipped == 0
+
+
+def test_nodes_service_list_checks_kv() -> None:
+    nodes = decode_nodes([{"Node": "b", "Address": "127.0.0.3", "Datacenter": "dc2", "Meta": {"k": 1}},
+                          {"Node": "a", "Address": "127.0.0.2"}, {"Node": ""}, 7])
+    assert list(nodes.value) == ["a", "b"] and nodes.skipped == 2
+    assert nodes.value["b"].meta == {"k": "1"} and nodes.value["b"].datacenter == "dc2"
+    services = decode_service_list({"web": ["x", "a", "x"], "db": None, "": []})
+    assert [(s.name, s.tags) for s in services.value.values()] == [("db", ()), ("web", ("a", "x"))]
+    assert services.skipped == 1
+    checks = decode_checks([{"Node": "n", "CheckID": "c", "Status": "warning", "ServiceName": "web"}, {"x": 1}])
+    assert checks.value[("n", "c")].status == WARNING and checks.skipped == 1
+    kv = decode_kv([{"Key": "b", "Value": "aGk="}, {"Key": "a", "Value": None}, {"Key": "c", "Value": "%%%"}])
+    assert [(p.key, p.value) for p in kv.value] == [("a", ""), ("b", "hi")] and kv.skipped == 1
+
+
+def test_catalog_updates_share_untouched_services() -> None:
+    web = decode_health([entry("w1")]).value
+    c1 = Catalog().with_services({"web": web, "db": ()}, index=5)
+    c2 = c1.with_services({"db": None, "api": ()}, index=3)
+    assert set(c1.services) == {"web", "db"} and set(c2.services) == {"web", "api"}
+    assert c2.services["web"] is web and c2.index == 5
+    assert FrozenMap([("a", "1")]) == {"a": "1"}
+    assert hash(FrozenMap([("a", "1")])) == hash(FrozenMap({"a": "1"}.items()))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.sampled_from(["Node", "Service", "Checks", "ID", "Address", "Port", "Tags", "Meta", "Weights", "Status",
+                         "CheckID", "Key", "Value", "Datacenter", "ServiceName", "Passing"]) | st.text(max_size=4),
+        children, max_size=6),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(json_values)
+def test_decoders_never_raise_on_arbitrary_json(data: Any) -> None:
+    for decode in (decode_health, decode_nodes, decode_service_list, decode_checks, decode_kv):
+        decode(data)
+        decode([data, data])
+    decode_instance(data)
+    decode_instance({"Node": data, "Service": {"Service": "s", "Tags": data, "Meta": data, "Weights": data,
+                                               "Port": data, "ID": data}, "Checks": data})
