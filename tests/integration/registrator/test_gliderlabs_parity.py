@@ -72,7 +72,9 @@ WRONG_TODAY: dict[str, str] = {
     "check_https_port_specific": _ONE_CHECK,
     "check_tcp": _ONE_CHECK,
     "check_ttl": _ONE_CHECK + "; apps heartbeat /v1/agent/check/pass/service:<id>, a 404 on ours",
-    "check_script": _ONE_CHECK + "; ours splits the command into Args words, gliderlabs sends it as one argument",
+    "check_script": "ours leaves a script check out unless --allow-script-checks (a container's label would run a "
+                    "command on the agent); with it, " + _ONE_CHECK + ", and ours splits the command into Args "
+                    "words where gliderlabs sends it as one argument",
     "check_grpc": _ONE_CHECK,
     "check_per_port_two_ports": _ONE_CHECK,
     "check_http_and_ttl": "gliderlabs registers only the first check kind asked for (HTTP before TTL), ours both; "
