@@ -14,9 +14,9 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from functools import partial
+from typing import Protocol
 
 from dns_balancer.snapshot import Snapshot
-from dns_balancer.wire import Responder
 from dns_balancer.zone import Update, Zone, ZoneConfig, build_zone, plan, zone_datacenter
 from portside.consul import ConsulClient, WatchObserver
 from portside.feed import Change, Feed, health_path
@@ -26,11 +26,17 @@ log = logging.getLogger("dns_balancer.mirror")
 __all__ = ["Mirror", "ZonePublisher", "health_path"]
 
 
+class ZoneSink(Protocol):
+    """Where built zones go: the Responder for the local datacenter, a remote datacenter's site for another."""
+
+    def set_zone(self, zone: Zone, ready: bool = True) -> None: ...
+
+
 class ZonePublisher:
     """Turns feed changes into zone updates, off the loop, one build at a time, coalescing what arrives
     meanwhile. `synced()` says whether misses may be NXDOMAIN yet (SERVFAIL until the first sync)."""
 
-    def __init__(self, responder: Responder, config: ZoneConfig, executor: Executor | None = None) -> None:
+    def __init__(self, responder: ZoneSink, config: ZoneConfig, executor: Executor | None = None) -> None:
         self.responder = responder
         self.config = config
         self.executor = executor
