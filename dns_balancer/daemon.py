@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from dns_balancer.access import Access, Network
 from dns_balancer.elsewhere import HoldingForwarder, Router
+from dns_balancer.leases import Leases
 from dns_balancer.metrics import Sources, make_registry
 from dns_balancer.mirror import Mirror, ZonePublisher
 from dns_balancer.multidc_metrics import MultiDcCollector
@@ -57,9 +58,10 @@ def other_datacenters(config: DaemonConfig, consul: ConsulClient, responder: Res
         """The local datacenter's name once known (the zone's own rule answers before the first sync)."""
         return config.datacenter or (responder.zone.datacenter if mirror.synced.is_set() else None)
 
-    remote = RemoteDatacenters(consul, config.zone, builder, tasks, stale=config.stale_reads,
+    leases = Leases(responder, config.remote_idle / 2)  # lent to the fast path, taken back to see who still asks
+    remote = RemoteDatacenters(consul, config.zone, builder, tasks, leases, stale=config.stale_reads,
                                pool_size=config.fetch_pool, idle=config.remote_idle, wait=config.remote_wait)
-    queries = PreparedAnswers(consul, mirror.feed, remote, config.zone, builder, tasks, local=local,
+    queries = PreparedAnswers(consul, mirror.feed, remote, config.zone, builder, tasks, leases, local=local,
                               datacenter=config.datacenter, stale=config.stale_reads, idle=config.remote_idle,
                               wait=config.remote_wait, observer=reachability)
     responder.elsewhere = Router(remote, queries, local)

@@ -49,6 +49,7 @@ class ZonePublisher:
         self.rebuilds = 0  # whole-zone builds
         self.updates = 0  # incremental updates
         self.synced: Callable[[], bool] = lambda: True
+        self.applied: Callable[[Zone | Update], None] | None = None  # told each result once it is in the zone
 
     def publish(self, snapshot: Snapshot, changed: Iterable[str] | None = None, nodes_changed: bool = True) -> None:
         """A new catalog; `changed` names the services that moved (None: any of them may have)."""
@@ -98,6 +99,8 @@ class ZonePublisher:
                 self.updates += 1
             if self.zone is not None:
                 self.responder.set_zone(self.zone, ready=self.synced())
+                if self.applied is not None:
+                    self.applied(result)
         self._start()
 
 

@@ -14,9 +14,10 @@ anywhere; a query this module does not evaluate (templates, Connect, peers, same
 is SERVFAIL, never a guess. Another datacenter's queries (`<name>.query.dc2.consul`) are not served (SERVFAIL).
 
 Each asked name is evaluated off the loop whenever an input changes (the definitions, the local catalog, a
-mirrored datacenter, the list of datacenters) and its answers are published as a small table. A query that
-may fail over keeps its failover datacenters mirrored while it is asked, so the failover answer is ready
-before it is needed; the first question of a name is held until its answer is built (at most `wait` s)."""
+mirrored datacenter, the list of datacenters) into a part of its own, which is lent to the local zone's table
+while the name is asked (leases.py): questions then take the fast path like local names. A query that may fail
+over keeps its failover datacenters mirrored while it is asked, so the failover answer is ready before it is
+needed; the first question of a name is held until its answer is built (at most `wait` s)."""
 
 from __future__ import annotations
 
@@ -27,10 +28,11 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import partial
 
+from dns_balancer.leases import Leases
 from dns_balancer.pending import Pending
 from dns_balancer.records import NOERROR, NXDOMAIN, SERVFAIL, Answer, valid_label
 from dns_balancer.remote import RemoteDatacenters
-from dns_balancer.zone import Targets, ZoneConfig, name_answers, put_answers
+from dns_balancer.zone import Part, Targets, ZoneConfig, name_answers, put_answers
 from portside.catalog import Catalog
 from portside.consul import ConsulClient, WatchObserver, paths
 from portside.feed import Feed
@@ -38,6 +40,7 @@ from portside.prepared import Definitions, PreparedQuery, Result, decode_definit
 from portside.supervise import Supervisor
 
 log = logging.getLogger("dns_balancer.queries")
+OWNER = "query"  # the key prefix of query names lent to the local zone
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,7 @@ class Entry:
 @dataclass(frozen=True)
 class Built:
     entries: Mapping[str, Entry] = field(default_factory=dict)
-    table: Mapping[bytes, Answer] = field(default_factory=dict)
-    names: frozenset[bytes] = frozenset()
+    parts: Mapping[str, Part] = field(default_factory=dict)  # the encoded answers of each name that has some
 
 
 @dataclass(frozen=True)
@@ -89,32 +91,40 @@ def _entry(name: str, inputs: Inputs) -> Entry:
     return Entry(query, result, tuple(failover_order(query, inputs.by_distance, inputs.local)))
 
 
+def _part(name: str, entry: Entry, inputs: Inputs) -> Part | None:
+    """Every form of one query name (with and without the local datacenter, RFC 2782, each domain), encoded."""
+    result, cfg = entry.result, inputs.config
+    if result is None or not result.instances or not valid_label(name) or not valid_label(f"_{name}"):
+        return None
+    ttl = cfg.ttl if entry.query is None or entry.query.ttl is None else entry.query.ttl
+    table: dict[bytes, Answer] = {}
+    names: set[bytes] = set()
+    targets: Targets = {}
+    for domain in cfg.domains():
+        for prefix in ((name, "query"), (f"_{name}", "_tcp", "query")):
+            for qlabels in (prefix + domain, prefix + (inputs.local.lower(), *domain)):
+                answers = name_answers(result.instances, qlabels, result.datacenter, domain, ttl, targets)
+                put_answers(table, names, qlabels, len(domain), answers)
+    return Part(table, frozenset(names), result.instances, len(result.instances))
+
+
 def evaluate(inputs: Inputs) -> Built:
     """Pure: each asked name's entry and the encoded answers of those that have instances."""
     entries: dict[str, Entry] = {}
-    table: dict[bytes, Answer] = {}
-    names: set[bytes] = set()
-    cfg = inputs.config
+    parts: dict[str, Part] = {}
     for name in sorted(inputs.names):
         entry = entries[name] = _entry(name, inputs)
-        result = entry.result
-        if result is None or not result.instances or not valid_label(name) or not valid_label(f"_{name}"):
-            continue
-        ttl = cfg.ttl if entry.query is None or entry.query.ttl is None else entry.query.ttl
-        targets: Targets = {}
-        for domain in cfg.domains():
-            for prefix in ((name, "query"), (f"_{name}", "_tcp", "query")):
-                for qlabels in (prefix + domain, prefix + (inputs.local.lower(), *domain)):
-                    answers = name_answers(result.instances, qlabels, result.datacenter, domain, ttl, targets)
-                    put_answers(table, names, qlabels, len(domain), answers)
-    return Built(entries, table, frozenset(names))
+        part = _part(name, entry, inputs)
+        if part is not None:
+            parts[name] = part
+    return Built(entries, parts)
 
 
 class PreparedAnswers:
     """The asked query names, their built answers, the definitions watch. `lookup` is the answer path's entry."""
 
     def __init__(self, consul: ConsulClient, local_feed: Feed, remote: RemoteDatacenters, config: ZoneConfig,
-                 executor: Executor | None, tasks: Supervisor, *, local: Callable[[], str | None],
+                 executor: Executor | None, tasks: Supervisor, leases: Leases, *, local: Callable[[], str | None],
                  datacenter: str | None = None, stale: bool = True, idle: float = 300.0, wait: float = 3.0,
                  observer: WatchObserver | None = None) -> None:
         self.consul = consul
@@ -124,6 +134,7 @@ class PreparedAnswers:
         self.executor = executor
         self.tasks = tasks
         self.local = local
+        self.leases = leases
         self.params = [("dc", datacenter)] if datacenter else []
         self.stale = stale
         self.idle = idle
@@ -157,10 +168,21 @@ class PreparedAnswers:
             return entry.verdict
         if entry.result is not None and entry.result.waiting_for:
             return Pending(partial(self._wait_for, name))
-        found = self.built.table.get(key)
+        part = self.built.parts.get(name)
+        if part is None:
+            return NXDOMAIN  # no instance anywhere
+        if name not in self.leases.lent(OWNER):
+            self.leases.lend(OWNER, {name: part}, self._expired)
+        found = part.entries.get(key)
         if found is not None:
             return found
-        return NOERROR if key[:-2] in self.built.names else NXDOMAIN
+        return NOERROR if key[:-2] in part.names else NXDOMAIN
+
+    def _expired(self, names: frozenset[str]) -> None:
+        now = asyncio.get_running_loop().time()
+        for name in names:  # asked, maybe, until now: counted as used
+            if name in self.active:
+                self.active[name] = now
 
     async def _wait_for(self, name: str) -> bool:
         """Until `name` has an entry that is not waiting for a datacenter, at most `wait` seconds."""
@@ -205,6 +227,7 @@ class PreparedAnswers:
             gone = [n for n, t in self.active.items() if now - t > self.idle]
             for name in gone:
                 del self.active[name]
+            self.leases.update(OWNER, dict.fromkeys(gone))
             if gone:
                 self.schedule()
             if not self.active:
@@ -212,6 +235,7 @@ class PreparedAnswers:
                 self._running = False
                 self.definitions = None
                 self.built = Built()
+                self.leases.take_back(OWNER)
                 self.tasks.discard("prepared queries")
                 return
 
@@ -257,6 +281,7 @@ class PreparedAnswers:
                 log.error("prepared query evaluation failed; still serving the previous answers", exc_info=exc)
             elif self._running:
                 self.built = future.result()
+                self.leases.update(OWNER, {n: self.built.parts.get(n) for n in self.leases.lent(OWNER)})
                 self.stats["builds"] += 1
                 changed, self._changed = self._changed, asyncio.Event()
                 changed.set()

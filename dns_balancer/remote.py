@@ -4,8 +4,10 @@ A name like `web.service.dc2.consul` starts a `Site` for dc2 the first time it i
 local one (three blocking queries and a bounded read pool, through the local agent and its servers over the WAN)
 and a zone of dc2's names only (`ZoneConfig.bare_names=False`: `web.service.dc2.consul`, never
 `web.service.consul`), built off the loop by a `ZonePublisher` like the local zone. The first query is held
-(`Pending`) until dc2's first sync is served, at most `wait` seconds (then SERVFAIL, never a guessed NXDOMAIN);
-later queries are table lookups. A site nobody asked about for `idle` seconds is stopped and forgotten.
+(`Pending`) until dc2's first sync is served, at most `wait` seconds (then SERVFAIL, never a guessed NXDOMAIN).
+Then dc2's parts are lent to the local zone's table (leases.py): later questions take the fast path like local
+names, and dc2's changes reach the table part by part. A site nobody asked about for `idle` seconds is stopped
+and forgotten.
 
 Which datacenters exist comes from /v1/catalog/datacenters (no blocking index: polled), which also gives them in
 Consul's round-trip-time order, the order prepared queries fail over in. A name of a datacenter not in that list
@@ -25,10 +27,11 @@ from concurrent.futures import Executor
 from dataclasses import replace
 from functools import partial
 
+from dns_balancer.leases import Leases, without
 from dns_balancer.mirror import ZonePublisher
 from dns_balancer.pending import Pending
 from dns_balancer.records import NOERROR, NXDOMAIN, Answer
-from dns_balancer.zone import Zone, ZoneConfig
+from dns_balancer.zone import APEX, Update, Zone, ZoneConfig
 from portside.backoff import Backoff
 from portside.catalog import Catalog
 from portside.consul import ConsulClient, ConsulError, Reachability
@@ -45,13 +48,16 @@ class Site:
     """One other datacenter: its feed, its zone, its reachability, when it was last asked about."""
 
     def __init__(self, name: str, consul: ConsulClient, config: ZoneConfig, executor: Executor | None, *,
-                 stale: bool, pool_size: int, on_change: Callable[[str], None]) -> None:
+                 stale: bool, pool_size: int, on_change: Callable[[str], None], leases: Leases) -> None:
         self.name = name
+        self.owner = f"dc:{name}"  # its key prefix in the local zone while its parts are lent there
         self.on_change = on_change
+        self.leases = leases
         self.reachability = Reachability(lambda ok, detail: self._reachability(ok, detail))
         self.feed = Feed(consul, datacenter=name, stale=stale, pool_size=pool_size, observer=self.reachability)
         self.publisher = ZonePublisher(self, replace(config, datacenter=name, bare_names=False), executor)
         self.publisher.synced = self.feed.synced.is_set
+        self.publisher.applied = self._applied
         self.feed.listeners.append(self.publisher.on_change)
         self.zone: Zone | None = None
         self.ready = asyncio.Event()  # the first zone built from a synced catalog is here
@@ -67,6 +73,23 @@ class Site:
                      self.name, len(zone.parts) - 2, zone.instances, self.first_sync)
             self.ready.set()
         self.on_change(self.name)
+
+    def _applied(self, result: Zone | Update) -> None:
+        """A change of dc2's zone: the parts lent to the local zone follow it (a whole new zone is taken back
+        and lent again by the next question)."""
+        if isinstance(result, Zone):
+            self.leases.take_back(self.owner)
+        else:
+            self.leases.update(self.owner, without(result.parts, (APEX,)))
+
+    def lend(self) -> None:
+        """Lend every part of the synced zone (its SOA/NS apart: the local zone answers for the apex)."""
+        assert self.zone is not None
+        if not self.leases.is_lent(self.owner):
+            self.leases.lend(self.owner, without(self.zone.parts, (APEX,)), self._expired)
+
+    def _expired(self, _keys: frozenset[str]) -> None:
+        self.last_used = asyncio.get_running_loop().time()  # asked, maybe, until now: counted as used
 
     def _reachability(self, ok: bool, detail: str) -> None:
         if ok:
@@ -101,8 +124,9 @@ class RemoteDatacenters:
     """The known datacenters (nearest first) and the sites mirrored now. `listeners` hear a datacenter's name
     when its data, reachability or presence changed ("" when the list of datacenters did)."""
 
-    def __init__(self, consul: ConsulClient, config: ZoneConfig, executor: Executor | None, tasks: Supervisor, *,
-                 stale: bool = True, pool_size: int = 8, idle: float = 300.0, wait: float = 3.0) -> None:
+    def __init__(self, consul: ConsulClient, config: ZoneConfig, executor: Executor | None, tasks: Supervisor,
+                 leases: Leases, *, stale: bool = True, pool_size: int = 8, idle: float = 300.0,
+                 wait: float = 3.0) -> None:
         self.consul = consul
         self.config = config
         self.executor = executor
@@ -112,7 +136,9 @@ class RemoteDatacenters:
         self.idle = idle
         self.wait = wait
         self.known: tuple[str, ...] | None = None  # every datacenter, in Consul's RTT order; None until read once
+        self._known_lower: dict[str, str] = {}
         self.sites: dict[str, Site] = {}
+        self.leases = leases
         self.listeners: list[Callable[[str], None]] = []
         self.stats = {"started": 0, "stopped": 0, "datacenter_reads": 0, "datacenter_read_errors": 0}
         self._known_event = asyncio.Event()
@@ -144,6 +170,7 @@ class RemoteDatacenters:
             if found != self.known:
                 log.info("datacenters, nearest first: %s", ", ".join(found))
                 self.known = found
+                self._known_lower = {dc.lower(): dc for dc in found}
                 self._notify("")
             self._known_event.set()
             self._refresh.clear()
@@ -171,7 +198,7 @@ class RemoteDatacenters:
         site = self.sites.get(name)
         if site is None:
             site = Site(name, self.consul, self.config, self.executor, stale=self.stale, pool_size=self.pool_size,
-                        on_change=self._notify)
+                        on_change=self._notify, leases=self.leases)
             self.sites[name] = site
             self.stats["started"] += 1
             self.tasks.start(("site", name), site.feed.run, name=f"mirror of datacenter {name}")
@@ -185,13 +212,14 @@ class RemoteDatacenters:
         self.ensure_running()
         if self.known is None:
             return Pending(self.wait_known)  # asked again once the list is here
-        actual = next((dc for dc in self.known if dc.lower() == name), None)
+        actual = self._known_lower.get(name)
         if actual is None:
             self._refresh_soon()
             return NXDOMAIN
         site = self.touch(actual)
         if site.zone is None or not site.ready.is_set():
             return Pending(partial(site.wait_ready, self.wait))
+        site.lend()
         return site.answer(key)
 
     async def _reap(self) -> None:
@@ -203,8 +231,10 @@ class RemoteDatacenters:
                     self.stop(name, f"not asked about for {self.idle:.0f} s")
 
     def stop(self, name: str, why: str) -> None:
-        if self.sites.pop(name, None) is not None:
+        site = self.sites.pop(name, None)
+        if site is not None:
             self.tasks.discard(("site", name))
+            self.leases.take_back(site.owner)
             self.stats["stopped"] += 1
             log.info("datacenter %s: %s; stopped mirroring it", name, why)
             self._notify(name)

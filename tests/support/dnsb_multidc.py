@@ -12,6 +12,7 @@ import dns.message
 import dns.rcode
 
 from dns_balancer.elsewhere import HoldingForwarder, Router
+from dns_balancer.leases import Leases
 from dns_balancer.mirror import Mirror, ZonePublisher
 from dns_balancer.queries import PreparedAnswers
 from dns_balancer.remote import RemoteDatacenters
@@ -51,6 +52,12 @@ class Stack:
         return sorted(rd.address for rrset in msg.answer for rd in rrset)
 
 
+def in_table(s: Stack, name: str, rdtype: str = "A") -> bool:
+    """Whether the local zone's table (the fast path's) holds `name` now."""
+    wire = dns.message.make_query(name, rdtype).to_wire()
+    return wire[12:-2].lower() in s.responder.zone.table
+
+
 def is_hold(reply: object) -> bool:
     return isinstance(reply, Hold)
 
@@ -72,9 +79,10 @@ async def stack(fake: FakeWan, *, idle: float = 300.0, wait: float = 2.0) -> Asy
     def local() -> str | None:
         return responder.zone.datacenter if mirror.synced.is_set() else None
 
-    remote = RemoteDatacenters(fake, config, None, tasks, idle=idle, wait=wait)  # type: ignore[arg-type]
-    queries = PreparedAnswers(fake, mirror.feed, remote, config, None, tasks, local=local,  # type: ignore[arg-type]
-                              idle=idle, wait=wait)
+    leases = Leases(responder, idle / 2)
+    remote = RemoteDatacenters(fake, config, None, tasks, leases, idle=idle, wait=wait)  # type: ignore[arg-type]
+    queries = PreparedAnswers(fake, mirror.feed, remote, config, None, tasks, leases,  # type: ignore[arg-type]
+                              local=local, idle=idle, wait=wait)
     responder.elsewhere = Router(remote, queries, local)
     tasks.start("mirror", mirror.run)
     try:

@@ -12,7 +12,7 @@ from dns_balancer.queries import Inputs, evaluate
 from dns_balancer.zone import ZoneConfig
 from portside.catalog import Catalog, Instance
 from portside.prepared import decode_definitions
-from tests.support.dnsb_multidc import is_hold, stack, until
+from tests.support.dnsb_multidc import in_table, is_hold, stack, until
 from tests.support.fake_consul import FakeConsul, FakeWan
 
 
@@ -46,6 +46,7 @@ async def test_local_answer_then_failover_then_back() -> None:
     async with stack(fake) as s:
         assert is_hold(s.answer_now("webq.query.consul"))  # nothing evaluated yet: held, not guessed
         assert await s.addresses("webq.query.consul") == ["198.19.1.10"]  # the canary is left out
+        assert in_table(s, "webq.query.consul")  # lent to the local table: the fast path answers from now on
         await until(lambda: "dc2" in s.remote.sites and s.remote.sites["dc2"].ready.is_set())  # mirrored ahead
         dc1.set_status("a1", "warning")  # OnlyPassing: warning is not enough
         await dc1.bump()
@@ -106,9 +107,10 @@ def test_evaluate_is_pure_and_encodes_every_form() -> None:
     built = evaluate(inputs)
     assert built.entries["x"].verdict == dns.rcode.NXDOMAIN
     assert built.entries["webdc"].result.datacenter == "dc2"  # type: ignore[union-attr]
-    names = {k[:-2] for k in built.table}
+    assert "x" not in built.parts
+    names = {k[:-2] for k in built.parts["webdc"].entries}
     wire = {b"".join(bytes([len(p)]) + p.encode() for p in n.split(".")) + b"\0" for n in (
         "webdc.query.consul", "webdc.query.dc1.consul", "_webdc._tcp.query.consul", "_webdc._tcp.query.dc1.consul",
         "webdc.query.portside", "_webdc._tcp.query.dc1.portside")}
     assert wire <= names
-    assert built.table == evaluate(inputs).table  # same inputs, same bytes
+    assert built.parts["webdc"].entries == evaluate(inputs).parts["webdc"].entries  # same inputs, same bytes

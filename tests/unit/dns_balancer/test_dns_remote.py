@@ -10,7 +10,7 @@ import dns.rcode
 import dns.rdatatype
 
 from dns_balancer.elsewhere import parse
-from tests.support.dnsb_multidc import is_hold, stack, until
+from tests.support.dnsb_multidc import in_table, is_hold, stack, until
 from tests.support.fake_consul import FakeConsul, FakeWan
 
 
@@ -39,7 +39,7 @@ async def test_first_question_is_held_then_answered_from_the_mirror() -> None:
         assert await s.addresses("web.service.consul") == ["198.19.1.10"]
         assert is_hold(s.answer_now("web.service.dc2.consul"))  # nothing known of dc2 yet: no guess
         assert await s.addresses("web.service.dc2.consul") == ["198.19.2.10", "198.19.2.11"]
-        assert isinstance(s.answer_now("web.service.dc2.consul"), bytes)  # from now on: a table lookup
+        assert in_table(s, "web.service.dc2.consul")  # dc2's parts lent to the local table: the fast path
         assert await s.addresses("v1.web.service.dc2.consul") == ["198.19.2.10"]
         srv = await s.ask("_web._tcp.service.dc2.consul", "SRV")
         assert sorted(rd.port for rrset in srv.answer for rd in rrset) == [80, 80]
@@ -80,6 +80,23 @@ async def test_unknown_datacenter_is_nxdomain_without_polling_on_every_name() ->
         assert "x1" not in s.remote.sites
 
 
+async def test_a_datacenter_asked_through_the_fast_path_stays_and_stops_only_after_idle_silence() -> None:
+    async with stack(two_dcs(), idle=1.0) as s:  # lent for 0.5 s at a time, then taken back to see who asks
+        await s.addresses("web.service.dc2.consul")
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        fast = 0
+        while loop.time() - t0 < 2.5:  # asked all along: the mirror stays, mostly from the fast path
+            fast += in_table(s, "web.service.dc2.consul")
+            assert await s.addresses("web.service.dc2.consul") == ["198.19.2.10", "198.19.2.11"]
+            await asyncio.sleep(0.05)
+        assert s.remote.stats["stopped"] == 0 and fast > 30
+        last = loop.time()
+        await until(lambda: "dc2" not in s.remote.sites, 5)
+        assert 1.0 <= loop.time() - last <= 2.0  # silence of at least idle (at most idle + period + a reap)
+        assert not in_table(s, "web.service.dc2.consul")
+
+
 async def test_an_idle_datacenter_is_stopped_and_mirrored_again_on_demand() -> None:
     async with stack(two_dcs(), idle=1.0) as s:
         await s.addresses("web.service.dc2.consul")
@@ -112,3 +129,16 @@ def dns_answers(reply: object) -> list[str]:
     assert isinstance(reply, bytes)
     msg = dns.message.from_wire(reply)
     return [rd.address for rrset in msg.answer for rd in rrset if rrset.rdtype == dns.rdatatype.A]
+
+
+async def test_a_new_local_zone_voids_what_was_lent_and_the_next_question_lends_again() -> None:
+    from dns_balancer.zone import ZoneConfig, build_zone
+
+    async with stack(two_dcs()) as s:
+        await s.addresses("web.service.dc2.consul")
+        assert in_table(s, "web.service.dc2.consul")
+        s.responder.set_zone(build_zone(s.mirror.snapshot, ZoneConfig(ttl=0)))  # as a config change rebuilds it
+        assert not in_table(s, "web.service.dc2.consul") and s.remote.leases.lent("dc:dc2") == frozenset()
+        assert await s.addresses("web.service.dc2.consul") == ["198.19.2.10", "198.19.2.11"]
+        assert in_table(s, "web.service.dc2.consul")
+        assert await s.addresses("web.service.consul") == ["198.19.1.10"]
