@@ -47,6 +47,7 @@ class DaemonConfig:
     recursion_from: tuple[Network, ...] | None = None  # clients that may use the recursors
     remote_idle: float = 300.0  # stop mirroring another datacenter (or reading prepared queries) unasked this long
     remote_wait: float = 3.0  # hold a first question for another datacenter or a prepared query at most this long
+    remote_max: int = 4  # other datacenters mirrored at once (each: 3 blocking queries + fetch_pool // 2 reads)
 
 
 def other_datacenters(config: DaemonConfig, consul: ConsulClient, responder: Responder, mirror: Mirror,
@@ -60,7 +61,8 @@ def other_datacenters(config: DaemonConfig, consul: ConsulClient, responder: Res
 
     leases = Leases(responder, config.remote_idle / 2)  # lent to the fast path, taken back to see who still asks
     remote = RemoteDatacenters(consul, config.zone, builder, tasks, leases, stale=config.stale_reads,
-                               pool_size=config.fetch_pool, idle=config.remote_idle, wait=config.remote_wait)
+                               pool_size=max(1, config.fetch_pool // 2), idle=config.remote_idle,
+                               wait=config.remote_wait, max_sites=config.remote_max)
     queries = PreparedAnswers(consul, mirror.feed, remote, config.zone, builder, tasks, leases, local=local,
                               datacenter=config.datacenter, stale=config.stale_reads, idle=config.remote_idle,
                               wait=config.remote_wait, observer=reachability)

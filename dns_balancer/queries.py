@@ -41,6 +41,7 @@ from portside.supervise import Supervisor
 
 log = logging.getLogger("dns_balancer.queries")
 OWNER = "query"  # the key prefix of query names lent to the local zone
+MAX_ASKED = 512  # query names evaluated at once (each one a definition: Consul's data, so bounded here too)
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ class PreparedAnswers:
         self.built = Built()
         self.stats = {"builds": 0, "build_errors": 0, "skipped_definitions": 0}
         self._changed = asyncio.Event()  # set (and replaced) after each build
+        self._defined = asyncio.Event()  # the definitions were read
         self._busy = self._dirty = self._running = False
         local_feed.listeners.append(lambda _change: self.schedule())
         remote.listeners.append(lambda _name: self.schedule())
@@ -155,15 +157,14 @@ class PreparedAnswers:
         if name is None:
             return NXDOMAIN
         self._ensure_running()
-        first = name not in self.active
+        if name not in self.active:
+            return self._first(name)
         self.active[name] = asyncio.get_running_loop().time()
         entry = self.built.entries.get(name)
         if entry is None:
-            if first:
-                self.schedule()
             return Pending(partial(self._wait_for, name))
         for dc in entry.failover:
-            self.remote.touch(dc)
+            self.remote.touch(dc)  # None beyond --remote-max: that failover then waits, and times out
         if entry.verdict is not None:
             return entry.verdict
         if entry.result is not None and entry.result.waiting_for:
@@ -177,6 +178,29 @@ class PreparedAnswers:
         if found is not None:
             return found
         return NOERROR if key[:-2] in part.names else NXDOMAIN
+
+    def _first(self, name: str) -> Pending | int:
+        """A name not asked lately: kept (and evaluated) only when a definition has it, so random names cost
+        nothing but their NXDOMAIN; at most MAX_ASKED names at once."""
+        definitions = self.definitions
+        if definitions is None:
+            return Pending(self._wait_definitions)  # asked again once they are here
+        if definitions.resolve(name) is None:
+            return SERVFAIL if definitions.template_may_match(name) else NXDOMAIN
+        if len(self.active) >= MAX_ASKED:
+            log.warning("prepared query %s: %d query names are asked already: SERVFAIL", name, MAX_ASKED)
+            return SERVFAIL
+        self.active[name] = asyncio.get_running_loop().time()
+        self.schedule()
+        return Pending(partial(self._wait_for, name))
+
+    async def _wait_definitions(self) -> bool:
+        try:
+            async with asyncio.timeout(self.wait):
+                await self._defined.wait()
+        except TimeoutError:
+            return False
+        return True
 
     def _expired(self, names: frozenset[str]) -> None:
         now = asyncio.get_running_loop().time()
@@ -216,6 +240,7 @@ class PreparedAnswers:
                 decoded = decode_definitions(data)
                 self.stats["skipped_definitions"] += decoded.skipped
                 self.definitions = decoded.value
+                self._defined.set()
                 self.schedule()
         finally:
             reaper.cancel()
@@ -234,6 +259,7 @@ class PreparedAnswers:
                 log.info("no prepared query asked for %.0f s: stopped reading their definitions", self.idle)
                 self._running = False
                 self.definitions = None
+                self._defined = asyncio.Event()
                 self.built = Built()
                 self.leases.take_back(OWNER)
                 self.tasks.discard("prepared queries")

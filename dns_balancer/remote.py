@@ -7,7 +7,9 @@ and a zone of dc2's names only (`ZoneConfig.bare_names=False`: `web.service.dc2.
 (`Pending`) until dc2's first sync is served, at most `wait` seconds (then SERVFAIL, never a guessed NXDOMAIN).
 Then dc2's parts are lent to the local zone's table (leases.py): later questions take the fast path like local
 names, and dc2's changes reach the table part by part. A site nobody asked about for `idle` seconds is stopped
-and forgotten.
+and forgotten. At most `max_sites` are mirrored at once (each holds 3 blocking queries and a read pool of
+`pool_size` against the agent's connection cap, which the local mirror must never run short of): a question
+for one more datacenter is SERVFAIL until one of them goes idle.
 
 Which datacenters exist comes from /v1/catalog/datacenters (no blocking index: polled), which also gives them in
 Consul's round-trip-time order, the order prepared queries fail over in. A name of a datacenter not in that list
@@ -30,7 +32,7 @@ from functools import partial
 from dns_balancer.leases import Leases, without
 from dns_balancer.mirror import ZonePublisher
 from dns_balancer.pending import Pending
-from dns_balancer.records import NOERROR, NXDOMAIN, Answer
+from dns_balancer.records import NOERROR, NXDOMAIN, SERVFAIL, Answer
 from dns_balancer.zone import APEX, Update, Zone, ZoneConfig
 from portside.backoff import Backoff
 from portside.catalog import Catalog
@@ -125,8 +127,8 @@ class RemoteDatacenters:
     when its data, reachability or presence changed ("" when the list of datacenters did)."""
 
     def __init__(self, consul: ConsulClient, config: ZoneConfig, executor: Executor | None, tasks: Supervisor,
-                 leases: Leases, *, stale: bool = True, pool_size: int = 8, idle: float = 300.0,
-                 wait: float = 3.0) -> None:
+                 leases: Leases, *, stale: bool = True, pool_size: int = 4, idle: float = 300.0,
+                 wait: float = 3.0, max_sites: int = 4) -> None:
         self.consul = consul
         self.config = config
         self.executor = executor
@@ -138,6 +140,8 @@ class RemoteDatacenters:
         self.known: tuple[str, ...] | None = None  # every datacenter, in Consul's RTT order; None until read once
         self._known_lower: dict[str, str] = {}
         self.sites: dict[str, Site] = {}
+        self.max_sites = max_sites
+        self._refused: set[str] = set()  # datacenters refused for the cap (each logged once)
         self.leases = leases
         self.listeners: list[Callable[[str], None]] = []
         self.stats = {"started": 0, "stopped": 0, "datacenter_reads": 0, "datacenter_read_errors": 0}
@@ -193,10 +197,17 @@ class RemoteDatacenters:
             self._refresh.set()
 
     # ---- sites -----------------------------------------------------------------------------------------
-    def touch(self, name: str) -> Site:
-        """The site of datacenter `name`, started if it is not mirrored yet; marked as just used."""
+    def touch(self, name: str) -> Site | None:
+        """The site of datacenter `name`, started if it is not mirrored yet (None when `max_sites` are already
+        mirrored: each holds connections to the agent, which the local mirror must never run short of)."""
         site = self.sites.get(name)
         if site is None:
+            if len(self.sites) >= self.max_sites:
+                if name not in self._refused:
+                    self._refused.add(name)
+                    log.warning("datacenter %s: not mirrored, %d other datacenters are (--remote-max): SERVFAIL",
+                                name, len(self.sites))
+                return None
             site = Site(name, self.consul, self.config, self.executor, stale=self.stale, pool_size=self.pool_size,
                         on_change=self._notify, leases=self.leases)
             self.sites[name] = site
@@ -217,6 +228,8 @@ class RemoteDatacenters:
             self._refresh_soon()
             return NXDOMAIN
         site = self.touch(actual)
+        if site is None:
+            return SERVFAIL
         if site.zone is None or not site.ready.is_set():
             return Pending(partial(site.wait_ready, self.wait))
         site.lend()

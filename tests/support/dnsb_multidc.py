@@ -67,7 +67,8 @@ def wan(**dcs: FakeConsul) -> FakeWan:
 
 
 @asynccontextmanager
-async def stack(fake: FakeWan, *, idle: float = 300.0, wait: float = 2.0) -> AsyncIterator[Stack]:
+async def stack(fake: FakeWan, *, idle: float = 300.0, wait: float = 2.0, max_sites: int = 4,
+                ) -> AsyncIterator[Stack]:
     config = ZoneConfig(ttl=0)
     reach = Reachability()
     responder = Responder()
@@ -80,7 +81,8 @@ async def stack(fake: FakeWan, *, idle: float = 300.0, wait: float = 2.0) -> Asy
         return responder.zone.datacenter if mirror.synced.is_set() else None
 
     leases = Leases(responder, idle / 2)
-    remote = RemoteDatacenters(fake, config, None, tasks, leases, idle=idle, wait=wait)  # type: ignore[arg-type]
+    remote = RemoteDatacenters(fake, config, None, tasks, leases, idle=idle, wait=wait,  # type: ignore[arg-type]
+                               max_sites=max_sites)
     queries = PreparedAnswers(fake, mirror.feed, remote, config, None, tasks, leases,  # type: ignore[arg-type]
                               local=local, idle=idle, wait=wait)
     responder.elsewhere = Router(remote, queries, local)

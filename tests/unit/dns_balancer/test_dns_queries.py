@@ -114,3 +114,11 @@ def test_evaluate_is_pure_and_encodes_every_form() -> None:
         "webdc.query.portside", "_webdc._tcp.query.dc1.portside")}
     assert wire <= names
     assert built.parts["webdc"].entries == evaluate(inputs).parts["webdc"].entries  # same inputs, same bytes
+
+
+async def test_random_query_names_cost_only_their_nxdomain() -> None:
+    async with stack(wan()) as s:
+        assert await s.addresses("webq.query.consul") == ["198.19.1.10"]
+        for k in range(300):
+            assert (await s.ask(f"r{k}.query.consul")).rcode() == dns.rcode.NXDOMAIN
+        assert list(s.queries.active) == ["webq"] and list(s.queries.built.entries) == ["webq"]

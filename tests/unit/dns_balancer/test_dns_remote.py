@@ -142,3 +142,14 @@ async def test_a_new_local_zone_voids_what_was_lent_and_the_next_question_lends_
         assert await s.addresses("web.service.dc2.consul") == ["198.19.2.10", "198.19.2.11"]
         assert in_table(s, "web.service.dc2.consul")
         assert await s.addresses("web.service.consul") == ["198.19.1.10"]
+
+
+async def test_no_more_than_max_sites_mirrors_the_rest_servfail_until_one_goes_idle() -> None:
+    fake = two_dcs()
+    fake.dcs["dc3"] = FakeConsul(services=1, datacenter="dc3")
+    async with stack(fake, max_sites=1, idle=1.0) as s:
+        assert await s.addresses("web.service.dc2.consul") == ["198.19.2.10", "198.19.2.11"]
+        assert (await s.ask("svc0.service.dc3.consul")).rcode() == dns.rcode.SERVFAIL  # not a guess either
+        assert list(s.remote.sites) == ["dc2"] and await s.addresses("web.service.consul") == ["198.19.1.10"]
+        await until(lambda: not s.remote.sites, 5)
+        assert len(await s.addresses("svc0.service.dc3.consul")) == 2
