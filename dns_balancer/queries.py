@@ -58,6 +58,7 @@ class Entry:
 class Built:
     entries: Mapping[str, Entry] = field(default_factory=dict)
     parts: Mapping[str, Part] = field(default_factory=dict)  # the encoded answers of each name that has some
+    errors: Mapping[str, str] = field(default_factory=dict)  # names whose evaluation failed (SERVFAIL), and why
 
 
 @dataclass(frozen=True)
@@ -95,14 +96,14 @@ def _entry(name: str, inputs: Inputs) -> Entry:
 def _part(name: str, entry: Entry, inputs: Inputs) -> Part | None:
     """Every form of one query name (with and without the local datacenter, RFC 2782, each domain), encoded."""
     result, cfg = entry.result, inputs.config
-    if result is None or not result.instances or not valid_label(name) or not valid_label(f"_{name}"):
+    if result is None or not result.instances or not valid_label(name):
         return None
     ttl = cfg.ttl if entry.query is None or entry.query.ttl is None else entry.query.ttl
     table: dict[bytes, Answer] = {}
     names: set[bytes] = set()
     targets: Targets = {}
     for domain in cfg.domains():
-        for prefix in ((name, "query"), (f"_{name}", "_tcp", "query")):
+        for prefix in ((name, "query"), (f"_{name}", "_tcp", "query"))[: 2 if valid_label(f"_{name}") else 1]:
             for qlabels in (prefix + domain, prefix + (inputs.local.lower(), *domain)):
                 answers = name_answers(result.instances, qlabels, result.datacenter, domain, ttl, targets)
                 put_answers(table, names, qlabels, len(domain), answers)
@@ -113,12 +114,18 @@ def evaluate(inputs: Inputs) -> Built:
     """Pure: each asked name's entry and the encoded answers of those that have instances."""
     entries: dict[str, Entry] = {}
     parts: dict[str, Part] = {}
+    errors: dict[str, str] = {}
     for name in sorted(inputs.names):
-        entry = entries[name] = _entry(name, inputs)
-        part = _part(name, entry, inputs)
+        try:  # a definition is Consul data: one that breaks the encoding costs its own name, never the others
+            entry = _entry(name, inputs)
+            part = _part(name, entry, inputs)
+        except Exception as exc:  # noqa: BLE001 - reported by the caller, answered SERVFAIL
+            entries[name], errors[name] = Entry(verdict=SERVFAIL), f"{type(exc).__name__}: {exc}"
+            continue
+        entries[name] = entry
         if part is not None:
             parts[name] = part
-    return Built(entries, parts)
+    return Built(entries, parts, errors)
 
 
 class PreparedAnswers:
@@ -307,6 +314,8 @@ class PreparedAnswers:
                 log.error("prepared query evaluation failed; still serving the previous answers", exc_info=exc)
             elif self._running:
                 self.built = future.result()
+                for name, why in self.built.errors.items():
+                    log.error("prepared query %s: cannot be answered (%s): SERVFAIL", name, why)
                 self.leases.update(OWNER, {n: self.built.parts.get(n) for n in self.leases.lent(OWNER)})
                 self.stats["builds"] += 1
                 changed, self._changed = self._changed, asyncio.Event()

@@ -122,3 +122,22 @@ async def test_random_query_names_cost_only_their_nxdomain() -> None:
         for k in range(300):
             assert (await s.ask(f"r{k}.query.consul")).rcode() == dns.rcode.NXDOMAIN
         assert list(s.queries.active) == ["webq"] and list(s.queries.built.entries) == ["webq"]
+
+
+def test_a_definition_that_breaks_the_encoding_costs_only_its_own_name(monkeypatch) -> None:
+    import dns_balancer.queries as queries
+
+    inst = Instance(id="a1", service="web", node="n0", address="198.19.1.10", port=80)
+    inputs = Inputs(frozenset({"webdc", "webq"}), decode_definitions(QUERIES).value,
+                    {"dc1": Catalog().with_services({"web": (inst,)})}, ("dc1",), "dc1", frozenset(), ZoneConfig())
+    real = queries.name_answers
+
+    def broken(members, qlabels, *args, **kw):  # as an unforeseen value would break it
+        if qlabels[0] == "webdc":
+            raise OverflowError("crafted")
+        return real(members, qlabels, *args, **kw)
+
+    monkeypatch.setattr(queries, "name_answers", broken)
+    built = evaluate(inputs)
+    assert built.entries["webdc"].verdict == dns.rcode.SERVFAIL and "crafted" in built.errors["webdc"]
+    assert "webq" in built.parts and built.entries["webq"].verdict is None
