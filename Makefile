@@ -9,7 +9,7 @@ setup:
 	bash scripts/setup.sh
 
 lint: setup
-	$(VENV)/ruff check portside registrator dns_balancer consul_templates testbed tests bench
+	$(VENV)/ruff check portside registrator dns_balancer consul_templates testbed tests bench scripts
 	$(VENV)/mypy
 
 # pytest exits 5 when it collects nothing: that is a failure here, said plainly (in both runs).

@@ -5,7 +5,8 @@ gives every server a saturating run (qps, mean latency), then runs rate-limited 
 per-query latencies (-v) for p50/p99. Ours and the ceiling are measured in alternating segments (ours, ceiling,
 ceiling, ours, ...) so both see the same background, and Consul after them (its Go runtime keeps working for a
 while after a burst). Several runs (default 5) on the same servers; a table per run and one of the ratios:
-ours/consul qps, ours/ceiling qps, ours/ceiling p99 at half load (target <= 1.2 in every run).
+ours/consul qps, ours/ceiling qps, ours/ceiling p99 at half load (target <= 1.2 in every run). `--only replay`
+adds the ceiling replaying ours' recorded replies (dns_ceiling.py --replay): same reply sizes, none of our code.
 
 The machine is shared: other work decides the tail unless the measured processes come first. With Linux
 autogroups nice only counts inside a session, so (as root, --priority, default -10) each server, the Consul
@@ -31,7 +32,7 @@ from testbed import engines
 ROOT = Path(__file__).resolve().parent.parent
 
 SERVICES, INSTANCES = 50, 10
-SERVERS = ("consul", "ours", "ceiling")
+SERVERS = ("consul", "ours", "ceiling", "replay")
 
 
 def register_catalog(agent: engines.ConsulAgent) -> None:
@@ -105,9 +106,11 @@ def wait_http(url: str, check, timeout: float, what: str) -> None:
     engines.wait_until(ok, timeout, what, interval=0.2)
 
 
-def start_servers(agent: engines.ConsulAgent, tmp: str, nice: int) -> tuple[dict[str, int], list[subprocess.Popen]]:
-    """Ours (synced with the catalog) and the ceiling, each in its own session; returns their ports and processes."""
-    ours_port, http_port, ceiling_port = engines.free_ports(3)
+def start_servers(agent: engines.ConsulAgent, tmp: str, nice: int,
+                  qfile: str) -> tuple[dict[str, int], list[subprocess.Popen]]:
+    """Ours (synced with the catalog), the ceiling and the replaying ceiling (ours' recorded replies), each in its
+    own session; returns their ports and processes."""
+    ours_port, http_port, ceiling_port, replay_port = engines.free_ports(4)
     log = open(os.path.join(tmp, "dns-balancer.log"), "wb")  # noqa: SIM115
     ours = subprocess.Popen(
         [sys.executable, "-m", "dns_balancer", "--listen", f"127.0.0.1:{ours_port}", "--http-addr",
@@ -117,12 +120,16 @@ def start_servers(agent: engines.ConsulAgent, tmp: str, nice: int) -> tuple[dict
     wait_http(f"http://127.0.0.1:{http_port}/metrics",
               lambda text: (m := re.search(r"^dns_balancer_zone_instances ([\d.]+)", text, re.M))
               and float(m.group(1)) >= want, 30, "dns-balancer mirror")
-    ceiling = subprocess.Popen([sys.executable, str(ROOT / "bench" / "dns_ceiling.py"), str(ceiling_port)],
-                               stdout=subprocess.PIPE, text=True, start_new_session=True)
-    assert ceiling.stdout is not None and ceiling.stdout.readline().strip() == "ready"
-    for proc in (ours, ceiling, agent.proc):
+    ceilings = []
+    for port, extra in ((ceiling_port, []), (replay_port, ["--replay", f"127.0.0.1:{ours_port}", qfile])):
+        ceiling = subprocess.Popen([sys.executable, str(ROOT / "bench" / "dns_ceiling.py"), str(port), *extra],
+                                   stdout=subprocess.PIPE, text=True, start_new_session=True)
+        assert ceiling.stdout is not None and ceiling.stdout.readline().strip() == "ready"
+        ceilings.append(ceiling)
+    for proc in (ours, *ceilings, agent.proc):
         prioritize(proc.pid, nice)  # type: ignore[union-attr]
-    return {"consul": agent.ports["dns"], "ours": ours_port, "ceiling": ceiling_port}, [ours, ceiling]
+    ports = {"consul": agent.ports["dns"], "ours": ours_port, "ceiling": ceiling_port, "replay": replay_port}
+    return ports, [ours, *ceilings]
 
 
 def one_run(ports: dict[str, int], qfile: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
@@ -131,8 +138,8 @@ def one_run(ports: dict[str, int], qfile: str, args: argparse.Namespace) -> dict
         time.sleep(2)  # let the previous server (Consul's Go runtime above all) settle
         results[name] = dnsperf(ports[name], qfile, args.duration, args.clients, nice=args.priority)
     samples: dict[str, list[float]] = {name: [] for name in args.only}
-    pair = [name for name in ("ours", "ceiling") if name in args.only]
-    order = [name for seg in range(args.segments) for name in (pair if seg % 2 == 0 else pair[::-1])]
+    group = [name for name in ("ours", "ceiling", "replay") if name in args.only]
+    order = [name for seg in range(args.segments) for name in (group if seg % 2 == 0 else group[::-1])]
     order += ["consul"] * ("consul" in args.only)
     for name in order:
         time.sleep(1)
@@ -158,20 +165,24 @@ def print_run(n: int, results: dict[str, dict[str, float]]) -> None:
 
 
 def print_ratios(runs: list[dict[str, dict[str, float]]]) -> None:
-    if not runs or not set(SERVERS) <= runs[0].keys():
+    if not runs or not {"ours", "ceiling"} <= runs[0].keys():
         return
     print()
     print(f"{'run':>3} {'ours/consul qps':>16} {'ours/ceiling qps':>17} {'p99 ours':>9} {'p99 ceiling':>12} "
           f"{'p99 ours/ceiling':>17}")
     met = 0
     for i, r in enumerate(runs, 1):
-        ours, consul, ceil = r["ours"], r["consul"], r["ceiling"]
+        ours, ceil = r["ours"], r["ceiling"]
+        vs_consul = f"{ours['qps'] / r['consul']['qps']:>15.1f}x" if "consul" in r else f"{'-':>16}"
         ratio = ours.get("half_p99_ms", float("inf")) / max(ceil.get("half_p99_ms", 0), 1e-9)
         met += ratio <= 1.2
-        print(f"{i:>3} {ours['qps'] / consul['qps']:>15.1f}x {ours['qps'] / ceil['qps']:>17.2f} "
+        print(f"{i:>3} {vs_consul} {ours['qps'] / ceil['qps']:>17.2f} "
               f"{ours.get('half_p99_ms', 0):>9.3f} {ceil.get('half_p99_ms', 0):>12.3f} {ratio:>16.2f}x "
               f"{'OK' if ratio <= 1.2 else 'MISSED'}")
     print(f"p99 within 1.2x of the bare uvloop responder: {met} of {len(runs)} runs")
+    if "replay" in runs[0]:
+        ratios = [r["replay"].get("half_p99_ms", 0) / max(r["ceiling"].get("half_p99_ms", 0), 1e-9) for r in runs]
+        print("replaying ceiling (ours' replies, no code) p99 / ceiling p99: " + " ".join(f"{x:.2f}" for x in ratios))
 
 
 def main() -> int:
@@ -185,7 +196,7 @@ def main() -> int:
                     help="autogroup nice of the measured processes (root; 0: leave as is)")
     ap.add_argument("--only", choices=SERVERS, action="append")
     args = ap.parse_args()
-    args.only = args.only or list(SERVERS)
+    args.only = args.only or list(SERVERS[:3])
     procs: list[subprocess.Popen] = []
     agent = engines.ConsulAgent(node="bench")
     tmp = tempfile.mkdtemp(prefix="dnsbench-")
@@ -195,8 +206,8 @@ def main() -> int:
         register_catalog(agent)
         print(f"catalog: {SERVICES} services x {INSTANCES} instances registered in {time.monotonic() - t0:.1f}s; "
               f"{args.runs} runs, dnsperf -c {args.clients} -T 1, priority {args.priority}", flush=True)
-        ports, procs = start_servers(agent, tmp, args.priority)
         qfile = query_file(tmp)
+        ports, procs = start_servers(agent, tmp, args.priority, qfile)
         runs = []
         for n in range(1, args.runs + 1):
             runs.append(one_run(ports, qfile, args))

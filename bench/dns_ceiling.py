@@ -1,10 +1,16 @@
 """The ceiling for a Python DNS server here: a bare uvloop UDP responder sending a pre-encoded reply
-(the query's ID patched in), no parsing at all. Usage: dns_ceiling.py PORT"""
+(the query's ID patched in), no parsing at all. Usage: dns_ceiling.py PORT
+
+With --replay HOST:PORT QUERYFILE it first asks that server each query of the dnsperf query file once and then
+answers every query with the reply recorded for its question (a dict lookup on the bytes after the header):
+the same reply sizes as the server replayed, still no parsing, no rotation, no counting. It separates what our
+replies' sizes cost (kernel and dnsperf) from what our code costs."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import sys
+import socket
 
 import dns.message
 import dns.rrset
@@ -16,6 +22,20 @@ def reply() -> bytes:
     r = dns.message.make_response(q)
     r.answer.append(dns.rrset.from_text("svc00.service.consul.", 5, "IN", "A", "127.1.0.1"))
     return r.to_wire()
+
+
+def recorded(server: str, qfile: str) -> dict[bytes, bytes]:
+    """Question bytes (all after the header) -> reply without its ID, as `server` answers them."""
+    host, port = server.rsplit(":", 1)
+    table = {}
+    with open(qfile) as f, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(2)
+        for line in f:
+            name, rdtype = line.split()
+            wire = dns.message.make_query(name, rdtype, use_edns=False).to_wire()
+            s.sendto(wire, (host, int(port)))
+            table[wire[12:]] = s.recv(65535)[2:]
+    return table
 
 
 class Responder(asyncio.DatagramProtocol):
@@ -30,12 +50,27 @@ class Responder(asyncio.DatagramProtocol):
         self.transport.sendto(data[:2] + self.tail, addr)  # type: ignore[union-attr]
 
 
-async def main(port: int) -> None:
+class Replayer(Responder):
+    def __init__(self, table: dict[bytes, bytes]) -> None:
+        super().__init__(reply())
+        self.table = table
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.transport.sendto(data[:2] + self.table.get(data[12:], self.tail), addr)  # type: ignore[union-attr]
+
+
+async def main(port: int, replay: list[str] | None) -> None:
     loop = asyncio.get_running_loop()
-    await loop.create_datagram_endpoint(lambda: Responder(reply()), local_addr=("127.0.0.1", port))
+    table = recorded(*replay) if replay else None
+    factory = (lambda: Replayer(table)) if table else (lambda: Responder(reply()))
+    await loop.create_datagram_endpoint(factory, local_addr=("127.0.0.1", port))
     print("ready", flush=True)
     await asyncio.Event().wait()
 
 
 if __name__ == "__main__":
-    uvloop.run(main(int(sys.argv[1])))
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("port", type=int)
+    ap.add_argument("--replay", nargs=2, metavar=("HOST:PORT", "QUERYFILE"))
+    args = ap.parse_args()
+    uvloop.run(main(args.port, args.replay))

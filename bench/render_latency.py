@@ -85,9 +85,9 @@ def consul_template_binary() -> str:
 
 class Tool:
     def __init__(self, name: str, template: str, argv: Callable[[Path, Path, str | None, bool], list[str]],
-                 suffix: str = ".tmpl") -> None:
-        self.name, self.template, self.argv = name, template, argv
-        self.suffix = suffix  # consul-templates picks the language by it: .j2 is Jinja2, .tmpl/.ctmpl Go
+                 suffix: str) -> None:
+        # the suffix tells consul-templates the template language (.j2: Jinja2, .tmpl/.ctmpl: Go templates)
+        self.name, self.template, self.argv, self.suffix = name, template, argv, suffix
 
 
 def tools(agent: engines.ConsulAgent, ct: str) -> list[Tool]:
@@ -102,7 +102,8 @@ def tools(agent: engines.ConsulAgent, ct: str) -> list[Tool]:
         return [sys.executable, "-m", "consul_templates", "--consul-addr", addr, "--template", spec,
                 "--log-level", "warning", *(["--once"] if once else [])]
 
-    return [Tool("consul-template", CT_UPSTREAM, ct_argv), Tool("consul-templates", OURS_UPSTREAM, ours_argv, ".j2")]
+    return [Tool("consul-template", CT_UPSTREAM, ct_argv, ".ctmpl"),
+            Tool("consul-templates", OURS_UPSTREAM, ours_argv, ".j2")]
 
 
 def poll(pred: Callable[[], bool], timeout: float = 10.0, interval: float = 0.0002) -> None:

@@ -1,1 +1,2 @@
-"""portside consul-templates daemon (see README and issue #6)."""
+"""portside consul-templates: files rendered from the Consul catalog and KV, checked, swapped in and
+reloaded (see README)."""

@@ -25,7 +25,7 @@ from consul_templates.supervisor import Supervisor
 from consul_templates.watch import Source
 from portside import supervise
 from portside.consul import ConsulClient, ConsulError
-from portside.observe import make_app, serve_http
+from portside.observe import serve_observability
 from portside.settings import ConsulSettings, consul_settings
 from portside.shell import token_from_env
 
@@ -123,13 +123,11 @@ async def serve(stop: asyncio.Event, loaded: Loaded, reload_config: Callable[[],
                         on_ready=supervisor.ready if supervisor else None, observer=metrics.consul, tasks=tasks)
     installed = _signals(loop, config, stop, runner.request_reload if runner else lambda: None, supervisor)
     background = [asyncio.create_task(children.reap_forever(), name="reap orphans")] if children.is_init() else []
-    http = None
+    stack = contextlib.AsyncExitStack()
     _write_pid(config.pid_file)
     try:
-        if config.http_addr:
-            http = await serve_http(make_app(metrics.registry, lambda: _health(lambda: clients.current, tasks)),
-                                    config.http_addr)
-            log.info("serving /health and /metrics on %s", config.http_addr)
+        await stack.enter_async_context(serve_observability(lambda: _health(lambda: clients.current, tasks),
+                                                            metrics.registry, config.http_addr))
         log.info("consul-templates: %d template(s)%s, Consul at %s%s%s", len(config.templates),
                  " + env mode" if config.env else "", settings_for(config.consul).address,
                  " (once)" if once else "", " (dry)" if dry else "")
@@ -149,8 +147,7 @@ async def serve(stop: asyncio.Event, loaded: Loaded, reload_config: Callable[[],
             await supervisor.close()
         for task in background:
             task.cancel()
-        if http is not None:
-            await http.cleanup()
+        await stack.aclose()
         await clients.close()
         _remove_pid(config.pid_file)
 

@@ -11,44 +11,33 @@ render, so identical data always renders identical bytes.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from portside.catalog import (
+    CRITICAL,
+    MAINTENANCE,
+    PASSING,
+    WARNING,
+    Catalog,
+    Instance,
+    Node,
+    ServiceSummary,
+    decode_health,
+    decode_kv,
+    decode_nodes,
+    decode_service_list,
+)
 from portside.consul import paths
+
+__all__ = ["Dependency", "Instance", "KeyPair", "Node", "Reads", "ServiceSummary", "locate", "make_functions"]
 
 EMPTY_UPSTREAM = "server 127.0.0.1:1 down;"
 
 # Dependency kinds, each one Consul endpoint (consul-template has one file per kind in dependency/).
 SERVICES, SERVICE, KEY, KEYS, NODES, DATACENTERS = "services", "service", "key", "keys", "nodes", "datacenters"
-
-
-@dataclass(frozen=True, slots=True)
-class Instance:
-    """One service instance as the template sees it. `address` is the service address, else the node's."""
-
-    id: str
-    name: str
-    address: str
-    port: int
-    tags: tuple[str, ...]
-    meta: Mapping[str, str]
-    node: str
-    node_address: str
-    status: str  # passing | warning | critical (worst of the instance's service and node checks)
-
-    @property
-    def hostport(self) -> str:
-        """`address:port`, with IPv6 addresses bracketed as nginx wants them."""
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}"
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceSummary:
-    name: str
-    tags: tuple[str, ...]
+CATALOG_KINDS = frozenset({SERVICES, SERVICE, NODES})  # read from the catalog feed, not watched one by one
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,63 +47,57 @@ class KeyPair:
     value: str
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
-    name: str
-    address: str
-    datacenter: str
-    meta: Mapping[str, str]
+# Instances are judged by the one status rule (portside.catalog); a service dependency keeps the instances its
+# status filter accepts, consul-template's way: by default only passing ones ("passing" = every check passing);
+# "any" keeps all; otherwise the instance's status must be one of the filter's (an instance in maintenance counts
+# as "maintenance" there, as consul-template's aggregated status says). One deliberate difference: a check
+# status Consul never sends (unknown) makes the instance critical here, where consul-template's status would
+# be "" and match no filter but "any". DNS serves passing and warning instances (passing only with
+# --only-passing): the same judgement, so `service('web', status='passing,warning')` lists exactly what DNS
+# answers for web.service.consul, in the same order.
+HEALTH_FILTERS = frozenset({"any", PASSING, WARNING, CRITICAL, MAINTENANCE})
 
 
-def _status(checks: Iterable[Mapping[str, Any]]) -> str:
-    worst = "passing"
-    for check in checks:
-        status = check.get("Status")
-        if status == "critical":
-            return "critical"
-        if status == "warning":
-            worst = "warning"
-    return worst
+def accept(instance: Instance, filters: tuple[str, ...]) -> bool:
+    if "any" in filters:
+        return True
+    status = MAINTENANCE if instance.maintenance else instance.status
+    return status in filters
 
 
-def _meta(raw: Mapping[str, Any] | None) -> dict[str, str]:
-    return {k: str(raw[k]) for k in sorted(raw)} if raw else {}
+def service_view(instances: Iterable[Instance], tag: str | None, filters: tuple[str, ...]) -> tuple[Instance, ...]:
+    """What `service(name, tag, ...)` hands out: the catalog's instances (sorted by node, then ID) that carry
+    `tag` and pass the status filter."""
+    return tuple(i for i in instances if (tag is None or tag in i.tags) and accept(i, filters))
 
 
-def _kv_value(raw: str | None) -> str:
-    return base64.b64decode(raw).decode("utf-8", errors="replace") if raw else ""
-
-
-def _decode_health(data: Any) -> tuple[Instance, ...]:
-    out = []
-    for entry in data or ():
-        svc, node = entry["Service"], entry["Node"]
-        out.append(Instance(
-            id=svc["ID"], name=svc["Service"], address=svc.get("Address") or node.get("Address", ""),
-            port=int(svc.get("Port") or 0), tags=tuple(sorted(svc.get("Tags") or ())), meta=_meta(svc.get("Meta")),
-            node=node.get("Node", ""), node_address=node.get("Address", ""), status=_status(entry.get("Checks") or ()),
-        ))
-    out.sort(key=lambda i: (i.address, i.port, i.id, i.node))
-    return tuple(out)
+def parse_status(text: str | Iterable[str]) -> tuple[str, ...]:
+    """consul-template's filter form ("passing,warning", "any") -> a sorted tuple; ValueError on a bad one."""
+    items = [t.strip() for t in (text.split(",") if isinstance(text, str) else text)]
+    out = tuple(sorted({t for t in items if t}))
+    bad = [t for t in out if t not in HEALTH_FILTERS]
+    if bad:
+        raise ValueError(f"bad status filter {bad[0]!r}: use any, passing, warning, critical, maintenance")
+    if "any" in out and len(out) > 1:
+        raise ValueError("status filter 'any' cannot be combined with others")
+    return out or (PASSING,)
 
 
 def _decode_kv(data: Any) -> str | None:
-    if not data:
-        return None
-    return _kv_value(data[0].get("Value"))
+    pairs = decode_kv(data).value
+    return pairs[0].value if pairs else None
 
 
 def _decode_keys(data: Any) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((e["Key"], _kv_value(e.get("Value"))) for e in data or ()))
+    return tuple((p.key, p.value) for p in decode_kv(data).value)
 
 
 def _decode_services(data: Any) -> tuple[ServiceSummary, ...]:
-    return tuple(ServiceSummary(n, tuple(sorted(set(t or ())))) for n, t in sorted((data or {}).items()))
+    return tuple(decode_service_list(data).value.values())
 
 
 def _decode_nodes(data: Any) -> tuple[Node, ...]:
-    nodes = (Node(n["Node"], n.get("Address", ""), n.get("Datacenter", ""), _meta(n.get("Meta"))) for n in data or ())
-    return tuple(sorted(nodes, key=lambda n: n.name))
+    return tuple(decode_nodes(data).value.values())
 
 
 def _decode_datacenters(data: Any) -> tuple[str, ...]:
@@ -122,7 +105,7 @@ def _decode_datacenters(data: Any) -> tuple[str, ...]:
 
 
 _DECODERS: dict[str, Callable[[Any], Any]] = {
-    SERVICE: _decode_health, KEY: _decode_kv, KEYS: _decode_keys, SERVICES: _decode_services,
+    KEY: _decode_kv, KEYS: _decode_keys, SERVICES: _decode_services,
     NODES: _decode_nodes, DATACENTERS: _decode_datacenters,
 }
 
@@ -136,6 +119,31 @@ class Dependency:
     tag: str | None = None
     dc: str | None = None
     passing: bool = False
+    status: tuple[str, ...] = ()  # consul-template's status filter; empty: ("passing",) or ("any",) by `passing`
+
+    @property
+    def filters(self) -> tuple[str, ...]:
+        return self.status or ((PASSING,) if self.passing else ("any",))
+
+    @property
+    def from_catalog(self) -> bool:
+        """Served from the catalog feed (no query of its own), not by a watch. A subclass that brings its own
+        query and decoder (the Go templates' queries) is watched as it asks."""
+        return self.kind in CATALOG_KINDS and type(self).query is Dependency.query
+
+    def view(self, catalog: Catalog) -> Any:
+        """This dependency's value in a synced catalog (a service the catalog lacks has no instances)."""
+        if self.kind == SERVICE:
+            return service_view(catalog.services.get(self.name, ()), self.tag, self.filters)
+        if self.kind == SERVICES:
+            return tuple(catalog.summaries.values())
+        return tuple(catalog.nodes.values())
+
+    def source(self, catalog: Catalog) -> object:
+        """The part of the catalog the view is made from: the view is unchanged while this object is."""
+        if self.kind == SERVICE:
+            return catalog.services.get(self.name)
+        return catalog.summaries if self.kind == SERVICES else catalog.nodes
 
     @property
     def blocking(self) -> bool:
@@ -165,13 +173,16 @@ class Dependency:
 
     def decode(self, data: Any) -> Any:
         """Consul's JSON -> the immutable, sorted value the template functions hand out."""
+        if self.kind == SERVICE:
+            return service_view(decode_health(data).value, self.tag, self.filters)
         return _DECODERS[self.kind](data)
 
     def __str__(self) -> str:
         args = [repr(self.name)] if self.name or self.kind in (SERVICE, KEY, KEYS) else []
         args += [f"tag={self.tag!r}"] if self.tag else []
         args += [f"dc={self.dc!r}"] if self.dc else []
-        args += ["passing_only=False"] if self.kind == SERVICE and not self.passing else []
+        args += ["passing_only=False"] if self.kind == SERVICE and not self.passing and not self.status else []
+        args += [f"status={','.join(self.status)!r}"] if self.status else []
         return f"{self.kind}({', '.join(args)})"
 
 
@@ -204,8 +215,11 @@ def make_functions(
         data = read(Dependency(SERVICES, dc=dc), ())
         return [s for s in data if tag in s.tags] if tag else list(data)
 
-    def service(name: str, tag: str | None = None, dc: str | None = None, passing_only: bool = True) -> list[Instance]:
-        return list(read(Dependency(SERVICE, str(name), tag=tag, dc=dc, passing=bool(passing_only)), ()))
+    def service(name: str, tag: str | None = None, dc: str | None = None, passing_only: bool = True,
+                status: str | None = None) -> list[Instance]:
+        filters = parse_status(status) if status is not None else ()
+        dep = Dependency(SERVICE, str(name), tag=tag, dc=dc, passing=bool(passing_only) and not filters, status=filters)
+        return list(read(dep, ()))
 
     def key(path: str, dc: str | None = None) -> str:
         dep = Dependency(KEY, str(path).strip("/"), dc=dc)

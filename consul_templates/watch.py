@@ -1,8 +1,18 @@
-"""Source: one watch per dependency, each a blocking query through `ConsulClient.watch`, feeding a `Store`.
+"""Source: the data templates read, with a bounded number of connections to Consul.
 
-`Watches.sync(wanted)` starts the watches templates now read and stops those no template reads any more.
-During a Consul outage `ConsulClient.watch` backs off and retries on its own, and nothing is written to the
-store: the last good data stays and the templates keep rendering from it.
+- `service`, `services`, `nodes` come from the catalog feed (portside.feed) of their datacenter, started when a
+  template first reads that datacenter: a fixed handful of connections whatever the number of services, and a
+  service no template reads costs nothing beyond the feed's diff.
+- `key`, `ls`, `tree` are KV blocking queries, one per dependency while they fit the connection budget (the
+  adapter's cap minus the feeds' connections and their read pool); beyond that, neighbours are coalesced into one
+  recursive query on their common prefix (kvplan.py).
+- `datacenters` (and the agent's node name for Go templates) has no blocking index: it is polled.
+- any other dependency (the Go templates' queries bring their own path and decoder) is one blocking query each,
+  started while the budget allows and queued beyond it (logged), never over the cap.
+Every task runs supervised (portside.supervise): one that fails is restarted, one that keeps failing shows in
+/health.
+During a Consul outage the feeds and watches retry on their own and nothing is written to the store: the last
+good data stays and the templates keep rendering from it.
 """
 
 from __future__ import annotations
@@ -13,18 +23,25 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
-from consul_templates.functions import Dependency
+from consul_templates import kvplan
+from consul_templates.functions import NODES, SERVICE, SERVICES, Dependency
 from portside.backoff import Backoff
+from portside.catalog import Catalog
 from portside.consul import ConsulError, WatchObserver
+from portside.feed import Change, Feed, Pool
 from portside.supervise import Supervisor
 
 log = logging.getLogger("consul_templates.watch")
 
 POLL_INTERVAL = 60.0  # datacenters have no blocking index: poll them
+DEFAULT_CAP = 64  # connections to the agent when the adapter does not say (its own default)
+FEED_WATCHES = 3  # blocking queries per datacenter feed
+RESERVE = 2  # the datacenters poll and a spare
+QUEUED_GAP = 1.0  # seconds between rounds of reading the queries beyond the budget
 
 
 class Source(Protocol):
-    """What a watch needs from the Consul adapter (ConsulClient satisfies it; tests may fake it)."""
+    """What watches and feeds need from the Consul adapter (ConsulClient satisfies it; tests may fake it)."""
 
     def watch(self, path: str, params: Any = (), *, wait: str = "5m", stale: bool = False,
               what: str | None = None, observer: WatchObserver | None = None) -> Any: ...
@@ -33,19 +50,31 @@ class Source(Protocol):
 
 
 class Store(Mapping[Dependency, Any]):
-    """The decoded data of each dependency that has answered at least once. Read-only to templates."""
+    """The decoded data of each dependency that has answered at least once, and the synced catalog of each
+    datacenter feed (catalog dependencies are views of it, computed when read). Read-only to templates."""
 
     def __init__(self) -> None:
         self._data: dict[Dependency, Any] = {}
+        self.catalogs: dict[str | None, Catalog] = {}
+        self._views: dict[Dependency, tuple[object, Any]] = {}  # dep -> (the catalog part it was made of, view)
 
     def __getitem__(self, dep: Dependency) -> Any:
-        return self._data[dep]
+        if not dep.from_catalog or dep in self._data:  # a value put explicitly (tests, --once snapshots) wins
+            return self._data[dep]
+        catalog = self.catalogs[dep.dc]
+        source = dep.source(catalog)
+        memo = self._views.get(dep)
+        if memo is not None and memo[0] is source:
+            return memo[1]
+        value = dep.view(catalog)
+        self._views[dep] = (source, value)
+        return value
 
     def __iter__(self) -> Iterator[Dependency]:
-        return iter(self._data)
+        return iter([*self._data, *self._views])
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._data) + len(self._views)
 
     def put(self, dep: Dependency, value: Any) -> bool:
         """Store a new value; True when it differs from what was there (or nothing was)."""
@@ -54,48 +83,190 @@ class Store(Mapping[Dependency, Any]):
         self._data[dep] = value
         return True
 
+    def refresh(self, dep: Dependency) -> bool:
+        """Recompute a catalog dependency's view; True when it differs from the one last read."""
+        before = self._views.pop(dep, None)
+        return before is None or self[dep] != before[1]
+
     def drop(self, dep: Dependency) -> None:
         self._data.pop(dep, None)
+        self._views.pop(dep, None)
 
 
 class Watches:
-    """The set of running watches; `on_change(dep)` is called after the store took a changed value."""
+    """The running feeds and watches; `on_change(dep)` is called after a dependency's value changed."""
 
     def __init__(self, source: Source, store: Store, on_change: Callable[[Dependency], None], *,
                  query_wait: str = "60s", stale: bool = False, poll_interval: float = POLL_INTERVAL,
-                 once: bool = False, observer: WatchObserver | None = None, tasks: Supervisor | None = None) -> None:
+                 once: bool = False, pool_size: int = 8, cap: int | None = None,
+                 observer: WatchObserver | None = None, tasks: Supervisor | None = None) -> None:
         self.source = source
         self.observer = observer  # sees every fetch (portside's Reachability: the daemon's health and metrics)
+        self.tasks = tasks or Supervisor()  # a watch that fails is restarted; one that keeps failing shows in /health
         self.store = store
         self.on_change = on_change
         self.query_wait = query_wait
         self.stale = stale
         self.poll_interval = poll_interval
         self.once = once  # --once: one answer per dependency is all a render needs; no connection held after
-        self.tasks = tasks or Supervisor()  # a watch that fails is restarted; one that keeps failing shows in /health
-        self._watched: set[Dependency] = set()
+        settings = getattr(source, "settings", None)
+        self.cap = cap or int(getattr(settings, "max_connections", 0) or DEFAULT_CAP)
+        self.pool = Pool(pool_size)
+        self.feeds: dict[str | None, Feed] = {}
+        self._catalog_deps: set[Dependency] = set()
+        self._kv: dict[kvplan.KVWatch, frozenset[Dependency]] = {}
+        self._kv_raw: dict[kvplan.KVWatch, Any] = {}  # each KV watch's last answer, to serve a dependency it gains
+        self._single: set[Dependency] = set()  # polled, or watched on their own
+        self.queued: set[Dependency] = set()  # wanted, but beyond the connection budget for now
 
     def __len__(self) -> int:
-        return len(self._watched)
+        """Blocking queries held (the feeds' three each, KV and other watches); the read pool comes on top."""
+        return FEED_WATCHES * len(self.feeds) + len(self._kv) + sum(d.blocking for d in self._single)
+
+    def kv_budget(self) -> int:
+        return max(1, self.cap - FEED_WATCHES * len(self.feeds) - self.pool.size - RESERVE)
 
     def sync(self, wanted: Iterable[Dependency]) -> None:
         wanted = set(wanted)
-        for dep in self._watched - wanted:
-            self.tasks.discard(dep)
+        for dep in (self._catalog_deps | self._single | {d for m in self._kv.values() for d in m}) - wanted:
             self.store.drop(dep)
-            log.debug("stopped watching %s", dep)
-        for dep in wanted - self._watched:
-            # a watch returns only on purpose (--once, a refused read); ending otherwise raises, and is restarted
-            # keyed by the dependency itself: two dependencies may print alike (their names are only for logs)
-            self.tasks.start(dep, functools.partial(self._run, dep), must_run=False, name=f"watch {dep}")
-            log.debug("watching %s", dep)
-        self._watched = wanted
+        self._catalog_deps = {d for d in wanted if d.from_catalog}
+        self._sync_feeds({d.dc for d in self._catalog_deps})
+        kv = {d for d in wanted if not d.from_catalog and kvplan.kv_target(d) is not None}
+        others = wanted - self._catalog_deps - kv
+        # the others first (polls hold no connection; Go queries cannot be coalesced), KV shares what is left
+        blocking = sorted((d for d in others if d.blocking), key=str)
+        room = max(0, self.cap - FEED_WATCHES * len(self.feeds) - self.pool.size - RESERVE - (1 if kv else 0))
+        queued = set(blocking[room:])
+        if queued and queued != self.queued:
+            log.warning("%d queries beyond the connection budget (%d under the cap of %d) are read without blocking, "
+                        "in turn, through the read pool: %s", len(queued), room, self.cap,
+                        ", ".join(map(str, sorted(queued, key=str)[:3])))
+        self.queued = queued
+        self._sync_single(others - queued)
+        if queued:
+            self.tasks.start("queued reads", self._read_queued, must_run=False)
+        else:
+            self.tasks.discard("queued reads")
+        self._sync_kv(kv)
 
     async def close(self) -> None:
-        self._watched = set()
+        self.feeds.clear()
+        self._kv.clear()
+        self._single.clear()
         await self.tasks.close()
 
-    def _take(self, dep: Dependency, raw: Any) -> None:
+    # ---- catalog feeds ---------------------------------------------------------------------------------
+    def _sync_feeds(self, dcs: set[str | None]) -> None:
+        for dc in list(self.feeds):
+            if dc not in dcs:
+                del self.feeds[dc]
+                self.tasks.discard(f"catalog feed {dc or ''}")
+                self.store.catalogs.pop(dc, None)
+                log.debug("stopped the catalog feed of %s", dc or "the local datacenter")
+        for dc in dcs - self.feeds.keys():
+            feed = Feed(self.source, datacenter=dc, stale=self.stale, wait=self.query_wait,  # type: ignore[arg-type]
+                        pool=self.pool, observer=self.observer)
+            feed.listeners.append(lambda change, dc=dc: self._on_catalog(dc, change))  # type: ignore[misc]
+            self.feeds[dc] = feed
+            self.tasks.start(f"catalog feed {dc or ''}", feed.run)
+
+    def _on_catalog(self, dc: str | None, change: Change) -> None:
+        first = dc not in self.store.catalogs
+        self.store.catalogs[dc] = change.catalog
+        for dep in [d for d in self._catalog_deps if d.dc == dc]:
+            moved = first or (dep.kind == SERVICE and dep.name in change.services) \
+                or (dep.kind == SERVICES and change.summaries_changed) or (dep.kind == NODES and change.nodes_changed)
+            if moved and self.store.refresh(dep):
+                self.on_change(dep)
+
+    # ---- KV --------------------------------------------------------------------------------------------
+    def _sync_kv(self, deps: set[Dependency]) -> None:
+        plan = kvplan.plan(deps, self.kv_budget() - sum(d.blocking for d in self._single))
+        if len(plan) < len(deps):
+            log.info("%d KV dependencies served by %d blocking queries (connection budget %d)", len(deps), len(plan),
+                     self.kv_budget())
+        for watch in list(self._kv):
+            if watch not in plan:
+                del self._kv[watch]
+                self.tasks.discard(f"kv {watch}")
+                self._kv_raw.pop(watch, None)
+        for watch, members in plan.items():
+            if watch in self._kv:
+                old = self._kv[watch]
+                self._kv[watch] = members
+                if watch in self._kv_raw:
+                    self._take(watch, members - old, self._kv_raw[watch])
+            else:
+                self._kv[watch] = members
+                self.tasks.start(f"kv {watch}", functools.partial(self._run_kv, watch), must_run=False)
+
+    def _take(self, watch: kvplan.KVWatch, deps: Iterable[Dependency], raw: Any) -> None:
+        for dep in deps:
+            self._put(dep, kvplan.derive(watch, dep, raw))
+
+    async def _run_kv(self, watch: kvplan.KVWatch) -> None:
+        try:
+            path, params = watch.query()
+        except ValueError as exc:  # a name no Consul path can carry (e.g. key("../x")): that one read is refused
+            log.error("watch %s refused: %s", watch, exc)
+            return
+        async for _, raw in self.source.watch(path, params, wait=self.query_wait, stale=self.stale,
+                                              what=f"watch {watch.prefix!r}", observer=self.observer):
+            self._kv_raw[watch] = raw
+            self._take(watch, self._kv.get(watch, frozenset()), raw)
+            if self.once:
+                return
+        raise RuntimeError(f"watch {watch} ended")  # ConsulClient.watch never ends: restart it
+
+    # ---- polls, and queries watched on their own ---------------------------------------------------------
+    def _sync_single(self, deps: set[Dependency]) -> None:
+        for dep in self._single - deps:
+            self.tasks.discard(f"watch {dep!r}")
+        for dep in deps - self._single:
+            self.tasks.start(f"watch {dep!r}", functools.partial(self._run, dep), must_run=False)
+        self._single = deps
+
+    async def _run(self, dep: Dependency) -> None:
+        try:
+            path, params = dep.query()
+        except ValueError as exc:  # a name no Consul path can carry: that one read is refused
+            log.error("watch %s refused: %s", dep, exc)
+            return
+        if not dep.blocking:
+            await self._poll(dep)
+            return
+        async for _, raw in self.source.watch(path, params, wait=self.query_wait, stale=self.stale,
+                                              what=f"watch {dep}", observer=self.observer):
+            self._put(dep, raw)
+            if self.once:
+                return
+        raise RuntimeError(f"watch {dep} ended")  # ConsulClient.watch never ends: restart it
+
+    async def _read_queued(self) -> None:
+        """Queries beyond the budget: read without blocking, one at a time through the read pool, round after
+        round (QUEUED_GAP apart): slower to follow a change than a blocking query of their own, never over the
+        cap, never starved."""
+        while self.queued:
+            for dep in sorted(self.queued, key=str):
+                try:
+                    path, params = dep.query()
+                    answer = await self.pool.run(functools.partial(
+                        self.source.get_indexed, path, params, stale=self.stale, what=f"read {dep}",  # type: ignore[attr-defined]
+                        observer=self.observer))
+                except ValueError as exc:  # a name no Consul path can carry
+                    log.error("read %s refused: %s", dep, exc)
+                    continue
+                except ConsulError as exc:
+                    log.warning("read %s: %s; trying again next round", dep, exc)
+                    continue
+                if dep in self.queued:
+                    self._put(dep, answer.data)
+                if self.once and all(d in self.store for d in self.queued):
+                    return
+            await asyncio.sleep(QUEUED_GAP)
+
+    def _put(self, dep: Dependency, raw: Any) -> None:
         try:
             value = dep.decode(raw)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -104,22 +275,6 @@ class Watches:
             return
         if self.store.put(dep, value):
             self.on_change(dep)
-
-    async def _run(self, dep: Dependency) -> None:
-        try:
-            path, params = dep.query()
-        except ValueError as exc:  # a name no Consul path can carry (e.g. key("../x")): that one read is refused
-            log.error("watch %s refused: %s", dep, exc)
-            return
-        if not dep.blocking:
-            await self._poll(dep)
-            return
-        async for _, raw in self.source.watch(path, params, wait=self.query_wait, stale=self.stale,
-                                              what=f"watch {dep}", observer=self.observer):
-            self._take(dep, raw)
-            if self.once:
-                return
-        raise RuntimeError(f"watch {dep} ended")  # ConsulClient.watch never ends: restart it
 
     async def _poll(self, dep: Dependency) -> None:
         """Datacenters (and the agent's own node name for Go templates' `node`): no X-Consul-Index (py-consul's
@@ -135,7 +290,7 @@ class Watches:
                 await asyncio.sleep(delay)
                 continue
             backoff.reset()
-            self._take(dep, raw)
+            self._put(dep, raw)
             if self.once:
                 return
             await asyncio.sleep(self.poll_interval)

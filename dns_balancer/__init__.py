@@ -1,1 +1,1 @@
-"""portside dns-balancer daemon (see README and issue #5)."""
+"""portside dns-balancer: Consul-style DNS names answered from an in-memory mirror of the catalog (see README)."""

@@ -4,16 +4,17 @@ plus /health and /metrics. `serve(config, stop)` is the daemon's main coroutine 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from dns_balancer.access import Access, Network
 from dns_balancer.elsewhere import HoldingForwarder, Router
 from dns_balancer.leases import Leases
 from dns_balancer.metrics import Sources, make_registry
-from dns_balancer.mirror import Mirror, ZonePublisher
+from dns_balancer.mirror import BuildThread, Mirror, ZonePublisher
 from dns_balancer.multidc_metrics import MultiDcCollector
 from dns_balancer.pauses import bound_gil_wait, settle_heap
 from dns_balancer.queries import PreparedAnswers
@@ -24,7 +25,7 @@ from dns_balancer.wire import Responder
 from dns_balancer.zone import ZoneConfig, build_zone
 from portside.address import Address
 from portside.consul import ConsulClient, Reachability
-from portside.observe import make_app, serve_http
+from portside.observe import serve_observability
 from portside.settings import ConsulSettings
 from portside.supervise import Supervisor
 
@@ -79,7 +80,7 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
                                  wait=config.remote_wait)
     access = Access(config.allow_from, config.recursion_from if config.recursors else None)
     server = DnsServer(responder, config.server, forwarder, access)
-    builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zone-build")
+    builder = BuildThread()
     publisher = ZonePublisher(responder, config.zone, builder)
     consul = await ConsulClient.open(config.consul)
     tasks = Supervisor()  # the mirrors: restarted when they fail, named by /health when they keep failing
@@ -95,27 +96,27 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
     mirror = Mirror(consul, publisher, datacenter=config.datacenter, stale=config.stale_reads,
                     pool_size=config.fetch_pool, observer=reachability)
     remote, queries, local = other_datacenters(config, consul, responder, mirror, builder, tasks, reachability)
-    runner = None
+    stack = contextlib.AsyncExitStack()
     try:
         try:
             await server.start()
         except OSError as exc:
             log.error("cannot answer DNS on %s:%d: %s", config.server.host, config.server.port, exc)
             return 2
-        if config.http_addr:
-            registry = make_registry(Sources(responder, server, mirror, reachability, forwarder,
-                                             lambda: publisher.rebuilds, lambda: publisher.updates),
-                                     MultiDcCollector(remote, queries, forwarder, reachability, local))
+        registry = make_registry(Sources(responder, server, mirror, reachability, forwarder,
+                                         lambda: publisher.rebuilds, lambda: publisher.updates),
+                                 MultiDcCollector(remote, queries, forwarder, reachability, local))
 
-            async def health() -> dict[str, bool]:
-                return {"dns": server.listening, "mirror_synced": mirror.synced.is_set(), **tasks.health()}
+        async def health() -> dict[str, bool]:
+            # synced = the first zone built from a full catalog is being served (not just read)
+            return {"dns": server.listening, "mirror_synced": mirror.synced.is_set() and responder.ready,
+                    **tasks.health()}
 
-            try:
-                runner = await serve_http(make_app(registry, health), config.http_addr)
-            except (OSError, ValueError) as exc:
-                log.error("cannot serve /health and /metrics on %s: %s", config.http_addr, exc)
-                return 2
-            log.info("/health and /metrics on http://%s", config.http_addr)
+        try:
+            await stack.enter_async_context(serve_observability(health, registry, config.http_addr))
+        except OSError as exc:
+            log.error("cannot serve /health and /metrics on %s: %s", config.http_addr, exc)
+            return 2
         tasks.start("mirror", mirror.run)
         if ready is not None:
             ready.set()
@@ -124,7 +125,6 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
     finally:
         await tasks.close()
         await server.close()
-        if runner is not None:
-            await runner.cleanup()
+        await stack.aclose()
         await consul.close()
         builder.shutdown(wait=False, cancel_futures=True)

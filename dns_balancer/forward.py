@@ -14,7 +14,7 @@ import secrets
 import struct
 from collections.abc import Sequence
 
-from dns_balancer.wire import Forward, truncate_forwarded
+from dns_balancer.wire import Forward
 from portside.address import Address
 
 log = logging.getLogger("dns_balancer.forward")
@@ -43,6 +43,17 @@ def parse_recursor(text: str) -> tuple[str, int]:
     and the value."""
     address = Address.required(text, flag="--recursor", default_port=53)
     return address.host, address.port
+
+
+def truncate_forwarded(reply: bytes, query: bytes, forward: Forward) -> bytes | None:
+    """A recursor's reply made safe for our client: same ID, a response, within the size the client accepts
+    (else the header and question alone with TC). None when the reply is unusable."""
+    if len(reply) < 12 or reply[:2] != query[:2] or not reply[2] & 0x80:
+        return None
+    if len(reply) <= forward.limit:
+        return reply
+    counts = b"\x00\x01\x00\x00\x00\x00\x00\x00"
+    return b"".join((reply[:2], bytes((reply[2] | 0x02, reply[3])), counts, query[12 : forward.question_end]))
 
 
 class Forwarder:

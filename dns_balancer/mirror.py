@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from dns_balancer.snapshot import Snapshot
 from dns_balancer.zone import Update, Zone, ZoneConfig, build_zone, plan, zone_datacenter
@@ -30,6 +31,26 @@ class ZoneSink(Protocol):
     """Where built zones go: the Responder for the local datacenter, a remote datacenter's site for another."""
 
     def set_zone(self, zone: Zone, ready: bool = True) -> None: ...
+
+
+class BuildThread(Executor):
+    """Runs each zone build in a daemon thread of its own (the publisher runs one at a time). A first build of a
+    large catalog takes minutes on a busy machine; a pool's worker would be joined at exit, so SIGTERM during it
+    would wait for the build to finish instead of stopping the daemon."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # handed to the publisher, which logs it and keeps the previous zone
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="zone-build", daemon=True).start()
+        return future
 
 
 class ZonePublisher:

@@ -37,6 +37,7 @@ from dns_balancer.records import (
     SERVFAIL,
     Answer,
 )
+from dns_balancer.replycache import ReplyCache
 from dns_balancer.zone import Apex, Zone
 
 log = logging.getLogger("dns_balancer.wire")
@@ -154,7 +155,8 @@ class Responder:
         self.recursion = recursion
         self._ra = 0x80 if recursion else 0
         self.cap = max(0, a_record_limit)
-        self.rotation: dict[bytes, int] = {}
+        self.rotation: dict[bytes, list[int]] = {}  # name key -> its rotation counter (a cell the cache shares)
+        self.cache = ReplyCache()  # plain UDP replies by query bytes (replycache.py)
         self.positive: dict[int, int] = {}  # qtype -> positive answers (NOERROR, from the table)
         self.counts: dict[tuple[int, int], int] = {}  # (qtype, rcode) -> every other answer
         # header flag bytes by (RD | CD | TC) of the query / reply: QR and AA always, RA when the client may
@@ -170,6 +172,7 @@ class Responder:
         self.zone = zone
         self._table = zone.table
         self.ready = ready
+        self.cache.clear()
         if len(self.rotation) > 2 * len(zone.table) + 1024:
             self.rotation = {k: v for k, v in self.rotation.items() if k in zone.table}
         if ready and self.on_ready is not None:
@@ -199,14 +202,32 @@ class Responder:
         """Reply bytes, a Forward, or None to drop. Never raises. `recurse=False`: this client may not use the
         recursors (RA clear, foreign names REFUSED)."""
         flags = self._flags if recurse else self._flags_no_ra
+        # UDP replies whose RA bit is the responder's own (a client that may recurse, or no recursion at all)
+        cacheable = not tcp and (recurse or not self.recursion)
         try:
+            if cacheable:
+                entry = self.cache.entries.get(data[2:])
+                if entry is not None:
+                    replies, counter, qtype = entry
+                    tail = replies[counter[0] % len(replies)]
+                    if tail is not None:  # else this rotation offset's reply is built below and remembered
+                        counter[0] += 1
+                        self.positive[qtype] = self.positive.get(qtype, 0) + 1
+                        if self.stale:
+                            self.stale_answers += 1
+                        if tail[0] & 0x02:
+                            self.truncated += 1
+                        return data[:2] + tail
             counts = data[4:12]
             if counts == _PLAIN and not data[2] & 0xF8:  # QUERY, one question, nothing else
                 z = data.find(0, 12)
                 key = data[12 : z + 3].lower()  # qtype bytes of stored keys hold no ASCII letters: lower() is safe
                 ans = self._table.get(key)
                 if ans is not None and data[z + 3 :] == _IN:  # class IN ends the packet
-                    return self._positive(data, z + 5, key, ans, MAX_TCP if tcp else MIN_UDP, b"", flags)
+                    reply = self._positive(data, z + 5, key, ans, MAX_TCP if tcp else MIN_UDP, b"", flags)
+                    if cacheable:
+                        self._remember(data, key, ans, reply)
+                    return reply
             elif counts == _WITH_OPT and not data[2] & 0xF8:  # the same plus one additional record: EDNS?
                 z = data.find(0, 12)
                 key = data[12 : z + 3].lower()
@@ -219,7 +240,10 @@ class Responder:
                 ):
                     limit = MAX_TCP if tcp else min(max(data[end + 3] << 8 | data[end + 4], MIN_UDP), MAX_UDP)
                     opt = _OPT_DO if data[end + 7] & 0x80 else _OPT
-                    return self._positive(data, end, key, ans, limit, opt, flags)
+                    reply = self._positive(data, end, key, ans, limit, opt, flags)
+                    if cacheable:
+                        self._remember(data, key, ans, reply)
+                    return reply
             return self._careful(data, tcp, flags[0][1] & 0x80)
         except Exception:  # the last line of defence: count, log, answer SERVFAIL when we can
             self.errors += 1
@@ -233,9 +257,11 @@ class Responder:
     ) -> bytes:
         k = 0
         if ans.rotate:
-            rotation = self.rotation
-            k = rotation.get(key, 0)
-            rotation[key] = k + 1
+            counter = self.rotation.get(key)
+            if counter is None:
+                counter = self.rotation[key] = [0]
+            k = counter[0]
+            counter[0] = k + 1
             k %= ans.count
         positive = self.positive
         positive[ans.qtype] = positive.get(ans.qtype, 0) + 1
@@ -260,6 +286,12 @@ class Responder:
             self.truncated += 1
             flags = table[(data[2] & 0x01) | (data[3] & 0x10) | 0x02]
         return b"".join((data[:2], flags, counts, data[12:end], body, opt))
+
+    def _remember(self, data: bytes, key: bytes, ans: Answer, reply: bytes) -> None:
+        if ans.rotate:
+            self.cache.remember(data, self.rotation[key], ans.count, ans.qtype, reply)
+        else:
+            self.cache.remember(data, [1], 1, ans.qtype, reply)
 
     def _trim(self, ans: Answer, k: int, budget: int, opt: bool) -> tuple[bytes, bytes, int]:
         """The answer rotated by k, cut to `budget` bytes and the record cap: (records + glue, counts, TC?).
@@ -389,15 +421,4 @@ def _glue(ans: Answer, k: int, m: int, budget: int) -> tuple[bytes, int]:
     return b"".join(picked), len(picked)
 
 
-def truncate_forwarded(reply: bytes, query: bytes, forward: Forward) -> bytes | None:
-    """A recursor's reply made safe for our client: same ID, a response, within the size the client accepts
-    (else the header and question alone with TC). None when the reply is unusable."""
-    if len(reply) < 12 or reply[:2] != query[:2] or not reply[2] & 0x80:
-        return None
-    if len(reply) <= forward.limit:
-        return reply
-    counts = b"\x00\x01\x00\x00\x00\x00\x00\x00"
-    return b"".join((reply[:2], bytes((reply[2] | 0x02, reply[3])), counts, query[12 : forward.question_end]))
-
-
-__all__ = ["ANY", "Edns", "Forward", "Hold", "Responder", "parse_edns", "parse_question", "truncate_forwarded"]
+__all__ = ["ANY", "Edns", "Forward", "Hold", "Responder", "parse_edns", "parse_question"]

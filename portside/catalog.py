@@ -113,6 +113,11 @@ class Instance:
     modify_index: int = 0  # the service registration's ModifyIndex: the feed's sweep compares it
 
     @property
+    def name(self) -> str:
+        """The service's name (consul-template's `.Name`)."""
+        return self.service
+
+    @property
     def weight(self) -> int:
         """SRV weight: Consul's Weights.Warning while in warning, else Weights.Passing."""
         return self.weight_warning if self.status == WARNING else self.weight_passing
@@ -198,19 +203,33 @@ def _tags(value: Any) -> tuple[str, ...]:
     return tuple(sorted({t for t in value if isinstance(t, str)}))
 
 
-def decode_check(raw: Any) -> Check | None:
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("CheckID"), str):
-        return None
+_UNREADABLE = Check("", "", "")  # a check entry that is not a mapping: its status is unknown, so critical
+
+
+def decode_check(raw: Any) -> Check:
+    """A check entry; one that cannot be read still counts, with an unknown (critical) status: skipping it could
+    let a failing instance look healthy."""
+    if not isinstance(raw, Mapping):
+        return _UNREADABLE
     status = raw.get("Status")
     return Check(
-        node=_str(raw.get("Node")), check_id=raw["CheckID"], status=status if isinstance(status, str) else "",
+        node=_str(raw.get("Node")), check_id=_str(raw.get("CheckID")), status=status if isinstance(status, str) else "",
         name=_str(raw.get("Name")), service_id=_str(raw.get("ServiceID")), service_name=_str(raw.get("ServiceName")),
         output=_str(raw.get("Output")), modify_index=_int(raw.get("ModifyIndex")),
     )
 
 
-def decode_instance(entry: Any) -> Instance | None:
-    """One /v1/health/service entry -> Instance; None when it is not a usable entry."""
+_NodeFields = tuple[str, str, FrozenMap, str, FrozenMap, str]
+
+
+def _node_fields(node: Mapping[str, Any]) -> _NodeFields:
+    return (_str(node.get("Node")), _str(node.get("Address")), _map(node.get("Meta")), _str(node.get("ID")),
+            _map(node.get("TaggedAddresses")), _str(node.get("Datacenter")))
+
+
+def decode_instance(entry: Any, nodes: dict[int, _NodeFields] | None = None) -> Instance | None:
+    """One /v1/health/service entry -> Instance; None when it is not a usable entry. `nodes` caches the node
+    fields by the node object's identity, for callers that hand the same node with many services."""
     if not isinstance(entry, Mapping):
         return None
     node, svc = entry.get("Node"), entry.get("Service")
@@ -219,21 +238,25 @@ def decode_instance(entry: Any) -> Instance | None:
     name = svc.get("Service")
     if not isinstance(name, str) or not name:
         return None
+    if nodes is None:
+        fields = _node_fields(node)
+    elif (fields := nodes.get(id(node))) is None:  # type: ignore[assignment]
+        fields = nodes[id(node)] = _node_fields(node)
+    node_name, node_address, node_meta, node_id, tagged, dc = fields
     raw_checks = entry.get("Checks")
-    checks = tuple(c for c in map(decode_check, raw_checks if isinstance(raw_checks, list) else ()) if c is not None)
+    checks = tuple(map(decode_check, raw_checks if isinstance(raw_checks, list) else ()))
     status, maintenance = judge(checks)
     raw_weights = svc.get("Weights")
     weights: Mapping[str, Any] = raw_weights if isinstance(raw_weights, Mapping) else {}
-    node_address, service_address = _str(node.get("Address")), _str(svc.get("Address"))
+    service_address = _str(svc.get("Address"))
     return Instance(
-        id=_str(svc.get("ID")) or name, service=name, node=_str(node.get("Node")),
-        address=service_address or node_address, port=_int(svc.get("Port")), node_address=node_address,
-        service_address=service_address, tags=_tags(svc.get("Tags")), meta=_map(svc.get("Meta")),
-        node_meta=_map(node.get("Meta")), node_id=_str(node.get("ID")),
-        node_tagged_addresses=_map(node.get("TaggedAddresses")), datacenter=_str(node.get("Datacenter")),
-        namespace=_str(svc.get("Namespace")), partition=_str(svc.get("Partition")),
-        weight_passing=max(0, _int(weights.get("Passing"), 1)), weight_warning=max(0, _int(weights.get("Warning"), 1)),
-        checks=checks, status=status, maintenance=maintenance, modify_index=_int(svc.get("ModifyIndex")),
+        id=_str(svc.get("ID")) or name, service=name, node=node_name, address=service_address or node_address,
+        port=_int(svc.get("Port")), node_address=node_address, service_address=service_address,
+        tags=_tags(svc.get("Tags")), meta=_map(svc.get("Meta")), node_meta=node_meta, node_id=node_id,
+        node_tagged_addresses=tagged, datacenter=dc, namespace=_str(svc.get("Namespace")),
+        partition=_str(svc.get("Partition")), weight_passing=max(0, _int(weights.get("Passing"), 1)),
+        weight_warning=max(0, _int(weights.get("Warning"), 1)), checks=checks, status=status,
+        maintenance=maintenance, modify_index=_int(svc.get("ModifyIndex")),
     )
 
 
@@ -291,7 +314,7 @@ def decode_checks(data: Any) -> Decoded:
     bad = 0
     for raw in _each(data):
         check = decode_check(raw)
-        if check is None:
+        if not check.check_id:
             bad += 1
             continue
         out[(check.node, check.check_id)] = check

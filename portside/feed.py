@@ -110,21 +110,21 @@ class Feed:
     """Keeps `catalog` up to date and calls each listener with a `Change` after every update."""
 
     def __init__(self, consul: Reader, *, datacenter: str | None = None, stale: bool = True, wait: str = "5m",
-                 pool_size: int = 8, sweep: bool = True, bulk_first_sync: bool = True,
+                 pool_size: int = 8, pool: Pool | None = None, sweep: bool = True, bulk_first_sync: bool = True,
                  observer: WatchObserver | None = None) -> None:
         self.consul = consul
         self.observer = observer  # told about every fetch (portside's Reachability: health and metrics)
         self.params: list[tuple[str, str]] = [("dc", datacenter)] if datacenter else []
         self.stale = stale
         self.wait = wait
-        self.pool = Pool(pool_size)
+        self.pool = pool or Pool(pool_size)  # feeds of several datacenters may share one pool
         self.sweep_enabled = sweep
         self.bulk_first_sync = bulk_first_sync
         self.catalog = Catalog()
         self.synced = asyncio.Event()  # the service list, the nodes and every listed service were read once
         self.listeners: list[Callable[[Change], None]] = []
         self.stats = {"fetches": 0, "fetch_errors": 0, "sweeps": 0, "swept_nodes": 0, "sweep_moved": 0,
-                      "skipped_entries": 0, "publications": 0}
+                      "skipped_entries": 0, "publications": 0, "sweeps_by_service": 0}
         self._summaries: dict[str, ServiceSummary] | None = None
         self._checks: dict[tuple[str, str], Check] | None = None
         self._nodes: dict[str, Node] | None = None
@@ -132,6 +132,7 @@ class Feed:
         self._todo: set[str] = set()
         self._sweep_due = False
         self._wake = asyncio.Event()
+        self.last_error = ""
         self._by_node_cache: dict[str, set[str]] = {}
         self._by_node_of: Catalog | None = None
 
@@ -187,7 +188,7 @@ class Feed:
             return await self.pool.run(get)
         except ConsulError as exc:
             self.stats["fetch_errors"] += 1
-            log.debug("%s: %s", what, exc)
+            self.last_error = f"{what} {path}: {exc}"
             return None
 
     async def _fetch(self, name: str) -> tuple[str, tuple[Instance, ...] | None]:
@@ -269,7 +270,10 @@ class Feed:
             failed, retry = await self._step()
             if failed or retry:
                 self._todo |= failed
-                await asyncio.sleep(backoff.next_delay())
+                delay = backoff.next_delay()
+                log.warning("%d catalog read(s) failed (%s); keeping the last good data, retrying in %.2fs",
+                            len(failed) + retry, self.last_error, delay)
+                await asyncio.sleep(delay)
                 self._wake.set()
             else:
                 backoff.reset()
@@ -281,9 +285,15 @@ class Feed:
         sweep_failed = False
         if self._sweep_due and self.synced.is_set():
             self._sweep_due = False
-            moved, complete = await self.sweep()
-            todo |= moved
-            sweep_failed = not complete
+            if len(summaries) <= len(nodes) + self.pool.size:
+                # a small catalog: reading every service costs no more reads than the sweep, in one round trip
+                # instead of two (the sweep, then the services it names)
+                todo |= set(summaries)
+                self.stats["sweeps_by_service"] += 1
+            else:
+                moved, complete = await self.sweep()
+                todo |= moved
+                sweep_failed = not complete
         # Summaries, nodes or the list may have moved while we swept: take the newest for this publication.
         summaries, nodes = self._summaries or summaries, self._nodes or nodes
         todo |= self._todo

@@ -119,6 +119,7 @@ def join_health(node_services: Mapping[str, Any], checks: Any) -> tuple[dict[str
                 by_node.setdefault(raw["Node"], []).append(raw)
     out: dict[str, list[Instance]] = {}
     skipped = 0
+    nodes: dict[int, Any] = {}
     for name, data in node_services.items():
         if not isinstance(data, Mapping) or not isinstance(data.get("Node"), Mapping):
             continue
@@ -127,7 +128,7 @@ def join_health(node_services: Mapping[str, Any], checks: Any) -> tuple[dict[str
             sid = svc.get("ID") if isinstance(svc, Mapping) else None
             entry = {"Node": node, "Service": svc,
                      "Checks": by_node.get(name, []) + by_service.get((name, sid if isinstance(sid, str) else ""), [])}
-            inst = decode_instance(entry)
+            inst = decode_instance(entry, nodes)
             if inst is None:
                 skipped += 1
             else:

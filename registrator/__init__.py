@@ -1,1 +1,2 @@
-"""portside registrator daemon (see README and issue #4)."""
+"""portside registrator: Docker events -> Consul services and checks; a drop-in for
+gliderlabs/registrator (see README)."""

@@ -1,17 +1,23 @@
 """Pure: a service's SERVICE_CHECK_* metadata -> Consul check definitions (several per service).
 
-Keys arrive lower-cased without the SERVICE_ prefix (`check_http`, `check_interval`, ...)."""
+Keys arrive lower-cased without the SERVICE_ prefix (`check_http`, `check_interval`, ...).
+
+Script and docker-exec checks run commands: a script check on the Consul agent's host, a docker check inside
+the container through the agent's Docker access. Any container may set the label, so both are refused unless
+the operator opted in (`--allow-script-checks`); a refused one is reported and the service registered
+without it."""
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from portside.watchrules import parse_duration
 
 STATUSES = ("passing", "warning", "critical")
-KINDS = ("http", "https", "tcp", "grpc", "script", "docker", "ttl")
+COMMAND_CHECKS = ("check_script", "check_docker")
 
 
 class CheckError(ValueError):
@@ -21,16 +27,35 @@ class CheckError(ValueError):
         super().__init__(f"SERVICE_{key.upper()}={value!r}: {reason}")
         self.key = key
         self.value = value
+        self.reason = reason
 
 
-def _duration(meta: Mapping[str, str], key: str) -> str | None:
+@dataclass(frozen=True)
+class Target:
+    """Where the checks of one service look: the registered address and port, and the container."""
+
+    service_id: str
+    ip: str
+    port: int
+    container_id: str
+
+
+@dataclass(frozen=True)
+class Built:
+    checks: tuple[dict[str, Any], ...] = ()
+    refused: tuple[str, ...] = field(default=())  # command-check keys left out (no opt-in)
+
+
+def _duration(meta: Mapping[str, str], key: str, *, positive: bool = False) -> str | None:
     value = meta.get(key)
     if value is None or value == "":
         return None
     try:
-        parse_duration(value)
+        seconds = parse_duration(value)
     except ValueError as exc:
         raise CheckError(key, value, "not a duration (use forms like 10s, 1m30s, 250ms)") from exc
+    if positive and seconds <= 0:
+        raise CheckError(key, value, "must be longer than 0 (Consul refuses the service otherwise)")
     return value
 
 
@@ -50,16 +75,13 @@ def _args(key: str, value: str, ip: str, port: int) -> list[str]:
     return args
 
 
-def _hostport(ip: str, port: int) -> str:
+def hostport(ip: str, port: int) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
-def build_checks(
-    meta: Mapping[str, str], *, service_id: str, ip: str, port: int, container_id: str
-) -> list[dict[str, Any]]:
-    """All checks the metadata asks for, in a fixed order. Raises CheckError on the first bad value."""
+def _common(meta: Mapping[str, str]) -> dict[str, Any]:
+    """Settings every check of the service shares."""
     common: dict[str, Any] = {}
-    interval = _duration(meta, "check_interval") or "10s"
     timeout = _duration(meta, "check_timeout")
     if timeout:
         common["Timeout"] = timeout
@@ -71,58 +93,83 @@ def build_checks(
         if status not in STATUSES:
             raise CheckError("check_initial_status", status, f"must be one of {', '.join(STATUSES)}")
         common["Status"] = status
+    return common
 
-    checks: list[dict[str, Any]] = []
 
-    def add(kind: str, body: dict[str, Any], periodic: bool = True) -> None:
-        check = {"CheckID": f"{service_id}:{kind}", "Name": f"{kind} check", **body, **common}
-        if periodic:
-            check["Interval"] = interval
-        checks.append(check)
+def _http(meta: Mapping[str, str], scheme: str, t: Target) -> dict[str, Any] | None:
+    path = meta.get(f"check_{scheme}")
+    if not path:
+        return None
+    if not path.startswith("/"):
+        raise CheckError(f"check_{scheme}", path, "must be a path starting with /")
+    if any(c.isspace() for c in path):
+        raise CheckError(f"check_{scheme}", path, "path must not contain white space")
+    body: dict[str, Any] = {"HTTP": f"{scheme}://{hostport(t.ip, t.port)}{path}"}
+    method = meta.get(f"check_{scheme}_method") or meta.get("check_http_method")
+    if method:
+        if not method.isalpha():
+            raise CheckError(f"check_{scheme}_method", method, "not an HTTP method")
+        body["Method"] = method.upper()
+    if scheme == "https" and meta.get("check_tls_skip_verify", "").lower() in ("1", "true"):
+        body["TLSSkipVerify"] = True
+    return body
 
-    for scheme in ("http", "https"):
-        path = meta.get(f"check_{scheme}")
-        if path:
-            if not path.startswith("/"):
-                raise CheckError(f"check_{scheme}", path, "must be a path starting with /")
-            if any(c.isspace() for c in path):
-                raise CheckError(f"check_{scheme}", path, "path must not contain white space")
-            body: dict[str, Any] = {"HTTP": f"{scheme}://{_hostport(ip, port)}{path}"}
-            method = meta.get(f"check_{scheme}_method") or meta.get("check_http_method")
-            if method:
-                if not method.isalpha():
-                    raise CheckError(f"check_{scheme}_method", method, "not an HTTP method")
-                body["Method"] = method.upper()
-            if scheme == "https" and meta.get("check_tls_skip_verify", "").lower() in ("1", "true"):
-                body["TLSSkipVerify"] = True
-            add(scheme, body)
+
+def _tcp(meta: Mapping[str, str], t: Target) -> dict[str, Any] | None:
     tcp = meta.get("check_tcp")
-    if tcp:
-        if tcp.lower() != "true":
-            raise CheckError("check_tcp", tcp, "must be true")
-        add("tcp", {"TCP": _hostport(ip, port)})
+    if not tcp:
+        return None
+    if tcp.lower() != "true":
+        raise CheckError("check_tcp", tcp, "must be true")
+    return {"TCP": hostport(t.ip, t.port)}
+
+
+def _grpc(meta: Mapping[str, str], t: Target) -> dict[str, Any] | None:
     grpc = meta.get("check_grpc")
-    if grpc:
-        target = _hostport(ip, port) if grpc.lower() == "true" else f"{_hostport(ip, port)}/{grpc}"
-        body = {"GRPC": target}
-        if meta.get("check_grpc_use_tls", "").lower() in ("1", "true"):
-            body["GRPCUseTLS"] = True
-        add("grpc", body)
+    if not grpc:
+        return None
+    target = hostport(t.ip, t.port) if grpc.lower() == "true" else f"{hostport(t.ip, t.port)}/{grpc}"
+    body: dict[str, Any] = {"GRPC": target}
+    if meta.get("check_grpc_use_tls", "").lower() in ("1", "true"):
+        body["GRPCUseTLS"] = True
+    return body
+
+
+def _script(meta: Mapping[str, str], t: Target) -> dict[str, Any] | None:
     script = meta.get("check_script")
-    if script:
-        add("script", {"Args": _args("check_script", script, ip, port)})
+    return {"Args": _args("check_script", script, t.ip, t.port)} if script else None
+
+
+def _docker(meta: Mapping[str, str], t: Target) -> dict[str, Any] | None:
     docker = meta.get("check_docker")
-    if docker:
-        # run inside the container through its shell, so `test -f x || exit 2` works as written
-        shell = meta.get("check_docker_shell") or "/bin/sh"
-        command = _substitute(docker, ip, port).strip()
-        if not command:
-            raise CheckError("check_docker", docker, "empty command")
-        add("docker", {"DockerContainerID": container_id, "Shell": shell, "Args": [shell, "-c", command]})
-    ttl = _duration(meta, "check_ttl")
+    if not docker:
+        return None
+    # run inside the container through its shell, so `test -f x || exit 2` works as written
+    shell = meta.get("check_docker_shell") or "/bin/sh"
+    command = _substitute(docker, t.ip, t.port).strip()
+    if not command:
+        raise CheckError("check_docker", docker, "empty command")
+    return {"DockerContainerID": t.container_id, "Shell": shell, "Args": [shell, "-c", command]}
+
+
+def build_checks(meta: Mapping[str, str], t: Target, *, allow_commands: bool = False) -> Built:
+    """All checks the metadata asks for, in a fixed order. Raises CheckError on the first bad value; command
+    checks (script, docker) without `allow_commands` are left out and named in `refused`."""
+    common = _common(meta)
+    interval = _duration(meta, "check_interval", positive=True) or "10s"
+    refused = tuple(k for k in COMMAND_CHECKS if meta.get(k) and not allow_commands)
+    periodic: list[tuple[str, dict[str, Any] | None]] = [
+        ("http", _http(meta, "http", t)), ("https", _http(meta, "https", t)), ("tcp", _tcp(meta, t)),
+        ("grpc", _grpc(meta, t)),
+        ("script", None if "check_script" in refused else _script(meta, t)),
+        ("docker", None if "check_docker" in refused else _docker(meta, t)),
+    ]
+    checks = [{"CheckID": f"{t.service_id}:{kind}", "Name": f"{kind} check", **body, **common, "Interval": interval}
+              for kind, body in periodic if body is not None]
+    ttl = _duration(meta, "check_ttl", positive=True)
     if ttl:
-        add("ttl", {"TTL": ttl}, periodic=False)
-    return checks
+        checks.append({"CheckID": f"{t.service_id}:ttl", "Name": "ttl check", "TTL": ttl, **common})
+    return Built(tuple(checks), refused)
 
 
 def docker_health_check(service_id: str, docker_status: str | None, starting: str) -> dict[str, Any]:

@@ -17,9 +17,11 @@ from portside.consul import ConsulClient, ConsulError
 from portside.observe import serve_observability, setup_logging
 from portside.run import run
 from portside.shell import shared_options, shell_from
-from registrator.config import DEREGISTER_MODES, Config
+from registrator.config import DEREGISTER_MODES, Config, Limits
 from registrator.daemon import Registrator
+from registrator.docker import DockerEngine
 from registrator.metrics import Metrics
+from registrator.naming import id_problem
 
 log = logging.getLogger("registrator")
 
@@ -80,24 +82,42 @@ def _opt(*names: str, env: str, **kw):  # type: ignore[no-untyped-def]
       help="On SIGTERM/SIGINT, remove every service this node registered.")
 @_opt("--health-starting", env="HEALTH_STARTING", type=click.Choice(["warning", "critical"]), default="critical",
       show_default=True, help="Consul status while a Docker HEALTHCHECK is still 'starting'.")
+@_opt("--allow-script-checks", env="ALLOW_SCRIPT_CHECKS", is_flag=True,
+      help="Register SERVICE_CHECK_SCRIPT (runs on the Consul agent) and SERVICE_CHECK_DOCKER (runs in the "
+           "container) checks. Off: any container could run commands through the agent; such a check is left "
+           "out (logged) and its service registered without it.")
+@_opt("--consul-concurrency", env="CONSUL_CONCURRENCY", type=click.IntRange(1, 64), default=Config.consul_concurrency,
+      show_default=True, help="Consul requests in flight at once (events, reconcile and agent poll together).")
+@_opt("--max-ports", env="MAX_PORTS", type=click.IntRange(1), default=Limits.ports, show_default=True,
+      help="Services (ports) per container; over it none of the container's services is registered.")
+@_opt("--max-tags", env="MAX_TAGS", type=click.IntRange(1), default=Limits.tags, show_default=True,
+      help="Tags per service (-tags included); over it none of the container's services is registered.")
+@_opt("--max-checks", env="MAX_CHECKS", type=click.IntRange(1), default=Limits.checks, show_default=True,
+      help="Checks over all of a container's services; over it none of them is registered.")
 @shared_options("REGISTRATOR", omit=("consul-addr",))
 def cli(registry_uri: str | None, ip: str | None, internal: bool, explicit: bool, tags: str, resync: float,
         cleanup: bool, deregister: str, retry_attempts: int, retry_interval: int, use_ip_from_label: str | None,
         node_id: str | None, network: str | None, drain_seconds: float, deregister_on_exit: bool,
-        health_starting: str, **shared: object) -> None:
+        health_starting: str, allow_script_checks: bool, consul_concurrency: int, max_ports: int, max_tags: int,
+        max_checks: int, **shared: object) -> None:
     """Register Docker containers' services in Consul (drop-in for gliderlabs/registrator).
 
     REGISTRY_URI: consul://host:port (default: CONSUL_HTTP_ADDR, else consul://127.0.0.1:8500),
     consul-tls://host:port or consul-unix:///path.sock. Token and TLS: the --consul-* options below, else
     CONSUL_HTTP_TOKEN(_FILE), CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY; Docker from DOCKER_HOST.
     """
+    node_id = node_id or socket.gethostname()
+    if reason := id_problem(node_id):  # it starts every service ID this node makes
+        raise click.BadParameter(reason.replace("service ID", "node ID"), param_hint="--node-id")
     shell = shell_from(shared, consul_address=registry_address(registry_uri))
     cfg = Config(
-        node_id=node_id or socket.gethostname(), ip=ip, host_ip=ip or default_host_ip(), internal=internal,
+        node_id=node_id, ip=ip, host_ip=ip or default_host_ip(), internal=internal,
         explicit=explicit, tags=tuple(t.strip() for t in tags.split(",") if t.strip()), resync=resync,
         cleanup=cleanup, deregister=deregister, retry_attempts=retry_attempts, retry_interval_ms=retry_interval,
         ip_from_label=use_ip_from_label, network=network, drain_seconds=drain_seconds,
-        deregister_on_exit=deregister_on_exit, health_starting=health_starting, http_addr=shell.http_addr,
+        deregister_on_exit=deregister_on_exit, health_starting=health_starting,
+        allow_script_checks=allow_script_checks, consul_concurrency=consul_concurrency,
+        limits=Limits(ports=max_ports, tags=max_tags, checks=max_checks), http_addr=shell.http_addr,
         consul=shell.consul, docker_host=os.environ.get("DOCKER_HOST"),
     )
     setup_logging(shell.log_format, shell.log_level)
@@ -125,9 +145,10 @@ async def wait_for_consul(consul: ConsulClient, cfg: Config, stop: asyncio.Event
 
 async def amain(cfg: Config, stop: asyncio.Event) -> int:
     metrics = Metrics()
-    async with await ConsulClient.open(cfg.consul) as consul, aiodocker.Docker(url=cfg.docker_host) as docker:
+    async with await ConsulClient.open(cfg.consul) as consul, aiodocker.Docker(url=cfg.docker_host) as client:
         if not await wait_for_consul(consul, cfg, stop):
             return 0 if stop.is_set() else 1
+        docker = DockerEngine(client, cfg.docker_concurrency)
         registrator = Registrator(cfg, docker, consul, metrics)
 
         async def health() -> dict[str, bool]:

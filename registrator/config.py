@@ -8,6 +8,19 @@ from portside.address import Address
 from portside.settings import ConsulSettings
 
 DEREGISTER_MODES = ("always", "on-success", "never")
+# What Consul holds against us, measured on Consul 1.20: a registration over these is refused as a whole (400)
+MAX_META_PAIRS = 64  # Meta pairs per service, our two ownership pairs included
+MAX_META_VALUE = 512  # bytes per Meta value
+MAX_VALUE = 4096  # bytes per SERVICE_* label or env value we read at all
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per container: over any of these, none of its services is registered (the reason logged once)."""
+
+    ports: int = 64  # services (one per registered port)
+    tags: int = 64  # tags on one service, -tags included
+    checks: int = 64  # checks over all of its services
 
 
 @dataclass(frozen=True)
@@ -28,7 +41,12 @@ class Config:
     drain_seconds: float = 0.0
     deregister_on_exit: bool = False
     health_starting: str = "critical"  # Docker HEALTHCHECK "starting" -> this Consul status
+    allow_script_checks: bool = False  # SERVICE_CHECK_SCRIPT / SERVICE_CHECK_DOCKER run commands: opt-in only
+    limits: Limits = field(default_factory=Limits)
+    consul_concurrency: int = 8  # Consul requests in flight at once, over every path (events, reconcile, poll)
+    docker_concurrency: int = 16  # inspects in flight at once (the engine has no 429; this bounds memory)
     http_addr: Address | None = None
     consul: ConsulSettings = field(default_factory=ConsulSettings)
     docker_host: str | None = None
     agent_poll: float = 2.0  # how often the agent is checked for lost registrations (Consul restart)
+    refused_retry_cap: float = 300.0  # a registration Consul refuses (400) is retried at most this far apart

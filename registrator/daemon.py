@@ -1,9 +1,9 @@
 """Wiring: Docker events -> metadata -> Consul actions, with drain on kill/stop, reconcile and agent watch.
 
 Docker events (events.py) -> per-container ordered handling (here) -> services_for (metadata.py)
--> register / maintenance / deregister through portside.consul. Reconcile (reconcile.py) runs at start,
-after each Docker reconnect and every -resync seconds; a fast poll of the agent re-registers what an
-agent restart lost."""
+-> register / maintenance / deregister through writer.py (bounded, ownership-checked). Reconcile (reconcile.py)
+runs at start, after each Docker reconnect and every -resync seconds; a fast poll of the agent (agent_watch.py)
+queues a `restore` of what an agent restart lost, handled here in the container's own turn."""
 
 from __future__ import annotations
 
@@ -12,139 +12,149 @@ import contextlib
 import functools
 import logging
 import time
+from collections.abc import Iterable, Mapping
 from typing import Any
-
-import aiodocker
 
 from portside.consul import ConsulClient, ConsulError
 from portside.supervise import Supervisor
+from registrator.agent_watch import AgentWatch
 from registrator.checks import docker_status_to_consul
 from registrator.config import Config
+from registrator.docker import DockerEngine, DockerError
 from registrator.events import Dispatcher, Event, docker_events
-from registrator.metadata import Service, container_name, services_for
+from registrator.metadata import Problem, Service, container_name, services_for
 from registrator.metrics import Metrics
-from registrator.reconcile import missing, owned_ids, plan
+from registrator.reconcile import owned_ids, plan
+from registrator.writer import ConsulWriter
 
 log = logging.getLogger("registrator")
 DRAIN_SIGNALS = {"15", "9", "2", "3", "SIGTERM", "SIGKILL", "SIGINT", "SIGQUIT", "TERM", "KILL", "INT", "QUIT"}
+SYNC_ACTIONS = ("start", "unpause", "rename", "connect", "disconnect", "sync")
 
 
 class Registrator:
-    def __init__(self, cfg: Config, docker: aiodocker.Docker, consul: ConsulClient, metrics: Metrics) -> None:
+    def __init__(self, cfg: Config, docker: DockerEngine, consul: ConsulClient, metrics: Metrics) -> None:
         self.cfg = cfg
         self.docker = docker
-        self.consul = consul
         self.metrics = metrics
         self.wanted: dict[str, list[Service]] = {}  # container id -> services we want registered
         self.kept: dict[str, list[Service]] = {}  # exited containers kept visible (-deregister on-success/never)
         self.drain_started: dict[str, float] = {}
-        # service id -> when its last registration attempt ended (done or refused): the agent poll retries those
-        # the agent does not have, but not one whose PUT is still in flight
-        self.registered_at: dict[str, float] = {}
+        self.paused: set[str] = set()
+        self.running: set[str] = set()  # containers known to run: they hold their service IDs
+        self.reported: dict[str, set[str]] = {}  # container id -> the problems logged for it
+        self.snapshot: Mapping[str, Mapping[str, Any]] | None = None  # the agent, while a reconcile's syncs run
+        self.writer = ConsulWriter(consul, cfg, metrics, self.running.__contains__)
         self.dispatch = Dispatcher(self.handle)
+        # read when scraped: summing on every event would cost O(containers) per event in a burst
+        metrics.queue_depth.set_function(lambda: self.dispatch.depth)
+        metrics.services.set_function(lambda: sum(len(v) for v in self.wanted.values()))
+        self.agent_watch = AgentWatch(self.writer, self.wanted, self.dispatch, lambda: self.reconcile(), cfg.agent_poll)
         self.tasks = Supervisor()  # event loop, agent poll, resync: restarted when they fail, named by /health
         self.since = time.time_ns()  # Docker events are replayed from here when the event loop starts again
         self._consuming = False
 
-    # ---- effects -----------------------------------------------------------------------------
-    async def _register(self, svc: Service) -> bool:
-        try:
-            await self.consul.register_service(svc.definition())
-            self.metrics.registrations.inc()
-            return True
-        except ConsulError as exc:
-            self.metrics.errors.labels("consul").inc()
-            log.error("register %s (%s) failed: %s", svc.id, svc.name, exc)
-            return False
-        finally:
-            self.registered_at[svc.id] = time.monotonic()
-
-    async def _deregister(self, sid: str) -> None:
-        try:
-            await self.consul.deregister_service(sid)
-            self.registered_at.pop(sid, None)
-            self.metrics.deregistrations.inc()
-        except ConsulError as exc:
-            self.metrics.errors.labels("consul").inc()
-            log.error("deregister %s failed: %s", sid, exc)
-
-    async def _maintenance(self, services: list[Service], enable: bool, reason: str) -> None:
-        for svc in services:
-            try:
-                await self.consul.service_maintenance(svc.id, enable, reason)
-            except ConsulError as exc:
-                self.metrics.errors.labels("consul").inc()
-                log.error("maintenance %s on %s failed: %s", "on" if enable else "off", svc.id, exc)
-
     # ---- per-container handling (called in order for each container) ---------------------------
     async def handle(self, ev: Event) -> None:
         self.metrics.events.labels(ev.action).inc()
-        self.metrics.queue_depth.set(self.dispatch.depth)
         cid = ev.container_id
-        if ev.action in ("start", "unpause", "rename", "connect", "disconnect", "sync"):
-            await self.sync_container(cid, unpaused=ev.action == "unpause")
+        if ev.action in SYNC_ACTIONS:
+            await self.sync_container(cid, ev.action)
+        elif ev.action == "restore":
+            await self.restore(cid, set(ev.attributes.get("ids", "").split()))
         elif ev.action == "health_status":
-            await self.push_health(cid, ev.status)
+            await self.push_health(cid, ev.status, self.wanted.get(cid, []))
         elif ev.action in ("kill", "stop"):
             if ev.action == "stop" or ev.attributes.get("signal", "").upper() in DRAIN_SIGNALS:
                 await self.drain(cid, "container stopping")
         elif ev.action == "pause":
-            await self._maintenance(self.wanted.get(cid, []), True, "container paused")
+            self.paused.add(cid)
+            await self.writer.maintenance(self.wanted.get(cid, []), True, "container paused")
         elif ev.action == "die":
             await self.on_die(cid, ev.attributes.get("exitCode", "0"))
         elif ev.action == "destroy":
-            services = self.wanted.pop(cid, []) + self.kept.pop(cid, [])
-            for svc in services:
-                await self._deregister(svc.id)
-        self.metrics.services.set(sum(len(v) for v in self.wanted.values()))
+            self.running.discard(cid)
+            self.reported.pop(cid, None)
+            await self._deregister(cid, [s.id for s in self.wanted.pop(cid, []) + self.kept.pop(cid, [])])
 
-    async def sync_container(self, cid: str, unpaused: bool = False) -> None:
-        try:
-            info: dict[str, Any] = await self.docker._query_json(f"containers/{cid}/json")
-        except aiodocker.DockerError as exc:
-            if exc.status == 404:  # gone before we could look: forget it
-                log.info("container %s vanished before inspect; skipped", cid[:12])
-                for svc in self.wanted.pop(cid, []):
-                    await self._deregister(svc.id)
-                return
-            raise
+    def report(self, cid: str, problems: Iterable[Problem]) -> None:
+        """Log each problem of a container once (a start comes with a network connect; -resync looks again)."""
+        seen = self.reported.setdefault(cid, set())
+        for p in problems:
+            if str(p) not in seen:
+                seen.add(str(p))
+                self.metrics.skipped.labels(p.kind).inc()
+                log.warning("%s", p)
+
+    async def _deregister(self, cid: str, ids: Iterable[str]) -> None:
+        await asyncio.gather(*(self.writer.deregister(sid, cid) for sid in ids))
+
+    async def sync_container(self, cid: str, action: str = "sync") -> None:
+        info = await self.docker.inspect(cid)
+        if info is None:  # gone before we could look: forget it
+            log.info("container %s vanished before inspect; skipped", cid[:12])
+            self.running.discard(cid)
+            await self._deregister(cid, [s.id for s in self.wanted.pop(cid, [])])
+            return
         state = info.get("State") or {}
         if not state.get("Running"):
             return  # exited meanwhile; its die event follows in order
+        self.running.add(cid)
+        if state.get("Paused"):
+            self.paused.add(cid)
+        else:
+            self.paused.discard(cid)
+        if action == "start":
+            self.drain_started.pop(cid, None)  # a new start: a drain it lived through is over
         services, problems = services_for(info, self.cfg)
-        for p in problems:
-            self.metrics.skipped.inc()
-            log.warning("%s", p)
+        name = container_name(info)
+        del info  # not held while waiting for Consul: a burst would keep hundreds of them
+        self.report(cid, problems)
         before = {s.id for s in self.wanted.get(cid, [])} | {s.id for s in self.kept.pop(cid, [])}
         self.wanted[cid] = services
-        self.drain_started.pop(cid, None)
-        for svc in services:
-            await self._register(svc)
-        if unpaused or before:
-            await self._maintenance(services, False, "")
-        for sid in before - {s.id for s in services}:
-            await self._deregister(sid)
-        if services:
-            log.info("container %s: registered %s", container_name(info),
-                     ", ".join(f"{s.name}@{s.address}:{s.port}" for s in services))
+        done = [s for s in services if await self.writer.register(s, snapshot=self.snapshot)]
+        if reason := self.maintenance_reason(cid):  # a re-registration may have dropped it (reconcile, rename)
+            await self.writer.maintenance(services, True, reason)
+        elif action == "unpause" or before:
+            await self.writer.maintenance(services, False, "")
+        await self._deregister(cid, before - {s.id for s in services})
+        if done:
+            log.info("container %s: registered %s", name, ", ".join(f"{s.name}@{s.address}:{s.port}" for s in done))
 
-    async def push_health(self, cid: str, docker_status: str) -> None:
+    def maintenance_reason(self, cid: str) -> str | None:
+        """Why the container's services are to be in maintenance now (None: they are not)."""
+        if cid in self.drain_started:
+            return "container stopping"
+        return "container paused" if cid in self.paused else None
+
+    async def restore(self, cid: str, ids: set[str]) -> None:
+        """Re-register what the agent lost, with the maintenance and health status the services had."""
+        self.agent_watch.restoring.discard(cid)
+        back = [s for s in self.wanted.get(cid, []) if s.id in ids and await self.writer.register(s)]
+        if reason := self.maintenance_reason(cid):
+            await self.writer.maintenance(back, True, reason)
+        if any(s.docker_health for s in back):
+            with contextlib.suppress(DockerError):
+                info = await self.docker.inspect(cid)
+                status = (((info or {}).get("State") or {}).get("Health") or {}).get("Status", "starting")
+                await self.push_health(cid, status, back)
+
+    async def push_health(self, cid: str, docker_status: str, services: Iterable[Service]) -> None:
         status = docker_status_to_consul(docker_status, self.cfg.health_starting)
-        for svc in self.wanted.get(cid, []):
+        for svc in services:
             if svc.docker_health:
-                try:
-                    await self.consul.check_update(f"{svc.id}:docker-health", status, f"docker: {docker_status}")
-                except ConsulError as exc:
-                    self.metrics.errors.labels("consul").inc()
-                    log.error("health update of %s failed: %s", svc.id, exc)
+                await self.writer.check_update(svc, status, f"docker: {docker_status}")
 
     async def drain(self, cid: str, reason: str) -> None:
         services = self.wanted.get(cid, [])
         if services and cid not in self.drain_started:
             self.drain_started[cid] = time.monotonic()
-            await self._maintenance(services, True, reason)
+            await self.writer.maintenance(services, True, reason)
 
     async def on_die(self, cid: str, exit_code: str) -> None:
+        self.running.discard(cid)
+        self.paused.discard(cid)
+        self.reported.pop(cid, None)
         services = self.wanted.pop(cid, [])
         started = self.drain_started.pop(cid, None)
         mode = self.cfg.deregister
@@ -153,88 +163,62 @@ class Registrator:
             return
         if started is not None and self.cfg.drain_seconds > 0:
             await asyncio.sleep(max(0.0, self.cfg.drain_seconds - (time.monotonic() - started)))
-        for svc in services:
-            await self._deregister(svc.id)
+        await self._deregister(cid, [s.id for s in services])
 
     # ---- reconcile -----------------------------------------------------------------------------
     async def reconcile(self) -> None:
+        """List the containers once, sync each running one (inspect + register, bounded) with the agent's services
+        listed once beforehand, then register what is still missing and clean up (-cleanup)."""
         t0 = time.monotonic()
         try:
-            summaries = await self.docker.containers.list(all=True)
-            running = {c.id for c in summaries if (c._container.get("State") == "running")}
-            present = {c.id for c in summaries}
-            await asyncio.gather(*(self.dispatch.submit(Event(cid, "sync", {})) for cid in running))
-            for cid in list(self.wanted):
-                if cid not in running:
-                    self.wanted.pop(cid, None)
-            for cid in list(self.kept):
-                if cid not in present:
-                    self.kept.pop(cid, None)
-            actual = await self.consul.agent_services()
-            desired = [s for v in self.wanted.values() for s in v]
-            keep = [s.id for v in self.kept.values() for s in v]
-            p = plan(desired, actual, self.cfg.node_id, cleanup=self.cfg.cleanup, keep=keep)
-            for svc in p.register:
-                await self._register(svc)
-            for sid in p.deregister:
-                log.info("cleanup: deregistering %s (no running container)", sid)
-                await self._deregister(sid)
-        except (ConsulError, aiodocker.DockerError, OSError) as exc:
+            listing = await self.docker.containers()
+            running = {c.id for c in listing if c.state in ("running", "paused")}
+            self.running.clear()
+            self.running.update(running)
+            actual = await self.writer.agent_services()
+            self.writer.adopt(actual)
+            self.snapshot = actual
+            try:
+                await asyncio.gather(*(self.dispatch.submit(Event(cid, "sync", {})) for cid in running))
+            finally:
+                self.snapshot = None
+            await self._settle({c.id for c in listing}, running)
+        except (ConsulError, DockerError, OSError) as exc:
             self.metrics.errors.labels("reconcile").inc()
             log.error("reconcile failed: %s", exc)
         finally:
             self.metrics.reconcile.observe(time.monotonic() - t0)
 
-    async def watch_agent(self, stop: asyncio.Event) -> None:
-        """Re-register what the agent lost (restart of a dev agent, or it was unreachable); once the agent answers
-        again after being unreachable, reconcile in full: an agent with persisted state comes back with services
-        whose containers went away meanwhile."""
-        unreachable = False
-        while not stop.is_set():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.cfg.agent_poll)
-            if stop.is_set():
-                return
-            polled = time.monotonic()
-            try:
-                actual = await self.consul.agent_services()
-            except ConsulError as exc:
-                log.debug("agent poll: %s", exc)
-                unreachable = True
-                continue
-            if unreachable:
-                unreachable = False
-                log.info("Consul agent answers again: reconciling")
-                await self.reconcile()
-                continue
-            # only services whose registration attempt had ended before this poll: one in flight is not lost
-            settled = [s for v in self.wanted.values() for s in v if self.registered_at.get(s.id, polled) < polled]
-            lost = missing(settled, actual)
-            if lost:
-                log.warning("Consul agent lost %d of our services (restarted?); re-registering", len(lost))
-                for svc in lost:
-                    await self._register(svc)
-                    if svc.docker_health:
-                        cid = svc.container_id
-                        with contextlib.suppress(aiodocker.DockerError, ConsulError):
-                            info = await self.docker._query_json(f"containers/{cid}/json")
-                            await self.push_health(cid, ((info.get("State") or {}).get("Health") or {}).get(
-                                "Status", "starting"))
+    async def _settle(self, present: set[str], running: set[str]) -> None:
+        for cid in [c for c in self.wanted if c not in running]:
+            self.wanted.pop(cid, None)
+        for cid in [c for c in self.kept if c not in present]:
+            self.kept.pop(cid, None)
+        for cid in [c for c in self.reported if c not in running]:
+            self.reported.pop(cid, None)
+        actual = await self.writer.agent_services()
+        desired = [s for v in self.wanted.values() for s in v]
+        keep = [s.id for v in self.kept.values() for s in v]
+        p = plan(desired, actual, self.cfg.node_id, cleanup=self.cfg.cleanup, keep=keep)
+        await asyncio.gather(*(self.writer.register(svc) for svc in p.register))
+        for sid in p.deregister:
+            log.info("cleanup: deregistering %s (no running container)", sid)
+        await asyncio.gather(*(self.writer.deregister(sid) for sid in p.deregister))
 
     async def deregister_owned(self) -> None:
         try:
-            actual = await self.consul.agent_services()
+            actual = await self.writer.agent_services()
         except ConsulError as exc:
             log.error("deregister on exit: %s", exc)
             return
-        for sid in sorted(owned_ids(actual, self.cfg.node_id)):
-            await self._deregister(sid)
+        self.writer.adopt(actual)
+        await asyncio.gather(*(self.writer.deregister(sid) for sid in sorted(owned_ids(actual, self.cfg.node_id))))
 
     # ---- main loop -----------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         self.since = time.time_ns()
         # the agent poll and the resync return only once `stop` is set; the event loop never does
-        self.tasks.start("agent poll", functools.partial(self.watch_agent, stop), must_run=False)
+        self.tasks.start("agent poll", functools.partial(self.agent_watch.run, stop), must_run=False)
         if self.cfg.resync > 0:
             self.tasks.start("resync", functools.partial(self._resync, stop), must_run=False)
         await self.reconcile()
@@ -254,7 +238,6 @@ class Registrator:
         async for ev in docker_events(self.docker, self.since, self.reconcile):
             self.since = max(self.since, ev.time_nano)
             self.dispatch.submit(ev)
-            self.metrics.queue_depth.set(self.dispatch.depth)
 
     async def _resync(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -10,10 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiodocker
-from aiodocker.events import DockerEvents
-
 from portside.backoff import Backoff
+from registrator.docker import DockerEngine, DockerError
 
 log = logging.getLogger("registrator.events")
 
@@ -24,9 +22,11 @@ NETWORK_ACTIONS = ("connect", "disconnect")
 @dataclass(frozen=True)
 class Event:
     container_id: str
-    action: str  # start | die | kill | ... | health_status | connect | sync (synthetic, from reconcile)
+    # start | die | kill | ... | health_status | connect; synthetic: sync (from reconcile), restore (the agent
+    # lost what we registered)
+    action: str
     attributes: dict[str, str]
-    time_nano: int = 0
+    time_nano: int = 0  # when Docker saw it: a restarted event loop replays from the last one seen
     status: str = ""  # health_status: healthy | unhealthy | starting
 
 
@@ -52,7 +52,7 @@ def since_arg(time_nano: int) -> str:
 
 
 async def docker_events(
-    docker: aiodocker.Docker, since_nano: int, on_reconnect: Callable[[], Awaitable[None]],
+    docker: DockerEngine, since_nano: int, on_reconnect: Callable[[], Awaitable[None]],
     backoff: Backoff | None = None,
 ) -> AsyncIterator[Event]:
     """Yield events forever. When the stream ends or fails, reconnect with backoff, replay from the last
@@ -62,8 +62,7 @@ async def docker_events(
     filters = json.dumps({"type": ["container", "network"], "event": [*CONTAINER_ACTIONS, *NETWORK_ACTIONS]})
     first = True
     while True:
-        stream = DockerEvents(docker)
-        sub = stream.subscribe(since=since_arg(last), filters=filters)
+        sub = docker.subscribe(since_arg(last), filters)
         try:
             if not first:
                 log.info("Docker event stream reconnected (replaying since %s)", since_arg(last))
@@ -79,11 +78,11 @@ async def docker_events(
                 ev = parse_event(raw)
                 if ev is not None:
                     yield ev
-        except (aiodocker.DockerError, OSError) as exc:
+        except (DockerError, OSError) as exc:
             log.warning("Docker event stream failed: %s", exc)
         finally:
             try:
-                await stream.stop()
+                await docker.unsubscribe()
             except Exception as exc:  # noqa: BLE001 - the stream task's own failure, already ended
                 log.debug("event stream task ended with %r", exc)
         delay = backoff.next_delay()
@@ -96,12 +95,18 @@ class Dispatcher:
 
     def __init__(self, handle: Callable[[Event], Awaitable[None]]) -> None:
         self._handle = handle
-        self._queues: dict[str, asyncio.Queue[tuple[Event, asyncio.Future[None] | None]]] = {}
+        self._queues: dict[str, asyncio.Queue[tuple[Event, asyncio.Future[None]]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def depth(self) -> int:
+        """Events waiting (not counting those being handled)."""
         return sum(q.qsize() for q in self._queues.values())
+
+    @property
+    def busy(self) -> int:
+        """Containers with an event being handled or waiting."""
+        return len(self._queues)
 
     def submit(self, ev: Event) -> asyncio.Future[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -114,19 +119,17 @@ class Dispatcher:
         q.put_nowait((ev, done))
         return done
 
-    async def _work(self, cid: str, q: asyncio.Queue[tuple[Event, asyncio.Future[None] | None]]) -> None:
-        while True:
-            ev, done = q.get_nowait() if not q.empty() else (None, None)
-            if ev is None:
-                del self._queues[cid]
-                return
+    async def _work(self, cid: str, q: asyncio.Queue[tuple[Event, asyncio.Future[None]]]) -> None:
+        while not q.empty():
+            ev, done = q.get_nowait()
             try:
                 await self._handle(ev)
             except Exception:  # noqa: BLE001 - one container's failure never stops the others
                 log.exception("handling %s of container %s failed", ev.action, cid[:12])
             finally:
-                if done is not None and not done.done():
+                if not done.done():
                     done.set_result(None)
+        del self._queues[cid]  # no await since the queue was seen empty: a new event starts a new worker
 
     async def close(self) -> None:
         for t in list(self._tasks):

@@ -9,28 +9,40 @@ Rules (gliderlabs/registrator compatible):
 - ID `<node-id>:<container-name>:<exposed-port>[:udp]`; SERVICE_ID overrides;
 - other keys become Consul Meta (lower case); check_* keys become checks (checks.py);
 - ownership Meta `portside-node` and `portside-container` mark what this node registered.
-A malformed value skips that one service with a Problem naming container, key and value.
-"""
+A malformed value skips that one service with a Problem naming container, key and value; a container over one
+of the Limits has none of its services registered.
+
+The stages, each a small function: read metadata -> choose ports -> address -> name -> ID -> tags/meta -> checks
+(`services_for` runs them in that order)."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from registrator.checks import CheckError, build_checks, docker_health_check
-from registrator.config import Config
+from registrator.checks import CheckError, Target, build_checks, docker_health_check
+from registrator.config import MAX_META_PAIRS, MAX_META_VALUE, MAX_VALUE, Config
+from registrator.naming import id_problem, name_problem, service_id, service_name
+from registrator.ports import (
+    Addresses,
+    Port,
+    container_addresses,
+    host_network,
+    label_address,
+    ports_of,
+    service_address,
+    tagged_addresses,
+)
 
 OWNER_NODE = "portside-node"
 OWNER_CONTAINER = "portside-container"
-MAX_VALUE = 4096  # bytes per label/env value we accept
-MAX_META_VALUE = 512  # bytes per Consul meta value (Consul refuses the whole registration over it)
-_DNS_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _META_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _PORT_KEY = re.compile(r"^(\d+)_(.+)$")
 RESERVED = {"name", "id", "tags", "ignore"}
+SKIPPED = "service skipped"
+ALL_SKIPPED = "no service of this container registered"
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,8 @@ class Service:
     tagged_addresses: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)
     container_id: str = ""
     docker_health: bool = False
+    container: str = ""  # the container's name, for log lines
+    id_key: str = ""  # the SERVICE_*ID key the ID came from, as written ("": made of node, container and port)
 
     def definition(self) -> dict[str, Any]:
         """The body of PUT /v1/agent/service/register."""
@@ -59,22 +73,53 @@ class Service:
 
 @dataclass(frozen=True)
 class Problem:
+    """Why something a container asked for is not registered. `kind` labels the metric."""
+
     container: str
     key: str
     value: str
     reason: str
+    effect: str = SKIPPED
+    kind: str = "metadata"  # metadata | service_id | limit | script_check | owner
 
     def __str__(self) -> str:
         shown = self.value if len(self.value) <= 80 else self.value[:77] + "..."
-        return f"container {self.container}: {self.key}={shown!r}: {self.reason}; service skipped"
+        return f"container {self.container}: {self.key}={shown!r}: {self.reason}; {self.effect}"
 
 
 @dataclass(frozen=True)
-class Port:
-    exposed: int
-    proto: str  # tcp | udp | sctp
-    host_port: int | None = None
-    host_ip: str | None = None
+class Metadata:
+    """SERVICE_* keys split into generic and per-port ones (lower-cased, prefix dropped), with each key as the
+    container wrote it, for log lines (`"ß".upper() == "SS"`: lower() does not round-trip)."""
+
+    generic: Mapping[str, str]
+    per_port: Mapping[int, Mapping[str, str]]
+    written: Mapping[tuple[int | None, str], str]
+
+    def for_port(self, exposed: int) -> dict[str, str]:
+        return {**self.generic, **self.per_port.get(exposed, {})}
+
+    def port_has(self, exposed: int, key: str) -> bool:
+        return key in self.per_port.get(exposed, {})
+
+    def key_of(self, key: str, exposed: int) -> str:
+        where = exposed if self.port_has(exposed, key) else None
+        return self.written.get((where, key)) or (
+            f"SERVICE_{exposed}_{key.upper()}" if where else f"SERVICE_{key.upper()}")
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What every service of one container shares."""
+
+    name: str
+    cid: str
+    image: str
+    addrs: Addresses
+    label_ip: str | None
+    group: bool  # several ports: names and generic IDs get the port appended
+    docker_health: bool
+    docker_status: str | None
 
 
 def split_tags(text: str) -> list[str]:
@@ -119,59 +164,7 @@ def container_name(container: Mapping[str, Any]) -> str:
     return str(container.get("Name") or container.get("Id", "")[:12]).lstrip("/")
 
 
-def default_name(image: str) -> str:
-    base = image.rsplit("/", 1)[-1].split("@", 1)[0].split(":", 1)[0]
-    cleaned = re.sub(r"[^A-Za-z0-9-]+", "-", base).strip("-")[:63].strip("-")
-    return cleaned or "service"
-
-
-def ports_of(container: Mapping[str, Any], cfg: Config) -> list[Port]:
-    """Exposed and published ports, one entry per exposed port/proto, sorted."""
-    conf = container.get("Config") or {}
-    net = container.get("NetworkSettings") or {}
-    keys = set((conf.get("ExposedPorts") or {}).keys()) | set((net.get("Ports") or {}).keys())
-    host_mode = ((container.get("HostConfig") or {}).get("NetworkMode")) == "host"
-    out: list[Port] = []
-    for key in keys:
-        num, _, proto = key.partition("/")
-        try:
-            exposed = int(num)
-        except ValueError:
-            continue
-        bindings = (net.get("Ports") or {}).get(key) or []
-        host_port, host_ip = None, None
-        for b in bindings:  # prefer an IPv4 binding; Docker lists 0.0.0.0 and :: for the same port
-            if b.get("HostPort"):
-                hp, hi = int(b["HostPort"]), b.get("HostIp") or ""
-                if host_port is None or (":" in (host_ip or "") and ":" not in hi):
-                    host_port, host_ip = hp, hi
-        if host_mode:
-            host_port = exposed
-        out.append(Port(exposed, proto or "tcp", host_port, host_ip))
-    return sorted(out, key=lambda p: (p.exposed, p.proto))
-
-
-def container_addresses(container: Mapping[str, Any], network: str | None) -> tuple[str | None, str | None, str | None]:
-    """(ipv4, ipv6, problem) on the chosen network, else the first network by name that has one."""
-    nets: Mapping[str, Any] = (container.get("NetworkSettings") or {}).get("Networks") or {}
-    if network:
-        if network not in nets:
-            return None, None, f"container is not on network {network!r} (has {', '.join(sorted(nets)) or 'none'})"
-        chosen = [nets[network]]
-    else:
-        chosen = [nets[n] for n in sorted(nets)]
-    for n in chosen:
-        v4, v6 = n.get("IPAddress") or None, n.get("GlobalIPv6Address") or None
-        if v4 or v6:
-            return v4, v6, None
-    return None, None, "container has no address on any network"
-
-
-def _is_unspecified(ip: str | None) -> bool:
-    return not ip or ip in ("0.0.0.0", "::")
-
-
-def _check_value(key: str, value: str) -> str | None:
+def _value_problem(value: str) -> str | None:
     if len(value.encode()) > MAX_VALUE:
         return f"value longer than {MAX_VALUE} bytes"
     if any(ord(c) < 32 and c != "\t" for c in value):
@@ -179,145 +172,149 @@ def _check_value(key: str, value: str) -> str | None:
     return None
 
 
-def services_for(container: Mapping[str, Any], cfg: Config) -> tuple[list[Service], list[Problem]]:
-    """The services a running container should have, and the problems that made some be skipped."""
-    cname = container_name(container)
-    cid = str(container.get("Id", ""))
-    raw = raw_metadata(container)
-    problems: list[Problem] = []
-
-    def problem(key: str, value: str, reason: str) -> None:
-        problems.append(Problem(cname, key, value, reason))
-
-    # Split into generic and per-port keys; a bad key anywhere taints the whole container's services,
-    # because we cannot tell which service it was meant for.
+def read_metadata(container: Mapping[str, Any], cname: str) -> tuple[Metadata | None, list[Problem]]:
+    """Stage 1. A bad key anywhere taints the whole container (None): we cannot tell which service it was for."""
     generic: dict[str, str] = {}
     per_port: dict[int, dict[str, str]] = {}
-    written: dict[tuple[int | None, str], str] = {}  # (port, lower-cased key) -> the key as written
-    tainted = False
-    for key, value in raw.items():
+    written: dict[tuple[int | None, str], str] = {}
+    problems: list[Problem] = []
+    for key, value in raw_metadata(container).items():
         short = key[len("SERVICE_"):]
-        reason = _check_value(key, value)
-        if reason:
-            problem(key, value, reason)
-            tainted = True
-            continue
         m = _PORT_KEY.match(short)
-        if m:
-            pnum = int(m.group(1))
-            if not 1 <= pnum <= 65535:
-                problem(key, value, "port key is not a port number (1-65535)")
-                tainted = True
-                continue
-            per_port.setdefault(pnum, {})[m.group(2).lower()] = value
-            written[(pnum, m.group(2).lower())] = key
-        elif short and short[0].isdigit():
-            problem(key, value, "port-specific key needs the form SERVICE_<port>_<NAME>")
-            tainted = True
+        reason = _value_problem(value)
+        if reason is None and m and not 1 <= int(m.group(1)) <= 65535:
+            reason = "port key is not a port number (1-65535)"
+        elif reason is None and not m and short[:1].isdigit():
+            reason = "port-specific key needs the form SERVICE_<port>_<NAME>"
+        if reason:
+            problems.append(Problem(cname, key, value, reason, ALL_SKIPPED))
+        elif m:
+            per_port.setdefault(int(m.group(1)), {})[m.group(2).lower()] = value
+            written[(int(m.group(1)), m.group(2).lower())] = key
         else:
             generic[short.lower()] = value
             written[(None, short.lower())] = key
-    if tainted:
-        return [], problems
+    return (None, problems) if problems else (Metadata(generic, per_port, written), [])
 
-    image = str((container.get("Config") or {}).get("Image") or "")
-    ports = ports_of(container, cfg)
-    host_mode = ((container.get("HostConfig") or {}).get("NetworkMode")) == "host"
-    v4, v6, addr_problem = container_addresses(container, cfg.network) if cfg.internal else (None, None, None)
+
+def _registered(port: Port, md: Metadata, cfg: Config, host_mode: bool, single: bool) -> bool:
+    """Stage 2, for one port: SERVICE_IGNORE, -explicit and host networking decide whether it is a service."""
+    meta = md.for_port(port.exposed)
+    if meta.get("ignore") or (cfg.explicit and "name" not in meta):
+        return False
+    # host network: only ports named on purpose (see README)
+    return not host_mode or md.port_has(port.exposed, "name") or (single and "name" in meta)
+
+
+def _facts(container: Mapping[str, Any], cfg: Config, cname: str, ports: list[Port]) -> Facts | Problem:
+    conf = container.get("Config") or {}
     label_ip = None
-    if cfg.ip_from_label:
-        label_val = ((container.get("Config") or {}).get("Labels") or {}).get(cfg.ip_from_label)
-        if label_val:
-            label_ip = label_val.split("/", 1)[0].strip()
-            try:
-                ipaddress.ip_address(label_ip)
-            except ValueError:
-                problem(cfg.ip_from_label, label_val, "not an IP address")
-                return [], problems
-    health = ((container.get("Config") or {}).get("Healthcheck") or {}).get("Test")
-    has_docker_health = bool(health) and health != ["NONE"]
-    docker_status = (((container.get("State") or {}).get("Health")) or {}).get("Status")
+    if cfg.ip_from_label and (label_val := (conf.get("Labels") or {}).get(cfg.ip_from_label)):
+        label_ip, reason = label_address(label_val)
+        if reason:
+            return Problem(cname, cfg.ip_from_label, label_val, reason, ALL_SKIPPED)
+    health = (conf.get("Healthcheck") or {}).get("Test")
+    return Facts(
+        name=cname, cid=str(container.get("Id", "")), image=str(conf.get("Image") or ""),
+        addrs=container_addresses(container, cfg.network) if cfg.internal else Addresses(), label_ip=label_ip,
+        group=len(ports) > 1, docker_health=bool(health) and health != ["NONE"],
+        docker_status=(((container.get("State") or {}).get("Health")) or {}).get("Status"))
 
+
+def _service_meta(meta: Mapping[str, str], md: Metadata, exposed: int, f: Facts, cfg: Config,
+                  ) -> dict[str, str] | Problem:
+    """Stage: Meta pairs from the keys that are neither reserved nor checks, then our ownership pairs."""
+    out: dict[str, str] = {}
+    for k, v in sorted(meta.items()):
+        if k in RESERVED or k.startswith("check_"):
+            continue
+        if not _META_KEY.match(k) or k.startswith("consul-") or k.startswith("portside-"):
+            return Problem(f.name, md.key_of(k, exposed), v, "not usable as a Consul meta key ([A-Za-z0-9_-], max 64)")
+        if len(v.encode()) > MAX_META_VALUE:
+            return Problem(f.name, md.key_of(k, exposed), v,
+                           f"meta value longer than {MAX_META_VALUE} bytes (Consul's limit)")
+        out[k] = v
+    return {**out, OWNER_NODE: cfg.node_id, OWNER_CONTAINER: f.cid[:64]}
+
+
+def _tags(meta: Mapping[str, str], cfg: Config, udp: bool) -> tuple[str, ...]:
+    tags = split_tags(meta.get("tags", "")) + [t for t in cfg.tags if t] + (["udp"] if udp else [])
+    return tuple(dict.fromkeys(tags))
+
+
+def _one_service(port: Port, md: Metadata, f: Facts, cfg: Config) -> tuple[Service | None, list[Problem]]:
+    """Stages 3-7 for one port: address -> name -> ID -> tags/meta -> checks."""
+    meta, exposed = md.for_port(port.exposed), port.exposed
+    if cfg.internal and f.addrs.problem:
+        return None, [Problem(f.name, "network", cfg.network or "", f.addrs.problem)]
+    where = service_address(port, cfg, f.addrs)
+    if where is None:
+        return None, []  # not published
+    address, svc_port = (f.label_ip or where[0]), where[1]
+    if "name" in meta and (reason := name_problem(meta["name"])):
+        return None, [Problem(f.name, md.key_of("name", exposed), meta["name"], reason)]
+    name = service_name(meta.get("name"), f.image, exposed, group=f.group, port_named=md.port_has(exposed, "name"))
+    sid = service_id(meta.get("id"), node_id=cfg.node_id, container=f.name, exposed=exposed,
+                     udp=port.proto == "udp", group=f.group, port_specific=md.port_has(exposed, "id"))
+    if reason := id_problem(sid):
+        key, value = (md.key_of("id", exposed), meta["id"]) if "id" in meta else ("container name", f.name)
+        return None, [Problem(f.name, key, value, reason, kind="service_id")]
+    svc_meta = _service_meta(meta, md, exposed, f, cfg)
+    if isinstance(svc_meta, Problem):
+        return None, [svc_meta]
+    try:
+        built = build_checks(meta, Target(sid, address, svc_port, f.cid), allow_commands=cfg.allow_script_checks)
+    except CheckError as exc:
+        return None, [Problem(f.name, md.key_of(exc.key, exposed), exc.value, exc.reason)]
+    refused = [Problem(f.name, md.key_of(k, exposed), meta[k], "runs a command: needs --allow-script-checks",
+                       "check not registered", "script_check") for k in built.refused]
+    checks = built.checks + ((docker_health_check(sid, f.docker_status, cfg.health_starting),)
+                             if f.docker_health else ())
+    return Service(
+        id=sid, name=name, address=address, port=svc_port, tags=_tags(meta, cfg, port.proto == "udp"), meta=svc_meta,
+        checks=checks, tagged_addresses=tagged_addresses(cfg, f.addrs, svc_port), container_id=f.cid,
+        docker_health=f.docker_health, container=f.name, id_key=md.key_of("id", exposed) if "id" in meta else "",
+    ), refused
+
+
+def _over_limits(services: list[Service], cfg: Config, cname: str) -> Problem | None:
+    """The per-container caps, checked on what would be registered."""
+    lim = cfg.limits
+    tags = max((len(s.tags) for s in services), default=0)
+    meta = max((len(s.meta) for s in services), default=0)
+    checks = sum(len(s.checks) for s in services)
+    for key, count, cap, flag in (("ports", len(services), lim.ports, "--max-ports"),
+                                  ("SERVICE_TAGS", tags, lim.tags, "--max-tags"),
+                                  ("SERVICE_* meta", meta, MAX_META_PAIRS, "Consul's limit, our 2 pairs included"),
+                                  ("SERVICE_CHECK_*", checks, lim.checks, "--max-checks")):
+        if count > cap:
+            return Problem(cname, key, str(count), f"{count} over the limit of {cap} ({flag})", ALL_SKIPPED, "limit")
+    return None
+
+
+def services_for(container: Mapping[str, Any], cfg: Config) -> tuple[list[Service], list[Problem]]:
+    """The services a running container should have, and the problems that made some be skipped."""
+    cname = container_name(container)
+    md, problems = read_metadata(container, cname)
+    if md is None:
+        return [], problems
+    ports = ports_of(container)
+    facts = _facts(container, cfg, cname, ports)
+    if isinstance(facts, Problem):
+        return [], [facts]
+    host_mode = host_network(container)
+    chosen = [p for p in ports if _registered(p, md, cfg, host_mode, single=len(ports) == 1)]
+    if len(chosen) > cfg.limits.ports:  # before building: a container may expose thousands
+        return [], [Problem(cname, "ports", str(len(chosen)), f"{len(chosen)} over the limit of "
+                            f"{cfg.limits.ports} (--max-ports)", ALL_SKIPPED, "limit")]
     services: list[Service] = []
-    group = len(ports) > 1
-    for port in ports:
-        meta = {**generic, **per_port.get(port.exposed, {})}
-        port_named = "name" in per_port.get(port.exposed, {})
-        if meta.get("ignore"):
-            continue
-        if cfg.explicit and "name" not in meta:
-            continue
-        if host_mode and not port_named and not (len(ports) == 1 and "name" in meta):
-            continue  # host network: only ports named on purpose (see README)
-        if cfg.internal:
-            if addr_problem:
-                problem("network", cfg.network or "", addr_problem)
-                continue
-            address, svc_port = (v4 or v6 or ""), port.exposed
-        else:
-            if port.host_port is None:
-                continue  # not published
-            svc_port = port.host_port
-            if cfg.ip:
-                address = cfg.ip
-            elif not _is_unspecified(port.host_ip):
-                address = str(port.host_ip)
-            else:
-                address = cfg.host_ip
-        if label_ip:
-            address = label_ip
-        def source_key(k: str, _port: int = port.exposed) -> str:
-            """The label/env key a merged metadata key came from, as written (lower() does not round-trip)."""
-            where = _port if k in per_port.get(_port, {}) else None
-            return written.get((where, k)) or (f"SERVICE_{_port}_{k.upper()}" if where else f"SERVICE_{k.upper()}")
-
-        name_key = source_key("name")
-        if "name" in meta:
-            name = meta["name"]
-            if not _DNS_LABEL.match(name):
-                problem(name_key, name, "service name must be a DNS label (letters, digits, '-', max 63)")
-                continue
-            if group and not port_named:
-                name = f"{name}-{port.exposed}"
-        else:
-            name = default_name(image) + (f"-{port.exposed}" if group else "")
-        udp = port.proto == "udp"
-        sid = meta.get("id") or f"{cfg.node_id}:{cname}:{port.exposed}" + (":udp" if udp else "")
-        if "id" in meta and group and "id" not in per_port.get(port.exposed, {}):
-            sid = f"{sid}:{port.exposed}"  # one generic SERVICE_ID over several ports must stay unique
-        tags = split_tags(meta.get("tags", "")) + [t for t in cfg.tags if t]
-        if udp:
-            tags.append("udp")
-        svc_meta: dict[str, str] = {}
-        bad = False
-        for k, v in sorted(meta.items()):
-            if k in RESERVED or k.startswith("check_"):
-                continue
-            if not _META_KEY.match(k) or k.startswith("consul-") or k.startswith("portside-"):
-                problem(source_key(k), v, "not usable as a Consul meta key ([A-Za-z0-9_-], max 64)")
-                bad = True
-                break
-            if len(v.encode()) > MAX_META_VALUE:
-                problem(source_key(k), v, f"meta value longer than {MAX_META_VALUE} bytes (Consul's limit)")
-                bad = True
-                break
-            svc_meta[k] = v
-        if bad:
-            continue
-        svc_meta[OWNER_NODE] = cfg.node_id
-        svc_meta[OWNER_CONTAINER] = cid[:64]
-        try:
-            checks = build_checks(meta, service_id=sid, ip=address, port=svc_port, container_id=cid)
-        except CheckError as exc:
-            problem(source_key(exc.key), exc.value, str(exc).split(": ", 1)[-1])
-            continue
-        if has_docker_health:
-            checks.append(docker_health_check(sid, docker_status, cfg.health_starting))
-        tagged: dict[str, dict[str, Any]] = {}
-        if cfg.internal and v4 and v6:
-            tagged = {"lan_ipv4": {"Address": v4, "Port": svc_port}, "lan_ipv6": {"Address": v6, "Port": svc_port}}
-        services.append(Service(
-            id=sid, name=name, address=address, port=svc_port, tags=tuple(dict.fromkeys(tags)), meta=svc_meta,
-            checks=tuple(checks), tagged_addresses=tagged, container_id=cid, docker_health=has_docker_health,
-        ))
-    return services, problems
+    for port in chosen:
+        svc, found = _one_service(port, md, facts, cfg)
+        problems += found
+        if svc is not None and any(s.id == svc.id for s in services):
+            problems.append(Problem(cname, md.key_of("id", port.exposed), svc.id,
+                                    "service ID already used by another port of this container", kind="service_id"))
+        elif svc is not None:
+            services.append(svc)
+    over = _over_limits(services, cfg, cname)
+    return ([], [*problems, over]) if over else (services, problems)

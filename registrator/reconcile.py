@@ -1,12 +1,19 @@
-"""Pure: desired services (from running containers) vs actual (this node's services in the agent) -> actions."""
+"""Pure: desired services (from running containers) vs actual (the agent's services) -> actions, and whose a
+service in the agent is.
+
+Ownership: a service is this node's when its Meta `portside-node` names this node, and one container's when
+`portside-container` names it. This node registers over an existing ID only when it is its own and not held by
+another running container of this node; it deregisters and sets maintenance only on its own. Anything else in
+the agent (another node's registrator sharing the agent, a hand-made registration, a service without our Meta)
+is left alone: a label naming its ID must not overwrite it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from registrator.metadata import OWNER_NODE, Service
+from registrator.metadata import OWNER_CONTAINER, OWNER_NODE, Service
 
 
 @dataclass(frozen=True)
@@ -15,9 +22,29 @@ class Plan:
     deregister: tuple[str, ...]
 
 
+def owner(entry: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(node, container) an agent service entry names in its Meta."""
+    meta = entry.get("Meta") or {}
+    return meta.get(OWNER_NODE), meta.get(OWNER_CONTAINER)
+
+
 def owned_ids(actual: Mapping[str, Mapping[str, Any]], node_id: str) -> set[str]:
     """IDs of the agent's services that this node registered (never anything registered by others)."""
-    return {sid for sid, s in actual.items() if (s.get("Meta") or {}).get(OWNER_NODE) == node_id}
+    return {sid for sid, s in actual.items() if owner(s)[0] == node_id}
+
+
+def claim_refused(existing: Mapping[str, Any] | None, node_id: str, container_id: str,
+                  running: Callable[[str], bool]) -> str | None:
+    """Why this node's container may not register over `existing` (None: it may). A service of this node left by
+    a container that no longer runs (registrator was down meanwhile) is taken over: its ID is free again."""
+    if existing is None:
+        return None
+    node, container = owner(existing)
+    if node != node_id:
+        return f"the ID belongs to node {node!r}" if node else "the ID belongs to a service this node did not register"
+    if container and container != container_id and running(container):
+        return f"the ID is held by container {container[:12]}, running on this node"
+    return None
 
 
 def differs(want: Service, have: Mapping[str, Any]) -> bool:

@@ -10,6 +10,18 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+# A Jinja2 template over every service of the catalog (consul-templates' scale test and benchmark): one nginx
+# upstream per service, each reading that service's instances.
+EVERY_SERVICE_TEMPLATE = """{% for s in services() %}
+upstream {{ s.name }} {
+{% for i in service(s.name) %}
+    server {{ i.hostport }};
+{% else %}
+    {{ empty_upstream() }}
+{% endfor %}
+}
+{% endfor %}
+"""
 TXN_OPS = 64  # Consul refuses a transaction of more than 128 operations; half keeps each request small
 
 
@@ -46,10 +58,12 @@ def check_op(node: str, sid: str, status: str = "passing") -> dict[str, Any]:
                                                 "Status": status, "ServiceID": sid}}}
 
 
-def ops_for(layout: Layout) -> Iterator[dict[str, Any]]:
-    for n in range(layout.nodes):
-        yield node_op(*layout.node(n))
-    for s in range(layout.services):
+def ops_for(layout: Layout, start: int = 0) -> Iterator[dict[str, Any]]:
+    """The operations that register services `start`..`layout.services - 1` (and the nodes, from 0)."""
+    if start == 0:
+        for n in range(layout.nodes):
+            yield node_op(*layout.node(n))
+    for s in range(start, layout.services):
         for i in range(layout.instances):
             node, sid, port = layout.placement(s, i)
             yield service_op(node, f"svc{s}", sid, port, tags=("bulk",))

@@ -96,26 +96,23 @@ def target_of(path: str, params: Sequence[tuple[str, str]]) -> str:
 
 
 class _Failures:
-    """A watch's run of failures, for logging: the first of a kind as a warning, repeats at debug level, the
-    recovery once; and the observer told of each fetch."""
+    """A watch's run of failures: each one logged (a missing right must stay visible while it lasts; the backoff
+    keeps it to one line per 5 s at most), the recovery once; and the observer told of each fetch."""
 
     def __init__(self, path: str, target: str, observer: WatchObserver | None) -> None:
         self.path, self.target, self.observer = path, target, observer
         self.count = 0
-        self.last = ""
 
     def failed(self, exc: ConsulError, delay: float) -> None:
         self.count += 1
-        level = logging.WARNING if str(exc) != self.last else logging.DEBUG
-        log.log(level, "watch %s: %s; retrying in %.2fs (attempt %d)", self.path, exc, delay, self.count)
-        self.last = str(exc)
+        log.warning("watch %s: %s; retrying in %.2fs (attempt %d)", self.path, exc, delay, self.count)
         if self.observer is not None:
             self.observer.on_error(self.target, exc)
 
     def answered(self) -> None:
         if self.count:
             log.info("watch %s: Consul answers again after %d failed attempt(s)", self.path, self.count)
-            self.count, self.last = 0, ""
+            self.count = 0
         if self.observer is not None:
             self.observer.on_answer(self.target)
 

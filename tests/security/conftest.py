@@ -2,5 +2,6 @@
 tests/conftest.py; the harnesses they drive live in tests/support/."""
 
 from tests.support.ct_fixtures import daemon, listen_port, service, site, webs
+from tests.support.regharness import registrator
 
-__all__ = ["daemon", "listen_port", "service", "site", "webs"]
+__all__ = ["daemon", "listen_port", "registrator", "service", "site", "webs"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import io
+import ipaddress
 import json
 import os
 import subprocess
@@ -31,8 +32,9 @@ from testbed import engines
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose" / "docker-compose.yml"
 ACL_STATE = "/var/lib/portside-acl"
-DEMO_SUBNET = "198.18.11.0/24"
-CONTROL_SUBNET = "198.18.13.0/24"
+# The stack's two networks get /24s from here that no route on this host uses yet: other checkouts' tests share
+# the engine (and the host's routing), each with networks of its own.
+SUBNET_RANGE = ipaddress.ip_network("198.18.16.0/20")
 
 # Runs inside a container on one of the stack's networks: each request is [method, url, body, token], the
 # answer [status, text] (status 0: no connection, text says why).
@@ -80,13 +82,27 @@ class Stack:
                        timeout=900)
         web = subprocess.run(["bash", str(ROOT / "scripts/web-image.sh")], env=env, check=True,
                              capture_output=True, text=True).stdout.strip().splitlines()[-1]
-        self.web_port, self.dns_port, self.consul_port, self.haproxy_port = engines.free_ports(4)
         sock = self.dockerd.host.removeprefix("unix://")
-        self.env = {**env, "WEB_IMAGE": web, "WEB_PORT": str(self.web_port), "DNS_PORT": str(self.dns_port),
-                    "CONSUL_PORT": str(self.consul_port), "HAPROXY_PORT": str(self.haproxy_port),
-                    "DOCKER_SOCK": sock, "DOCKER_GID": str(os.stat(sock).st_gid),
-                    "DEMO_NETWORK": self.demo_network, "DEMO_SUBNET": DEMO_SUBNET,
-                    "CONTROL_NETWORK": self.control_network, "CONTROL_SUBNET": CONTROL_SUBNET}
+        self.env = {**env, "WEB_IMAGE": web, "DOCKER_SOCK": sock, "DOCKER_GID": str(os.stat(sock).st_gid),
+                    "DEMO_NETWORK": self.demo_network, "CONTROL_NETWORK": self.control_network}
+
+    def up(self, attempts: int = 3) -> None:
+        """`up --wait` on ports and subnets free a moment ago. Other checkouts' tests share the engine and the
+        host: when one takes a port or a subnet in between, the stack is removed and placed again."""
+        for attempt in range(1, attempts + 1):
+            self.web_port, self.dns_port, self.consul_port, self.haproxy_port = engines.free_ports(4)
+            self.env.update(WEB_PORT=str(self.web_port), DNS_PORT=str(self.dns_port),
+                            CONSUL_PORT=str(self.consul_port), HAPROXY_PORT=str(self.haproxy_port))
+            self.env["DEMO_SUBNET"], self.env["CONTROL_SUBNET"] = free_subnets(2)
+            try:
+                self.compose("up", "-d", "--wait", "--scale", "web=1")
+                return
+            except subprocess.CalledProcessError as exc:
+                taken = "port is already allocated" in exc.stderr or "Pool overlaps" in exc.stderr
+                logs = self.logs()
+                self.down()
+                if not taken or attempt == attempts:
+                    raise AssertionError(f"compose up failed: {exc.stderr}\n{logs}") from None
 
     def compose(self, *args: str, timeout: float = 300) -> str:
         return subprocess.run(["docker", "compose", "-p", self.project, "-f", str(COMPOSE_FILE), *args],
@@ -130,7 +146,20 @@ class Stack:
         return list(json.loads(out))
 
     def down(self) -> None:
-        self.compose("--profile", "haproxy", "down", "-v", "-t", "2")  # the profile's container too, if started
+        """Everything, the haproxy profile's container and the volumes included; never raises (used on failure)."""
+        subprocess.run(["docker", "compose", "-p", self.project, "-f", str(COMPOSE_FILE), "--profile", "haproxy",
+                        "down", "-v", "-t", "2"], env=self.env, capture_output=True, timeout=300)
+
+
+def free_subnets(n: int) -> list[str]:
+    """n /24s of SUBNET_RANGE that overlap no route of this host (every Docker bridge on it has one)."""
+    routes = subprocess.run(["ip", "-4", "route", "show"], check=True, capture_output=True, text=True).stdout
+    used = [ipaddress.ip_network(line.split()[0], strict=False) for line in routes.splitlines()
+            if line.split() and "/" in line.split()[0]]
+    free = [str(net) for net in SUBNET_RANGE.subnets(new_prefix=24) if not any(net.overlaps(u) for u in used)]
+    if len(free) < n:
+        raise RuntimeError(f"no {n} free /24 in {SUBNET_RANGE} (routes: {routes})")
+    return free[-n:]  # from the top: others counting up from the bottom of the range meet us last
 
 
 def served_by(port: int, n: int = 20) -> collections.Counter:

@@ -23,7 +23,9 @@ class Fleet:
         """Start or deregister instances until n are registered; returns the hostnames that should answer."""
         while len(self.members) < n:
             i = len(self.members)
-            c = self.docker.containers.run(self.image, detach=True, labels={"portside-test": "dnsb-fleet"})
+            # not the "portside-test" label: the registrator tests' clean-up removes every container carrying it,
+            # on a shared engine those of a parallel session too
+            c = self.docker.containers.run(self.image, detach=True, labels={"portside-dnsb-fleet": self.name})
             c.reload()
             ip = c.attrs["NetworkSettings"]["IPAddress"]
             register(self.agent, self.name, f"{self.name}-{i}", ip, 80)

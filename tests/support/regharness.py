@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+
+import docker
+import pytest
 
 from testbed import engines
 
@@ -18,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class RegistratorProcess:
     def __init__(self, dockerd: engines.Dockerd, agent: engines.ConsulAgent, args: list[str], node: str) -> None:
         self.node = node
+        self.agent = agent
         self.log_path = Path(agent.workdir) / f"registrator-{uuid.uuid4().hex[:6]}.log"
         env = {**os.environ, "DOCKER_HOST": dockerd.host, "PYTHONUNBUFFERED": "1"}
         env.pop("CONSUL_HTTP_ADDR", None)
@@ -66,3 +73,47 @@ def owned(agent: engines.ConsulAgent, node: str) -> dict[str, dict]:
 
 def checks_of(agent: engines.ConsulAgent, sid: str) -> dict[str, str]:
     return {cid: c["Status"] for cid, c in (agent.api("/v1/agent/checks") or {}).items() if c["ServiceID"] == sid}
+
+
+def metrics(port: int) -> dict[str, float]:
+    """The registrator's /metrics (started with --http-addr 127.0.0.1:<port>) as {sample: value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line and not line.startswith("#")}
+
+
+def lines_naming(r: RegistratorProcess, *words: str) -> list[str]:
+    """The registrator's log lines holding every one of `words`."""
+    return [ln for ln in r.output().splitlines() if all(w in ln for w in words)]
+
+
+def wait_started(r: RegistratorProcess) -> None:
+    engines.wait_until(lambda: "registrator started" in r.output() or not r.alive(), 30, "registrator start")
+    assert r.alive(), r.output()
+
+
+@pytest.fixture
+def registrator(dockerd, consul_agent, docker_client) -> Iterator:
+    """Factory: start a registrator with extra args; all are stopped (and their containers removed) after."""
+    started: list[RegistratorProcess] = []
+    label = f"ps-test-{uuid.uuid4().hex[:6]}"
+
+    def start(*args: str, agent: engines.ConsulAgent | None = None, node: str | None = None) -> RegistratorProcess:
+        r = RegistratorProcess(dockerd, agent or consul_agent, list(args), node or label)
+        started.append(r)
+        return r
+
+    start.node = label  # type: ignore[attr-defined]
+    yield start
+    for r in started:
+        if r.alive():
+            r.stop(timeout=10)
+    for c in docker_client.containers.list(all=True, filters={"label": "portside-test"}):
+        with contextlib.suppress(docker.errors.APIError):  # gone meanwhile, or being removed by its test
+            c.remove(force=True)
+    # leave the agents clean for the next test (one a test started itself may be gone already)
+    for r in started:
+        with contextlib.suppress(OSError):
+            for sid in owned(r.agent, r.node):
+                r.agent.api(f"/v1/agent/service/deregister/{sid}", "PUT")

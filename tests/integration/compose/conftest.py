@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -15,11 +14,6 @@ from tests.support.compose_stack import Stack
 def stack(dockerd: engines.Dockerd) -> Iterator[Stack]:
     s = Stack(dockerd)
     s.build()
-    try:
-        s.compose("up", "-d", "--wait", "--scale", "web=1")
-    except subprocess.CalledProcessError as exc:
-        logs = s.logs()
-        s.down()
-        raise AssertionError(f"compose up failed: {exc.stderr}\n{logs}") from None
+    s.up()
     yield s
     s.down()

@@ -10,6 +10,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 
 import pytest
 
@@ -76,16 +77,44 @@ def test_daemons_run_as_non_root_and_stop_within_2s(stack, service, docker_clien
     assert uid != "0"
     cid = stack.compose("ps", "-q", service).strip()
     c = docker_client.containers.get(cid)
-    t0 = time.monotonic()
+    t0 = time.time()
     c.stop(timeout=10)
-    took = time.monotonic() - t0
+    took = time.time() - t0
     c.reload()
     logs = c.logs().decode(errors="replace")
-    stack.compose("up", "-d", "--no-recreate", service)
-    assert took < 2.0, f"{service} took {took:.2f}s to stop"
+    # templates lives in nginx's PID namespace (`pid: service:nginx`): stopping nginx stops it too
+    stack.compose("up", "-d", "--no-recreate", service, *(["templates"] if service == "nginx" else []))
+    # The daemon's own stop: from `docker stop` to its exit, as the engine recorded it. What the engine does after
+    # (taking the container off its networks: two for dns, with published ports) is not the daemon's, and took
+    # up to 7 s more on the loaded 2-core machine; the whole stop must still come in under the 10 s SIGKILL.
+    exited = finished_at(c.attrs["State"]["FinishedAt"]) - t0
+    assert exited < 2.0, f"{service} exited {exited:.2f}s after docker stop (stop took {took:.2f}s in all)"
+    assert took < 10.0, f"{service} took {took:.2f}s to stop"
     assert "Traceback" not in logs
     if service != "nginx":
         assert c.attrs["State"]["ExitCode"] == 0, logs[-2000:]
+
+
+DAEMON = {"registrator": "registrator", "dns": "dns-balancer", "templates": "consul-templates"}
+# The environment of the daemon's process, found by its command line (in the templates container PID 1 is
+# nginx's master: the two share nginx's PID namespace).
+ENVIRON_OF = """
+import os, sys
+for pid in os.listdir("/proc"):
+    if pid.isdigit() and int(pid) != os.getpid():
+        try:
+            if sys.argv[1].encode() in open(f"/proc/{pid}/cmdline", "rb").read():
+                sys.stdout.buffer.write(open(f"/proc/{pid}/environ", "rb").read())
+                break
+        except OSError:
+            pass
+"""
+
+
+def finished_at(stamp: str) -> float:
+    """The engine's RFC 3339 time with nanoseconds (`2026-11-29T17:24:10.546051337Z`) as a Unix time."""
+    whole, _, frac = stamp.rstrip("Z").partition(".")
+    return datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp() + float(f"0.{frac or 0}")
 
 
 SERVICES = ["consul", "acl-init", "registrator", "dns", "nginx", "templates", "web"]
@@ -115,6 +144,12 @@ def test_every_container_is_locked_down(stack: Stack, docker_client):
         for m in c.attrs["Mounts"]:
             if m["Type"] == "volume" and m["Name"].endswith("-token") and service != "acl-init":
                 assert m["RW"] is False, (service, m)
+        if service in ("registrator", "dns", "templates"):  # the token is read from its file, never an env var
+            assert not [e for e in c.attrs["Config"]["Env"] if e.startswith("CONSUL_HTTP_TOKEN=")], service
+            engines.wait_until(lambda c=c: c.reload() or c.status == "running", 60, f"{service} running")
+            environ = c.exec_run(["python3", "-c", ENVIRON_OF, DAEMON[service]]).output.split(b"\0")
+            assert [e for e in environ if e.startswith(b"CONSUL_HTTP_TOKEN_FILE=")], service
+            assert not [e for e in environ if e.startswith(b"CONSUL_HTTP_TOKEN=")], service
 
 
 def test_second_up_changes_nothing(stack: Stack, docker_client):

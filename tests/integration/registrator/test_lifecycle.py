@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from testbed import engines
-from tests.support.regharness import checks_of, owned
+from tests.support.regharness import checks_of, owned, wait_started
 
 pytestmark = pytest.mark.engines
 MAINT = "_service_maintenance:"
@@ -19,11 +19,6 @@ def run_web(docker_client, image, *, labels=None, command=None, ports=True, **kw
     return docker_client.containers.run(
         image, name=kw.pop("name", f"web-{uuid.uuid4().hex[:8]}"), labels={"portside-test": "1", **(labels or {})},
         command=command, ports={"80/tcp": ("127.0.0.1", None)} if ports else None, detach=True, **kw)
-
-
-def wait_started(r) -> None:
-    engines.wait_until(lambda: "registrator started" in r.output() or not r.alive(), 30, "registrator start")
-    assert r.alive(), r.output()
 
 
 def host_port(c) -> int:
@@ -59,7 +54,7 @@ def test_start_registers_with_metadata_and_stop_drains_then_deregisters(registra
 
 
 def test_every_check_kind_passing_and_critical(registrator, docker_client, web_image, consul_agent):
-    r = registrator("-internal")
+    r = registrator("-internal", "--allow-script-checks")
     wait_started(r)
     # httpd daemonizes; PID 1 sleeps, so httpd can be killed and restarted without the container exiting
     keep = ["sh", "-c", "hostname > /www/index.html; echo ok > /www/health; httpd -p 80 -h /www; exec sleep 100000"]

@@ -76,17 +76,17 @@ def test_aggregated_status(checks: list[dict[str, Any]], status: str) -> None:
 
 
 def _entry(node: str, sid: str, status: str, address: str = "", tags: Any = None) -> dict[str, Any]:
-    return {"Node": {"Node": node, "Address": "10.0.0.1", "Meta": None},
+    return {"Node": {"Node": node, "Address": "198.18.5.1", "Meta": None},
             "Service": {"ID": sid, "Service": "web", "Address": address, "Port": 80, "Tags": tags},
             "Checks": [_check(f"{sid}-c", status)]}
 
 
 def test_health_services_filter_sort_and_fallbacks() -> None:
-    entries = [_entry("n2", "b", "passing"), _entry("n1", "z", "warning", "10.9.9.9", ["y", "x"]),
+    entries = [_entry("n2", "b", "passing"), _entry("n1", "z", "warning", "198.18.9.9", ["y", "x"]),
                _entry("n1", "a", "critical")]
     got = cj.health_services(entries, ServiceQuery.parse("web|passing,warning"))
     assert [(s.Node, s.ID, s.Status) for s in got] == [("n1", "z", "warning"), ("n2", "b", "passing")]
-    assert got[0].Address == "10.9.9.9" and got[1].Address == "10.0.0.1"  # node address when the service has none
+    assert got[0].Address == "198.18.9.9" and got[1].Address == "198.18.5.1"  # node address when the service has none
     assert list(got[0].Tags) == ["x", "y"] and got[1].Tags.go_type == "dependency.ServiceTags"
     assert isinstance(got[0].NodeMeta, NilMap) and isinstance(got[0].Node, Tainted)
     near = cj.health_services(entries, ServiceQuery.parse("web~_agent|any"))
@@ -168,12 +168,12 @@ def test_views_of_the_catalog_model_give_consul_templates_values() -> None:
     from portside import catalog as pc
 
     checks = (pc.Check("n1", "serfHealth", "passing", "Serf"), pc.Check("n1", "c1", "warning", "http", "a", "web"))
-    a = pc.Instance("a", "web", "n1", "10.0.0.1", 80, node_address="10.0.0.9", tags=("x", "y"),
+    a = pc.Instance("a", "web", "n1", "198.18.5.1", 80, node_address="198.18.5.9", tags=("x", "y"),
                     meta=pc.FrozenMap([("k", "v")]), checks=checks, status="warning", weight_passing=3)
-    b = pc.Instance("b", "web", "n2", "10.0.0.2", 81, checks=(pc.Check("n2", "_node_maintenance", "critical"),),
+    b = pc.Instance("b", "web", "n2", "198.18.5.2", 81, checks=(pc.Check("n2", "_node_maintenance", "critical"),),
                     status="critical", maintenance=True)
     cat = pc.Catalog(services={"web": (a, b)}, summaries={"web": pc.ServiceSummary("web", ("x", "y"))},
-                     nodes={"n2": pc.Node("n2", "10.0.0.2"), "n1": pc.Node("n1", "10.0.0.9", "dc1")})
+                     nodes={"n2": pc.Node("n2", "198.18.5.2"), "n1": pc.Node("n1", "198.18.5.9", "dc1")})
     default = dependency(ServiceQuery.parse("web")).view(cat)
     assert default == []  # warning and maintenance are not passing
     view = dependency(ServiceQuery.parse("x.web|any")).view(cat)

@@ -41,7 +41,7 @@ def test_guard_refuses_a_consul_value_through_functions(expr: str) -> None:
 
 
 def test_guard_lets_clean_values_and_template_text_through() -> None:
-    assert _render('server {{ key "a" }} {{ "a;b{}" }};', {"a": "10.0.0.1:80"}) == "server 10.0.0.1:80 a;b{};"
+    assert _render('server {{ key "a" }} {{ "a;b{}" }};', {"a": "198.18.0.1:80"}) == "server 198.18.0.1:80 a;b{};"
     # clean Consul values joined with template text that has a space: the space is the template's own
     assert _render('{{ split "," (key "a") | join " " }}', {"a": "x,y"}) == "x y"
     assert _render('{{ key "a" | toJSON }}', {"a": "x"}) == '"x"'

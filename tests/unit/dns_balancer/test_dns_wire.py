@@ -13,8 +13,8 @@ import dns.rdatatype
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dns_balancer.forward import parse_recursor
-from dns_balancer.wire import Forward, Responder, truncate_forwarded
+from dns_balancer.forward import parse_recursor, truncate_forwarded
+from dns_balancer.wire import Forward, Responder
 from dns_balancer.zone import ZoneConfig, build_zone
 from tests.support.dnsb_helpers import ask, inst, query, responder, snapshot
 
@@ -334,3 +334,65 @@ def test_on_ready_runs_once_after_the_first_ready_zone():
     r.set_zone(zone, ready=True)
     r.set_zone(zone, ready=True)
     assert calls == [1]
+
+
+# ---- the reply cache: repeated UDP questions, byte for byte after the ID -----------------------------------
+def _firsts(r: Responder, wires: list[bytes]) -> list[str]:
+    return [dns.message.from_wire(raw(r, w)).answer[0][0].address for w in wires]
+
+
+def test_cached_replies_keep_one_rotation_per_name_across_spellings():
+    r = responder(THREE)
+    plain, shout = query("web.service.consul"), query("WEB.SERVICE.CONSUL")
+    edns = query("web.service.consul", edns=1232)
+    seq = _firsts(r, [plain, shout, edns] * 4)
+    assert seq == ["127.0.0.2", "127.0.0.3", "127.0.0.4"] * 4  # one counter, whichever spelling and cache state
+    assert len(r.cache.entries) == 3 and r.positive[1] == 12
+    again = dns.message.from_wire(raw(r, query("web.service.consul", qid=0x4321)))
+    assert again.id == 0x4321 and again.question[0].name.to_text() == "web.service.consul."
+
+
+def test_cache_is_dropped_on_a_zone_change_and_counts_stay_right():
+    r = responder(THREE)
+    wire = query("web.service.consul")
+    for _ in range(6):
+        raw(r, wire)
+    r.set_zone(build_zone(snapshot({"web": (inst(0), inst(1), inst(2), inst(3))}), ZoneConfig()))
+    assert not r.cache.entries
+    assert sorted(rd.address for rd in dns.message.from_wire(raw(r, wire)).answer[0]) == [
+        "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
+    r.stale = True
+    for _ in range(8):
+        raw(r, wire)
+    assert r.stale_answers == 8 and r.positive[1] == 15
+    big = responder(FORTY)
+    for _ in range(3):
+        raw(big, query("big.service.consul"))  # 40 records: too many to cache, truncated every time
+    assert big.truncated == 3 and not big.cache.entries
+
+
+def test_cache_is_bounded(monkeypatch):
+    from dns_balancer import replycache
+
+    monkeypatch.setattr(replycache, "MAX_ENTRIES", 4)
+    r = responder(THREE)
+    spellings = ["".join(c.upper() if i >> j & 1 else c for j, c in enumerate("web")) + ".service.consul"
+                 for i in range(8)]  # 0x20 case: eight distinct queries, one name
+    sizes = []
+    for name in spellings:
+        raw(r, query(name))
+        sizes.append(len(r.cache.entries))
+    assert sizes == [1, 2, 3, 4, 1, 2, 3, 4]  # full: dropped and started over
+    assert _firsts(r, [query(spellings[0])] * 3) == ["127.0.0.4", "127.0.0.2", "127.0.0.3"]  # 8 answers so far
+
+
+def test_cache_serves_clients_by_their_ra_bit():
+    r = responder(THREE)  # no recursion: RA is clear for everyone, one cache for all
+    raw(r, query("web.service.consul"), recurse=False)
+    assert len(r.cache.entries) == 1
+    rec = responder(THREE, recursion=True)
+    raw(rec, query("web.service.consul"), recurse=False)  # RA clear for this client: not from the shared cache
+    assert not rec.cache.entries
+    raw(rec, query("web.service.consul"))
+    cached = dns.message.from_wire(raw(rec, query("web.service.consul"), recurse=False))
+    assert not cached.flags & dns.flags.RA

@@ -16,7 +16,7 @@ from portside.address import Address, AddressError, hostport
     ("  consul.service:8500 ", {}, "consul.service", 8500),
     ("[::1]:53", {}, "::1", 53),
     ("[fe80::1%eth0]:53", {}, "fe80::1%eth0", 53),
-    ("10.0.0.53", {"default_port": 53}, "10.0.0.53", 53),
+    ("198.18.0.53", {"default_port": 53}, "198.18.0.53", 53),
     ("::1", {"default_port": 53}, "::1", 53),
     ("[::1]", {"default_port": 53}, "::1", 53),
     ("consul", {"default_port": 8500}, "consul", 8500),

@@ -56,7 +56,7 @@ def check(cid: str, status: Any) -> dict:
 
 
 def test_the_one_status_rule() -> None:
-    def status(*checks: dict) -> tuple[str, bool]:
+    def status(*checks: Any) -> tuple[str, bool]:
         i = decode_instance(entry(checks=list(checks)))
         assert i is not None
         return i.status, i.maintenance
@@ -67,6 +67,8 @@ def test_the_one_status_rule() -> None:
     assert status(check("a", "passing"), check("b", "bogus")) == (CRITICAL, False)  # unknown: critical
     assert status(check("a", "passing"), {"CheckID": "b"}) == (CRITICAL, False)  # missing: critical
     assert status(check("a", None)) == (CRITICAL, False)
+    assert status(check("a", "passing"), "junk") == (CRITICAL, False)  # an unreadable check: unknown, critical
+    assert status({"Status": "warning"}) == (WARNING, False)  # no CheckID: its status still counts
     for maint in ("_service_maintenance:web-1", "_node_maintenance"):
         assert status(check(maint, "passing")) == (CRITICAL, True)  # maintenance: critical, whatever it says
     assert judge([]) == (PASSING, False)

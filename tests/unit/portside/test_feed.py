@@ -108,3 +108,13 @@ async def test_pool_never_exceeds_its_size() -> None:
     assert seen == 3 and pool.peak == 3
     with pytest.raises(ValueError):
         Pool(0)
+
+
+async def test_a_small_catalog_is_read_whole_instead_of_swept() -> None:
+    # 5 services <= 3 nodes + a pool of 8: reading each service is one round trip, the sweep would be two
+    consul = FakeConsul(services=5)
+    async with running(consul) as (feed, _):
+        consul.add("svc3", "svc3-new", "n0", status="")
+        await consul.bump()
+        await until(lambda: any(i.id == "svc3-new" for i in feed.catalog.services["svc3"]))
+        assert feed.stats["sweeps_by_service"] >= 1 and feed.stats["sweeps"] == 0

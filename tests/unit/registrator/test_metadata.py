@@ -5,8 +5,9 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registrator.config import Config
-from registrator.metadata import OWNER_CONTAINER, OWNER_NODE, default_name, services_for, split_tags
+from registrator.config import MAX_META_PAIRS, Config, Limits
+from registrator.metadata import OWNER_CONTAINER, OWNER_NODE, services_for, split_tags
+from registrator.naming import default_name
 from tests.support.inspect_fixtures import make_container
 
 CFG = Config(node_id="host-a", ip="127.0.0.1")
@@ -219,3 +220,97 @@ def test_any_labels_never_raise_and_services_are_well_formed(labels, env):
         assert s.definition()["Port"] == 32768
     for p in problems:
         assert p.container == "web1" and p.key.startswith(("SERVICE_", "network"))
+
+
+# ---- service IDs that would reach another endpoint: refused with the key named ----
+def test_hostile_service_id_is_skipped_naming_container_and_key(container):
+    for sid in ("../../leave", "../../join/127.0.0.2", "a/b", "x?y", "a b"):
+        p = bad(container, {"labels": {"SERVICE_ID": sid}}, "SERVICE_ID")
+        assert p.kind == "service_id" and p.value == sid
+    p = bad(container, {"env": ["SERVICE_80_ID=../../check/fail/x"]}, "SERVICE_80_ID")
+    assert "'..'" in p.reason
+
+
+def test_generic_id_suffixed_per_port_is_checked_too_and_duplicates_refused(container):
+    c = container(exposed=["80/tcp", "81/tcp"], published={"80/tcp": [{"HostIp": "", "HostPort": "1080"}],
+                                                          "81/tcp": [{"HostIp": "", "HostPort": "1081"}]},
+                  labels={"SERVICE_80_ID": "same", "SERVICE_81_ID": "same"})
+    services, problems = services_for(c, CFG)
+    assert [s.id for s in services] == ["same"] and problems[0].key == "SERVICE_81_ID"
+    assert "another port" in problems[0].reason
+
+
+def test_the_id_key_is_kept_for_log_lines(container):
+    assert one(container(labels={"SERVICE_ID": "mine"})).id_key == "SERVICE_ID"
+    assert one(container()).id_key == "" and one(container()).container == "web1"
+
+
+# ---- script and docker-exec checks: opt-in only ----
+def test_command_checks_refused_without_opt_in_service_registered_without_them(container):
+    labels = {"SERVICE_CHECK_SCRIPT": "curl -f http://$SERVICE_IP/", "SERVICE_80_CHECK_DOCKER": "true",
+              "SERVICE_CHECK_TTL": "30s"}
+    services, problems = services_for(container(labels=labels), CFG)
+    assert [c["CheckID"] for c in services[0].checks] == ["host-a:web1:80:ttl"]
+    assert {(p.key, p.kind, p.effect) for p in problems} == {
+        ("SERVICE_CHECK_SCRIPT", "script_check", "check not registered"),
+        ("SERVICE_80_CHECK_DOCKER", "script_check", "check not registered")}
+    assert all("--allow-script-checks" in str(p) for p in problems)
+    allowed = one(container(labels=labels), Config(node_id="host-a", ip="127.0.0.1", allow_script_checks=True))
+    assert [c["CheckID"].rsplit(":", 1)[1] for c in allowed.checks] == ["script", "docker", "ttl"]
+    assert allowed.checks[0]["Args"] == ["curl", "-f", "http://127.0.0.1/"]
+
+
+def test_an_unusable_command_check_is_only_refused_without_opt_in(container):
+    services, problems = services_for(container(labels={"SERVICE_CHECK_SCRIPT": "'unclosed"}), CFG)
+    assert len(services) == 1 and problems[0].kind == "script_check"
+
+
+def test_zero_interval_and_ttl_refused_before_consul_would(container):
+    bad(container, {"labels": {"SERVICE_CHECK_TCP": "true", "SERVICE_CHECK_INTERVAL": "0s"}}, "SERVICE_CHECK_INTERVAL")
+    bad(container, {"labels": {"SERVICE_CHECK_TTL": "0"}}, "SERVICE_CHECK_TTL")
+
+
+def test_unspecified_address_from_label_refused(container):
+    cfg = Config(node_id="n", ip="127.0.0.1", ip_from_label="ip")
+    services, problems = services_for(container(labels={"ip": "0.0.0.0/0"}), cfg)
+    assert services == [] and problems[0].key == "ip" and "0.0.0.0" in problems[0].reason
+
+
+# ---- caps: over one, none of the container's services; the reason names what and the limit ----
+def many_ports(container, n: int, **labels: str):
+    exposed = [f"{8000 + i}/tcp" for i in range(n)]
+    return container(exposed=exposed, published={p: [{"HostIp": "", "HostPort": str(20000 + i)}]
+                                                 for i, p in enumerate(exposed)}, labels=labels)
+
+
+def over(container_json, cfg, key: str) -> None:
+    services, problems = services_for(container_json, cfg)
+    assert services == [], [s.id for s in services]
+    p = problems[-1]
+    assert (p.kind, p.key) == ("limit", key) and "over the limit" in p.reason and "web1" in str(p)
+
+
+def test_port_cap(container):
+    cfg = Config(node_id="n", ip="127.0.0.1", limits=Limits(ports=3))
+    assert len(services_for(many_ports(container, 3), cfg)[0]) == 3
+    over(many_ports(container, 4), cfg, "ports")
+    assert len(services_for(many_ports(container, 4, SERVICE_8003_IGNORE="1"), cfg)[0]) == 3  # counts what registers
+
+
+def test_tag_cap_includes_the_flags_tags(container):
+    cfg = Config(node_id="n", ip="127.0.0.1", tags=("x", "y"), limits=Limits(tags=4))
+    assert len(one(container(labels={"SERVICE_TAGS": "a,b"}), cfg).tags) == 4
+    over(container(labels={"SERVICE_TAGS": "a,b,c"}), cfg, "SERVICE_TAGS")
+
+
+def test_meta_cap_is_consuls_64_pairs_with_ours(container):
+    fits = {f"SERVICE_K{i}": "v" for i in range(MAX_META_PAIRS - 2)}
+    assert len(one(container(labels=fits)).meta) == MAX_META_PAIRS
+    over(container(labels={**fits, "SERVICE_ONE_MORE": "v"}), CFG, "SERVICE_* meta")
+
+
+def test_check_cap_counts_the_whole_container(container):
+    cfg = Config(node_id="n", ip="127.0.0.1", limits=Limits(checks=3))
+    checks = {"SERVICE_CHECK_TCP": "true", "SERVICE_CHECK_TTL": "9s"}
+    assert sum(len(s.checks) for s in services_for(container(labels=checks), cfg)[0]) == 2
+    over(many_ports(container, 2, **checks), cfg, "SERVICE_CHECK_*")

@@ -1,0 +1,266 @@
+"""The catalog feed at scale, on a stock Consul dev agent (http_max_conns_per_client = 200 by default).
+
+    .venv/bin/python bench/scale_feed.py [--sizes 50,100,1000,5000] [--instances 10] [--nodes 100] [--flips 20]
+
+For each catalog size (services x instances, bulk-loaded through /v1/txn on made-up nodes, growing):
+1. first full sync: the feed alone (in-process), dns-balancer (until /health says its zone is served) and
+   consul-templates with a template over every service (until the file lists every service), with the most
+   connections each daemon held to the agent at once (ss) and the 429s it got;
+2. at the smallest and the largest size: one change -> DNS answer, and -> rendered file, p50/p99 over `flips`
+   health flips of one instance's check.
+Bounded: every wait has a timeout; the load is the slow part (~3 min for 5,000 x 10 on 2 busy cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import dns.message
+import dns.query
+
+from dns_balancer.zone import ZoneConfig, build_zone, plan
+from portside.catalog import Catalog, Instance
+from portside.consul import ConsulClient
+from portside.feed import Feed
+from portside.settings import consul_settings
+from testbed import bulk, engines
+
+ROOT = Path(__file__).resolve().parent.parent
+EVERY = bulk.EVERY_SERVICE_TEMPLATE
+
+
+class Peak(threading.Thread):
+    """Most established connections `pid` held to the agent's port at once, sampled every 50 ms."""
+
+    def __init__(self, port: int, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.port, self.pid, self.peak, self.stop = port, pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            out = subprocess.run(["ss", "-tnpH", "state", "established", f"( dport = :{self.port} )"],
+                                 capture_output=True, text=True).stdout
+            self.peak = max(self.peak, len(re.findall(rf"pid={self.pid},", out)))
+            self.stop.wait(0.05)
+
+
+async def feed_sync(addr: str) -> tuple[float, int]:
+    client = await ConsulClient.open(consul_settings(address=addr))
+    feed = Feed(client)
+    started = time.perf_counter()
+    task = asyncio.create_task(feed.run())
+    try:
+        await asyncio.wait_for(feed.synced.wait(), 300)
+        return time.perf_counter() - started, feed.stats["fetches"]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.close()
+
+
+class Daemons:
+    """dns-balancer and consul-templates (template over every service) as processes on one agent."""
+
+    def __init__(self, agent: engines.ConsulAgent, work: Path) -> None:
+        self.agent, self.work = agent, work
+        self.dns_port, self.http_port = engines.free_ports(2)
+        self.src, self.dest = work / "every.j2", work / "every.conf"
+        self.src.write_text(EVERY)
+        self.dest.unlink(missing_ok=True)
+        env = {"CONSUL_HTTP_ADDR": f"http://{agent.http_addr}", "PATH": "/usr/bin:/bin"}
+        self.logs = [open(work / "dnsb.log", "wb"), open(work / "ct.log", "wb")]  # noqa: SIM115
+        self.dnsb = subprocess.Popen([sys.executable, "-m", "dns_balancer", "--listen", f"127.0.0.1:{self.dns_port}",
+                                      "--http-addr", f"127.0.0.1:{self.http_port}", "--ttl", "0"],
+                                     env=env, cwd=ROOT, stdout=self.logs[0], stderr=subprocess.STDOUT)
+        self.ct = subprocess.Popen([sys.executable, "-m", "consul_templates", "--template", f"{self.src}:{self.dest}",
+                                    "--log-level", "warning"], env=env, cwd=ROOT, stdout=self.logs[1],
+                                   stderr=subprocess.STDOUT)
+
+    def dns_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/health", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def srv_count(self, name: str) -> int:
+        q = dns.message.make_query(name, "SRV")
+        return sum(len(rrset) for rrset in dns.query.tcp(q, "127.0.0.1", port=self.dns_port, timeout=2).answer)
+
+    def upstream_count(self, name: str) -> int:
+        try:
+            m = re.search(rf"upstream {name} {{\n(.*?)}}", self.dest.read_text(), re.S)
+        except FileNotFoundError:
+            return -1
+        return m.group(1).count("server 127.1.") if m else -1
+
+    def responses_429(self) -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=2) as r:
+            m = re.search(r'dns_balancer_consul_responses_total\{code="429"\} ([0-9.e+]+)', r.read().decode())
+        return float(m.group(1)) if m else 0.0
+
+    def close(self) -> str:
+        for p in (self.dnsb, self.ct):
+            p.terminate()
+            p.wait(10)
+        for log in self.logs:
+            log.close()
+        return (self.work / "ct.log").read_text(errors="replace")
+
+
+def sync_row(agent: engines.ConsulAgent, services: int, work: Path) -> tuple[Daemons, dict[str, float]]:
+    seconds, reads = asyncio.run(feed_sync(agent.http_addr))
+    row = {"feed_s": seconds, "feed_reads": reads}
+    started = time.perf_counter()
+    d = Daemons(agent, work)
+    peaks = [Peak(agent.ports["http"], d.dnsb.pid), Peak(agent.ports["http"], d.ct.pid)]
+    for p in peaks:
+        p.start()
+    done: dict[str, float] = {}
+    while len(done) < 2:  # both daemons sync at once: note when each is done
+        now = time.perf_counter() - started
+        if now > 600:
+            raise TimeoutError(f"sync of {services} services: {done}")
+        if "dns_s" not in done and d.dns_ready():
+            done["dns_s"] = now
+        if "ct_s" not in done and d.dest.exists() and d.dest.read_text().count("upstream ") > services:
+            done["ct_s"] = now
+        time.sleep(0.05)
+    row.update(done)
+    for p in peaks:
+        p.stop.set()
+        p.join()
+    row["dns_conns"], row["ct_conns"] = peaks[0].peak, peaks[1].peak
+    return d, row
+
+
+def qps(d: Daemons, services: int, seconds: float) -> float:
+    """dnsperf against dns-balancer for `seconds`: A and SRV questions for up to 50 services spread over the
+    catalog (the same number of names at every size, so only the catalog's size changes)."""
+    names = [f"svc{k * services // 50}" for k in range(min(50, services))]
+    with tempfile.NamedTemporaryFile("w", suffix=".q", delete=False) as qf:
+        for name in names:
+            qf.write(f"{name}.service.consul A\n{name}.service.consul SRV\n")
+    out = subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(d.dns_port), "-d", qf.name, "-l", str(seconds),
+                          "-c", "4", "-T", "1"], capture_output=True, text=True).stdout
+    Path(qf.name).unlink()
+    m = re.search(r"Queries per second:\s+([\d.]+)", out)
+    return float(m.group(1)) if m else float("nan")
+
+
+def flips(agent: engines.ConsulAgent, d: Daemons, layout: bulk.Layout, n: int) -> tuple[list[float], list[float]]:
+    node, sid, _ = layout.placement(7, 1)
+    to_dns: list[float] = []
+    to_file: list[float] = []
+    for k in range(n):
+        status, want = ("critical", layout.instances - 1) if k % 2 == 0 else ("passing", layout.instances)
+        t0 = time.perf_counter()
+        bulk.txn(agent.http_addr, [bulk.check_op(node, sid, status)])
+        got_dns = got_file = None
+        while got_dns is None or got_file is None:
+            if time.perf_counter() - t0 > 30:
+                raise TimeoutError(f"flip {k}: dns {got_dns} file {got_file}")
+            if got_dns is None and d.srv_count("svc7.service.consul") == want:
+                got_dns = time.perf_counter() - t0
+            if got_file is None and d.upstream_count("svc7") == want:
+                got_file = time.perf_counter() - t0
+            time.sleep(0.001)
+        to_dns.append(got_dns * 1000)
+        to_file.append(got_file * 1000)
+        time.sleep(0.2)
+    return to_dns, to_file
+
+
+def zone_change_ms(services: int, instances: int) -> float:
+    """The zone's cost of one changed service at this catalog size (built once, then 20 one-service changes)."""
+    insts = {f"svc{s}": tuple(Instance(f"svc{s}-{i}", f"svc{s}", f"node{(s + i) % 100}", f"127.1.0.{(s + i) % 100}",
+                                       20000 + i, node_address=f"127.1.0.{(s + i) % 100}", tags=("bulk",))
+                              for i in range(instances)) for s in range(services)}
+    catalog = Catalog(datacenter="dc1").with_services(insts, 5)
+    zone = build_zone(catalog, ZoneConfig())
+    times = []
+    for k in range(20):
+        name = f"svc{(k * 7) % services}"
+        catalog = catalog.with_services({name: catalog.services[name][: instances - 1 - k % 2]}, 6 + k)
+        t0 = time.perf_counter()
+        zone.apply(plan(catalog, {name}, zone, nodes=False))
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="50,100,1000,5000")
+    parser.add_argument("--instances", type=int, default=10)
+    parser.add_argument("--nodes", type=int, default=100)
+    parser.add_argument("--flips", type=int, default=20)
+    parser.add_argument("--qps-seconds", type=float, default=5.0, help="dnsperf run per size (0: none)")
+    args = parser.parse_args()
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    agent = engines.ConsulAgent(node="scale-bench", acl=False).start()
+    work = Path(tempfile.mkdtemp(prefix="scale-feed-"))
+    rows: list[tuple[int, dict[str, float]]] = []
+    latency: dict[int, tuple[list[float], list[float]]] = {}
+    loaded = 0
+    try:
+        for size in sizes:
+            layout = bulk.Layout(size, args.instances, args.nodes)
+            t0 = time.perf_counter()
+            bulk.load(agent.http_addr, bulk.ops_for(layout, start=loaded))
+            loaded = size
+            print(f"{size} x {args.instances}: loaded in {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
+            d, row = sync_row(agent, size, work)
+            try:
+                if shutil.which("dnsperf") and args.qps_seconds > 0:
+                    row["qps"] = qps(d, size, args.qps_seconds)
+                if size in (sizes[0], sizes[-1]):
+                    latency[size] = flips(agent, d, layout, args.flips)
+                row["dns_429"] = d.responses_429()
+            finally:
+                ct_log = d.close()
+            row["ct_429"] = float(ct_log.count(" 429 "))
+            rows.append((size, row))
+            print(f"{size}: {row}", file=sys.stderr, flush=True)
+    finally:
+        agent.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\n| services x {args.instances} | feed sync (s, reads) | dns-balancer serving (s) "
+          "| consul-templates file (s) | most connections dns / ct | 429 dns / ct | DNS qps |"
+          "\n|---|---|---|---|---|---|---|")
+    for size, r in rows:
+        print(f"| {size} | {r['feed_s']:.2f} ({r['feed_reads']:.0f}) | {r['dns_s']:.1f} | {r['ct_s']:.1f} | "
+              f"{r['dns_conns']:.0f} / {r['ct_conns']:.0f} | {r['dns_429']:.0f} / {r['ct_429']:.0f} | "
+              f"{r.get('qps', float('nan')):.0f} |")
+    print("\none change -> zone updated (in-process, plan + apply), p50 over 20 changes:")
+    for size in sizes:
+        print(f"  {size} services: {zone_change_ms(size, args.instances):.2f} ms")
+    print("\n| services | change -> DNS answer p50 / p99 (ms) | change -> file p50 / p99 (ms) |\n|---|---|---|")
+    for size, (to_dns, to_file) in sorted(latency.items()):
+        print(f"| {size} | {pct(to_dns, 50):.1f} / {pct(to_dns, 99):.1f} | {pct(to_file, 50):.1f} / "
+              f"{pct(to_file, 99):.1f} |")
+    if len(latency) == 2:
+        small, big = sorted(latency)
+        for i, what in ((0, "DNS answer"), (1, "file")):
+            ratio = statistics.median(latency[big][i]) / statistics.median(latency[small][i])
+            print(f"change -> {what} p50 at {big} / at {small} services: {ratio:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
