@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from testbed import cluster, engines
-from testbed.multidc import TwoDatacenters
+from testbed.multidc import TwoDatacenters, each
 from tests.support import ct_harness, dnsb_harness
 from tests.support.multidc_harness import (
     CHECK_INTERVAL,
     DcHost,
     addresses,
     consul_dns,
+    holds,
     metric,
     wait_for,
 )
@@ -58,20 +59,20 @@ def two() -> Iterator[TwoDatacenters]:
 @pytest.fixture(scope="module")
 def hosts(two: TwoDatacenters) -> Iterator[dict[str, DcHost]]:
     made = {name: DcHost(dc) for name, dc in two.dcs.items()}
+    tags = {"dc1": ("v1", "v1,canary"), "dc2": ("v1", "v2")}
+
+    def start(name: str) -> None:
+        h = made[name].start()
+        for t in tags[name]:
+            h.run_web(t)
+        wait_for(lambda: h.passing(two.dcs[name].servers[0]) == h.addresses(), 60,
+                 f"{name}'s web instances passing in {name}'s catalog")
+
     try:
-        for h in made.values():
-            h.start()
-        made["dc1"].run_web("v1")
-        made["dc1"].run_web("v1,canary")
-        made["dc2"].run_web("v1")
-        made["dc2"].run_web("v2")
-        for name, h in made.items():
-            wait_for(lambda h=h, name=name: h.passing(two.dcs[name].servers[0]) == h.addresses(), 60,
-                     f"{name}'s web instances passing in {name}'s catalog")
+        each(start, made)  # the two hosts side by side: their image builds and first checks overlap
         yield made
     finally:
-        for h in made.values():
-            h.stop()
+        each(DcHost.stop, made.values())
 
 
 @pytest.fixture(scope="module")
@@ -236,10 +237,10 @@ def test_wan_partition_keeps_the_last_good_dc2_data(two: TwoDatacenters, hosts: 
         took = wait_for(both_say_so, 60, "dc2 unreachable in both daemons' metrics")
         assert metric(scrape(http), 'consul_templates_datacenter_reachable{datacenter="local"}') == 1
         assert metric(scrape(dnsd.http), 'dns_balancer_datacenter_reachable{datacenter="dc1"}') == 1
-        time.sleep(1)  # whatever else was coming has come: the last good data is still what is served
-        assert file_lines(jinja) == want == file_lines(go)
-        assert ours(dnsd, "web.service.dc2.consul") == dc2_addresses
-        assert ours(dnsd, "web.service.consul") == hosts["dc1"].addresses()
+        holds(lambda: file_lines(jinja) == want == file_lines(go)
+              and ours(dnsd, "web.service.dc2.consul") == dc2_addresses
+              and ours(dnsd, "web.service.consul") == hosts["dc1"].addresses(),
+              1.0, "the last good dc2 instances in both files and DNS, local names untouched")
     finally:
         for s in servers:
             s.start()
@@ -257,3 +258,23 @@ def test_wan_partition_keeps_the_last_good_dc2_data(two: TwoDatacenters, hosts: 
     report(capsys, f"dc2's servers killed: both daemons said dc2 unreachable after {took:.1f} s, kept its last good "
                    f"instances; dc2 back: reachable again {back:.1f} s after it rejoined "
                    f"({time.monotonic() - t0:.0f} s in all)")
+
+
+def test_an_unasked_datacenter_is_mirrored_no_longer(two: TwoDatacenters, hosts: dict[str, DcHost], capsys) -> None:
+    """The mirror of dc2 starts with the first question and stops after --remote-idle of silence (1 s here, so
+    at most 1.5 s); the next question starts it again and is answered right."""
+    daemon = dnsb_harness.Daemon(two.dcs["dc1"].client, "--ttl", "0", "--remote-idle", "1").start()
+    started, stopped = 'dns_balancer_remote_total{what="started"}', 'dns_balancer_remote_total{what="stopped"}'
+    try:
+        want = hosts["dc2"].addresses()
+        assert addresses(daemon.ask("web.service.dc2.consul", timeout=5)) == want
+        assert daemon.metrics()[started] == 1  # counters: whatever the machine's load, no race with the idle stop
+        quiet = wait_for(lambda: daemon.metrics()["dns_balancer_remote_datacenters"] == 0, 15,
+                         "dc2's mirror stopped after a quiet second")
+        assert daemon.metrics()[stopped] == 1
+        assert addresses(daemon.ask("web.service.dc2.consul", timeout=5)) == want  # held until dc2 synced again
+        assert daemon.metrics()[started] == 2
+        report(capsys, f"dc2's mirror stopped {quiet:.1f} s after its last question was seen (--remote-idle 1), "
+                       "started again by the next one, answered right")
+    finally:
+        daemon.stop()

@@ -113,3 +113,13 @@ def metric(text: str, name: str) -> float | None:
         if line.startswith(name + " "):
             return float(line.rsplit(" ", 1)[1])
     return None
+
+
+def holds(predicate: Callable[[], bool], seconds: float, what: str) -> None:
+    """`predicate()` true all along `seconds` (polled every 20 ms): what a state must keep, not reach."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert predicate(), f"no longer true: {what}"
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.02)
