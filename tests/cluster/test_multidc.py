@@ -130,6 +130,14 @@ def test_other_datacenter_names_side_by_side_with_consul(two: TwoDatacenters, ho
     assert ours(dnsd, "web.service.dc9.consul") == "NXDOMAIN" == theirs(two, "web.service.dc9.consul")
     assert ours(dnsd, "nothing.service.dc2.consul") == "NXDOMAIN" == theirs(two, "nothing.service.dc2.consul")
     assert ours(dnsd, "web.service.consul") == hosts["dc1"].addresses() == theirs(two, "web.service.consul")
+    v2 = next(c for c in dc2.webs() if c.labels["SERVICE_TAGS"] == "v2")
+    dc2.set_healthy(v2, False)  # only dc2's healthy instances are served
+    try:
+        wait_for(lambda: ours(dnsd, "web.service.dc2.consul") == v1 == theirs(two, "web.service.dc2.consul"), 30,
+                 f"dc2's failing instance left out: {v1}")
+    finally:
+        dc2.set_healthy(v2, True)
+    wait_for(lambda: ours(dnsd, "web.service.dc2.consul") == dc2.addresses(), 30, "dc2's instance healthy again")
     report(capsys, f"first question for dc2 answered (right) after {took * 1000:.0f} ms; "
                    f"then {dnsd.metrics()['dns_balancer_remote_datacenters']:.0f} datacenter mirrored")
 
