@@ -28,16 +28,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from portside.catalog import (
-    CRITICAL,
-    EMPTY,
-    PASSING,
-    Catalog,
-    Decoded,
-    FrozenMap,
-    Instance,
-    judge,
-)
+from portside.catalog import CRITICAL, EMPTY, PASSING, Catalog, FrozenMap, Instance, judge
+from portside.catalogjson import Decoded
 
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 MAX_TTL = 2**31 - 1  # RFC 2181 8: a TTL above it is treated as zero by resolvers; Consul accepts any duration

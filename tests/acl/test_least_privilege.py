@@ -137,7 +137,8 @@ def test_consul_templates_without_key_and_service_read_says_so_and_renders_once_
     try:
         wait_for(lambda: len(lines_with(d.log(), f"portside/{name}/k", "key:read")) >= 2, 15,
                  "the refused key logged and retried")
-        wait_for(lambda: lines_with(d.log(), f"service('{name}')", "hide part of the answer", "service:read"), 10,
+        # the template's service is followed with a query of its own, and that query's log line names it
+        wait_for(lambda: lines_with(d.log(), f"watch service {name}:", "hide part of the answer", "service:read"), 10,
                  "the filtered service logged")
         assert not dest.exists() and d.alive()  # a file is written only once every query it reads has answered
         rules("consul-templates")
