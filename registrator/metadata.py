@@ -235,6 +235,8 @@ def _facts(container: Mapping[str, Any], cfg: Config, cname: str, ports: list[Po
         forced = render_tags(cfg.tags, container)
     except TemplateError as exc:
         return Problem(cname, "-tags", cfg.tags, f"template failed: {exc}", ALL_SKIPPED, "tags")
+    if reason := _value_problem(forced):  # the container's own data (a label's newline) rendered into a tag
+        return Problem(cname, "-tags", forced, reason, ALL_SKIPPED, "tags")
     parent_addrs = container_addresses(parent, cfg.network) if parent and parent_of(container) else Addresses()
     health = (conf.get("Healthcheck") or {}).get("Test")
     return Facts(

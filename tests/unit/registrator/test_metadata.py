@@ -335,3 +335,12 @@ def test_check_cap_counts_the_whole_container(container):
     checks = {"SERVICE_CHECK_TCP": "true", "SERVICE_CHECK_TTL": "9s"}
     assert sum(len(s.checks) for s in services_for(container(labels=checks), cfg)[0]) == 2
     over(many_ports(container, 2, **checks), cfg, "SERVICE_CHECK_*")
+
+
+def test_tags_template_rendering_a_containers_control_characters_is_refused(container):
+    cfg = Config(node_id="n", ip="127.0.0.1", tags='{{mIndex "note" .Config.Labels}}')
+    assert one(container(labels={"note": "a,b"}), cfg).tags == ("b", "a")
+    services, problems = services_for(container(labels={"note": "a\nb"}), cfg)
+    assert services == [] and problems[0].key == "-tags" and "control characters" in problems[0].reason
+    services, problems = services_for(container(), Config(node_id="n", tags="{{index .Id 999}}"))  # out of range
+    assert services == [] and problems[0].kind == "tags"
