@@ -17,10 +17,14 @@ RUN python3 -m venv /opt/portside \
  && rm -rf /tmp/wheels
 ENV PATH=/opt/portside/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
-USER portside
+# No USER: the entrypoint starts as root only to open a root-owned Docker socket mounted the way gliderlabs'
+# run line does (`-v /var/run/docker.sock:/tmp/docker.sock`), then drops to portside (portside/entrypoint.py).
 # Each daemon serves /health on its --http-addr (REGISTRATOR_HTTP_ADDR, DNS_BALANCER_HTTP_ADDR,
 # CONSUL_TEMPLATES_HTTP_ADDR); portside-healthcheck finds the one that is set.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["portside-healthcheck"]
 # The daemons handle SIGTERM themselves as PID 1 (portside.run): no init shim needed.
 STOPSIGNAL SIGTERM
+# `docker run <image> consul://localhost:8500` runs registrator, as gliderlabs' image does; `docker run <image>
+# dns-balancer ...` runs that daemon (compose's `command:` lines are unchanged).
+ENTRYPOINT ["portside-entrypoint"]
 CMD ["registrator", "--help"]

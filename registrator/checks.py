@@ -35,6 +35,7 @@ class Target:
     """Where the checks of one service look: the registered address and port, and the container."""
 
     service_id: str
+    service_name: str
     ip: str
     port: int
     container_id: str
@@ -80,11 +81,8 @@ def hostport(ip: str, port: int) -> str:
 
 
 def _common(meta: Mapping[str, str]) -> dict[str, Any]:
-    """Settings every check of the service shares."""
+    """Settings every check of the service shares (Timeout is added per kind: a TTL check has none)."""
     common: dict[str, Any] = {}
-    timeout = _duration(meta, "check_timeout")
-    if timeout:
-        common["Timeout"] = timeout
     dereg = _duration(meta, "check_deregister_after")
     if dereg:
         common["DeregisterCriticalServiceAfter"] = dereg
@@ -132,6 +130,8 @@ def _grpc(meta: Mapping[str, str], t: Target) -> dict[str, Any] | None:
     body: dict[str, Any] = {"GRPC": target}
     if meta.get("check_grpc_use_tls", "").lower() in ("1", "true"):
         body["GRPCUseTLS"] = True
+        if meta.get("check_tls_skip_verify", "").lower() in ("1", "true"):
+            body["TLSSkipVerify"] = True
     return body
 
 
@@ -152,23 +152,47 @@ def _docker(meta: Mapping[str, str], t: Target) -> dict[str, Any] | None:
     return {"DockerContainerID": t.container_id, "Shell": shell, "Args": [shell, "-c", command]}
 
 
-def build_checks(meta: Mapping[str, str], t: Target, *, allow_commands: bool = False) -> Built:
-    """All checks the metadata asks for, in a fixed order. Raises CheckError on the first bad value; command
-    checks (script, docker) without `allow_commands` are left out and named in `refused`."""
+# gliderlabs registers one check per service, the first of these it finds; ours registers each kind asked for,
+# in this order, and the first gets the ID gliderlabs' one had (Consul's default `service:<id>`)
+KINDS = ("http", "https", "docker", "script", "ttl", "tcp", "grpc")
+TIMED = ("http", "https", "tcp", "grpc")  # the kinds that take SERVICE_CHECK_TIMEOUT
+
+
+def _bodies(meta: Mapping[str, str], t: Target, refused: tuple[str, ...]) -> dict[str, dict[str, Any] | None]:
+    return {
+        "http": _http(meta, "http", t), "https": _http(meta, "https", t), "tcp": _tcp(meta, t),
+        "grpc": _grpc(meta, t), "script": None if "check_script" in refused else _script(meta, t),
+        "docker": None if "check_docker" in refused else _docker(meta, t),
+        "ttl": {"TTL": ttl} if (ttl := _duration(meta, "check_ttl", positive=True)) else None,
+    }
+
+
+def check_identity(kind: str, first: bool, t: Target) -> dict[str, str]:
+    """CheckID and Name: the first check has the ones Consul gives a service's only check (apps heartbeat
+    `/v1/agent/check/pass/service:<id>`); any further one `<id>:<kind>`, the same whatever else is asked for."""
+    if first:
+        return {"CheckID": f"service:{t.service_id}", "Name": f"Service '{t.service_name}' check"}
+    return {"CheckID": f"{t.service_id}:{kind}", "Name": f"{kind} check"}
+
+
+def build_checks(meta: Mapping[str, str], t: Target, *, allow_commands: bool = False, first_only: bool = False,
+                 ) -> Built:
+    """The checks the metadata asks for, in KINDS order (only the first with `first_only`, as gliderlabs).
+    Raises CheckError on the first bad value; command checks (script, docker) without `allow_commands` are left
+    out and named in `refused`."""
     common = _common(meta)
     interval = _duration(meta, "check_interval", positive=True) or "10s"
+    timeout = _duration(meta, "check_timeout")
     refused = tuple(k for k in COMMAND_CHECKS if meta.get(k) and not allow_commands)
-    periodic: list[tuple[str, dict[str, Any] | None]] = [
-        ("http", _http(meta, "http", t)), ("https", _http(meta, "https", t)), ("tcp", _tcp(meta, t)),
-        ("grpc", _grpc(meta, t)),
-        ("script", None if "check_script" in refused else _script(meta, t)),
-        ("docker", None if "check_docker" in refused else _docker(meta, t)),
-    ]
-    checks = [{"CheckID": f"{t.service_id}:{kind}", "Name": f"{kind} check", **body, **common, "Interval": interval}
-              for kind, body in periodic if body is not None]
-    ttl = _duration(meta, "check_ttl", positive=True)
-    if ttl:
-        checks.append({"CheckID": f"{t.service_id}:ttl", "Name": "ttl check", "TTL": ttl, **common})
+    bodies = _bodies(meta, t, refused)
+    checks: list[dict[str, Any]] = []
+    for kind in KINDS:
+        body = bodies[kind]
+        if body is None or (first_only and checks):
+            continue
+        extra = {"Timeout": timeout} if timeout and kind in TIMED else {}
+        periodic = {} if kind == "ttl" else {"Interval": interval}
+        checks.append({**check_identity(kind, not checks, t), **body, **extra, **common, **periodic})
     return Built(tuple(checks), refused)
 
 

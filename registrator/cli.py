@@ -7,12 +7,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import socket
+import sys
 import urllib.parse
 
 import aiodocker
 import click
 
+from portside import __version__
 from portside.consul import ConsulClient, ConsulError
 from portside.observe import serve_observability, setup_logging
 from portside.run import run
@@ -22,6 +25,7 @@ from registrator.daemon import Registrator
 from registrator.docker import DockerEngine
 from registrator.metrics import Metrics
 from registrator.naming import id_problem
+from registrator.tagtemplate import TemplateError, compile_tags
 
 log = logging.getLogger("registrator")
 
@@ -42,6 +46,42 @@ def registry_address(uri: str | None) -> str | None:
 
 
 
+GLIDERLABS_SOCKET = "/tmp/docker.sock"  # where gliderlabs' documented run line mounts the Docker socket
+
+
+def docker_host(env: str | None) -> str | None:
+    """DOCKER_HOST, else gliderlabs' socket when it is there (`-v /var/run/docker.sock:/tmp/docker.sock`), else
+    Docker's default (None)."""
+    if env:
+        return env
+    return f"unix://{GLIDERLABS_SOCKET}" if os.path.exists(GLIDERLABS_SOCKET) else None
+
+
+_GO_FLAG = re.compile(r"^--?([A-Za-z][A-Za-z-]*)=(.*)$", re.S)
+
+
+def go_flags(args: list[str], booleans: dict[str, tuple[str, str | None]]) -> list[str]:
+    """Go's flag forms click does not take: `-internal=true` / `-cleanup=false` for a boolean flag, `-ip=x` for
+    one with a value. Only options before the REGISTRY_URI (Go stops at the first argument), never after `--`."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--" or not arg.startswith("-"):
+            return out + args[i:]
+        m = _GO_FLAG.match(arg)
+        if m is None:
+            out.append(arg)
+        elif m.group(1) in booleans:
+            value = m.group(2).lower()
+            if value not in ("1", "0", "t", "f", "true", "false"):
+                raise click.BadParameter(f"{arg!r}: a boolean flag takes true or false")
+            on, off = booleans[m.group(1)]
+            chosen = on if value in ("1", "t", "true") else off
+            out += [chosen] if chosen else []
+        else:
+            out += [arg.split("=", 1)[0], m.group(2)]
+    return out
+
+
 def default_host_ip() -> str:
     try:
         return socket.gethostbyname(socket.gethostname())
@@ -60,7 +100,9 @@ def _opt(*names: str, env: str, **kw):  # type: ignore[no-untyped-def]
       help="Register container IP + exposed port instead of host IP + published port.")
 @_opt("-explicit", "--explicit", env="EXPLICIT", is_flag=True,
       help="Only register ports that have SERVICE_NAME or SERVICE_<port>_NAME.")
-@_opt("-tags", "--tags", env="TAGS", default="", help="Comma list of tags added to every service.")
+@_opt("-tags", "--tags", env="TAGS", default="",
+      help="Comma list of tags added to every service; a Go template over the container's inspect data "
+           "({{.Config.Hostname}}), as gliderlabs.")
 @_opt("-resync", "--resync", env="RESYNC", type=float, default=0, show_default=True,
       help="Every N seconds re-register everything and pick up missed containers (0 = off).")
 @_opt("-cleanup", "--cleanup", env="CLEANUP", is_flag=True,
@@ -82,6 +124,18 @@ def _opt(*names: str, env: str, **kw):  # type: ignore[no-untyped-def]
       help="On SIGTERM/SIGINT, remove every service this node registered.")
 @_opt("--health-starting", env="HEALTH_STARTING", type=click.Choice(["warning", "critical"]), default="critical",
       show_default=True, help="Consul status while a Docker HEALTHCHECK is still 'starting'.")
+@_opt("--first-check-only", env="FIRST_CHECK_ONLY", is_flag=True,
+      help="Register only the first check a service asks for (http, https, docker, script, ttl, tcp, grpc), as "
+           "gliderlabs does; default: every check asked for.")
+@_opt("--adopt-gliderlabs/--no-adopt-gliderlabs", env="ADOPT_GLIDERLABS", default=True, show_default=True,
+      help="Take over services gliderlabs/registrator registered on this host (ID <node-id>:<container>:<port>, "
+           "no portside Meta) when the container proves they are its own: registered over in place, and removed "
+           "by -cleanup when their container is gone.")
+@_opt("-ttl", "--ttl", env="TTL", type=int, default=0, hidden=True,
+      help="gliderlabs' service TTL: its Consul backend ignores it; accepted so its command lines run.")
+@_opt("-ttl-refresh", "--ttl-refresh", env="TTL_REFRESH", type=int, default=0, hidden=True,
+      help="gliderlabs' TTL refresh: ignored for Consul, as there.")
+@click.version_option(__version__, "-version", "--version", prog_name="registrator")
 @_opt("--allow-script-checks", env="ALLOW_SCRIPT_CHECKS", is_flag=True,
       help="Register SERVICE_CHECK_SCRIPT (runs on the Consul agent) and SERVICE_CHECK_DOCKER (runs in the "
            "container) checks. Off: any container could run commands through the agent; such a check is left "
@@ -98,7 +152,8 @@ def _opt(*names: str, env: str, **kw):  # type: ignore[no-untyped-def]
 def cli(registry_uri: str | None, ip: str | None, internal: bool, explicit: bool, tags: str, resync: float,
         cleanup: bool, deregister: str, retry_attempts: int, retry_interval: int, use_ip_from_label: str | None,
         node_id: str | None, network: str | None, drain_seconds: float, deregister_on_exit: bool,
-        health_starting: str, allow_script_checks: bool, consul_concurrency: int, max_ports: int, max_tags: int,
+        health_starting: str, first_check_only: bool, adopt_gliderlabs: bool, ttl: int, ttl_refresh: int,
+        allow_script_checks: bool, consul_concurrency: int, max_ports: int, max_tags: int,
         max_checks: int, **shared: object) -> None:
     """Register Docker containers' services in Consul (drop-in for gliderlabs/registrator).
 
@@ -109,16 +164,23 @@ def cli(registry_uri: str | None, ip: str | None, internal: bool, explicit: bool
     node_id = node_id or socket.gethostname()
     if reason := id_problem(node_id):  # it starts every service ID this node makes
         raise click.BadParameter(reason.replace("service ID", "node ID"), param_hint="--node-id")
+    try:
+        compile_tags(tags)
+    except TemplateError as exc:
+        raise click.BadParameter(str(exc), param_hint="-tags") from exc
+    if ttl or ttl_refresh:
+        log.warning("-ttl and -ttl-refresh have no effect with Consul (gliderlabs ignores them there too)")
     shell = shell_from(shared, consul_address=registry_address(registry_uri))
     cfg = Config(
         node_id=node_id, ip=ip, host_ip=ip or default_host_ip(), internal=internal,
-        explicit=explicit, tags=tuple(t.strip() for t in tags.split(",") if t.strip()), resync=resync,
+        explicit=explicit, tags=tags, resync=resync, first_check_only=first_check_only,
+        adopt_gliderlabs=adopt_gliderlabs,
         cleanup=cleanup, deregister=deregister, retry_attempts=retry_attempts, retry_interval_ms=retry_interval,
         ip_from_label=use_ip_from_label, network=network, drain_seconds=drain_seconds,
         deregister_on_exit=deregister_on_exit, health_starting=health_starting,
         allow_script_checks=allow_script_checks, consul_concurrency=consul_concurrency,
         limits=Limits(ports=max_ports, tags=max_tags, checks=max_checks), http_addr=shell.http_addr,
-        consul=shell.consul, docker_host=os.environ.get("DOCKER_HOST"),
+        consul=shell.consul, docker_host=docker_host(os.environ.get("DOCKER_HOST")),
     )
     setup_logging(shell.log_format, shell.log_level)
     raise SystemExit(run(lambda stop: amain(cfg, stop)))
@@ -169,8 +231,23 @@ async def amain(cfg: Config, stop: asyncio.Event) -> int:
     return 0
 
 
+def _boolean_flags() -> dict[str, tuple[str, str | None]]:
+    """Flag name -> (the option that sets it, the one that clears it: a `--no-` form, else None)."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for p in cli.params:
+        if isinstance(p, click.Option) and p.is_flag:
+            for name in p.opts:
+                out[name.lstrip("-")] = (name, p.secondary_opts[0] if p.secondary_opts else None)
+    return out
+
+
 def main() -> int:
-    cli.main(prog_name="registrator")
+    try:
+        args = go_flags(sys.argv[1:], _boolean_flags())
+    except click.BadParameter as exc:
+        exc.show()
+        return 2
+    cli.main(args=args, prog_name="registrator")
     return 0
 
 

@@ -30,7 +30,7 @@ class Config:
     host_ip: str = "127.0.0.1"  # fallback when neither -ip nor a specific HostIp is known
     internal: bool = False
     explicit: bool = False
-    tags: tuple[str, ...] = ()
+    tags: str = ""  # -tags: a Go template over the inspect data, rendered per container, then a comma list
     resync: float = 0.0
     cleanup: bool = False
     deregister: str = "always"
@@ -41,6 +41,8 @@ class Config:
     drain_seconds: float = 0.0
     deregister_on_exit: bool = False
     health_starting: str = "critical"  # Docker HEALTHCHECK "starting" -> this Consul status
+    first_check_only: bool = False  # gliderlabs: only the first check kind asked for
+    adopt_gliderlabs: bool = True  # take over services gliderlabs registered on this host (see reconcile.py)
     allow_script_checks: bool = False  # SERVICE_CHECK_SCRIPT / SERVICE_CHECK_DOCKER run commands: opt-in only
     limits: Limits = field(default_factory=Limits)
     consul_concurrency: int = 8  # Consul requests in flight at once, over every path (events, reconcile, poll)

@@ -22,14 +22,25 @@ from registrator.checks import docker_status_to_consul
 from registrator.config import Config
 from registrator.docker import DockerEngine, DockerError
 from registrator.events import Dispatcher, Event, docker_events
-from registrator.metadata import Problem, Service, container_name, services_for
+from registrator.metadata import WARNINGS, Problem, Service, container_name, services_for
 from registrator.metrics import Metrics
+from registrator.ports import parent_of
 from registrator.reconcile import owned_ids, plan
 from registrator.writer import ConsulWriter
 
 log = logging.getLogger("registrator")
 DRAIN_SIGNALS = {"15", "9", "2", "3", "SIGTERM", "SIGKILL", "SIGINT", "SIGQUIT", "TERM", "KILL", "INT", "QUIT"}
 SYNC_ACTIONS = ("start", "unpause", "rename", "connect", "disconnect", "sync")
+
+
+def success_like(exit_code: str) -> bool:
+    """-deregister on-success: 0, or any code with bit 128 set (killed by a signal: `docker stop` ends in 143,
+    SIGKILL in 137), as gliderlabs decides; an exit code Docker did not report counts as 0."""
+    try:
+        code = int(exit_code or "0")
+    except ValueError:
+        return False
+    return code == 0 or code & 128 == 128
 
 
 class Registrator:
@@ -83,7 +94,8 @@ class Registrator:
         for p in problems:
             if str(p) not in seen:
                 seen.add(str(p))
-                self.metrics.skipped.labels(p.kind).inc()
+                if p.kind not in WARNINGS:
+                    self.metrics.skipped.labels(p.kind).inc()
                 log.warning("%s", p)
 
     async def _deregister(self, cid: str, ids: Iterable[str]) -> None:
@@ -106,7 +118,11 @@ class Registrator:
             self.paused.discard(cid)
         if action == "start":
             self.drain_started.pop(cid, None)  # a new start: a drain it lived through is over
-        services, problems = services_for(info, self.cfg)
+        parent = None
+        if parent_id := parent_of(info):  # gliderlabs registers such a child at its parent's address
+            with contextlib.suppress(DockerError):
+                parent = await self.docker.inspect(parent_id)
+        services, problems = services_for(info, self.cfg, parent)
         name = container_name(info)
         del info  # not held while waiting for Consul: a burst would keep hundreds of them
         self.report(cid, problems)
@@ -158,7 +174,7 @@ class Registrator:
         services = self.wanted.pop(cid, [])
         started = self.drain_started.pop(cid, None)
         mode = self.cfg.deregister
-        if mode == "never" or (mode == "on-success" and exit_code not in ("0", "")):
+        if mode == "never" or (mode == "on-success" and not success_like(exit_code)):
             self.kept[cid] = services
             return
         if started is not None and self.cfg.drain_seconds > 0:
@@ -199,11 +215,12 @@ class Registrator:
         actual = await self.writer.agent_services()
         desired = [s for v in self.wanted.values() for s in v]
         keep = [s.id for v in self.kept.values() for s in v]
-        p = plan(desired, actual, self.cfg.node_id, cleanup=self.cfg.cleanup, keep=keep)
+        p = plan(desired, actual, self.cfg.node_id, cleanup=self.cfg.cleanup, keep=keep,
+                 adopt_gliderlabs=self.cfg.adopt_gliderlabs)
         await asyncio.gather(*(self.writer.register(svc) for svc in p.register))
         for sid in p.deregister:
             log.info("cleanup: deregistering %s (no running container)", sid)
-        await asyncio.gather(*(self.writer.deregister(sid) for sid in p.deregister))
+        await asyncio.gather(*(self.writer.deregister(sid, gliderlabs=actual.get(sid)) for sid in p.deregister))
 
     async def deregister_owned(self) -> None:
         try:

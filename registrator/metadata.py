@@ -3,11 +3,15 @@
 Rules (gliderlabs/registrator compatible):
 - metadata comes from env vars and labels named SERVICE_*; a label beats an env var with the same key;
   a port-specific key SERVICE_<port>_X beats SERVICE_X for that port;
-- name: SERVICE_NAME, else the image basename without tag; with several ports and no port-specific name,
-  `-<port>` is appended; tags: comma list with `\\,` escaping a comma, plus the -tags flag; UDP ports get a
-  `udp` tag and `:udp` in the ID; SERVICE_IGNORE skips; -explicit registers only named ports;
+- name: SERVICE_NAME as written, else the image's last path element up to `:`, verbatim; with several ports
+  published (exposed, with -internal) and no port-specific name, `-<port>` is appended; a name DNS cannot serve
+  is registered with a warning (`dns_name`), one a URL cannot carry refused; tags: comma list with `\\,` escaping
+  a comma, then the -tags template rendered over the inspect data, each list last first (as gliderlabs master);
+  UDP ports get a `udp` tag and `:udp` in the ID; SERVICE_IGNORE skips; -explicit registers only named ports;
+- address: host network and `--network container:<parent>` register the exposed ports (the parent's address for
+  the latter); a user-defined network without -ip the container's address there (ports.py);
 - ID `<node-id>:<container-name>:<exposed-port>[:udp]`; SERVICE_ID overrides;
-- other keys become Consul Meta (lower case); check_* keys become checks (checks.py);
+- other keys become Consul Meta (lower case), check_* keys too; check_* keys become checks (checks.py);
 - ownership Meta `portside-node` and `portside-container` mark what this node registered.
 A malformed value skips that one service with a Problem naming container, key and value; a container over one
 of the Limits has none of its services registered.
@@ -24,17 +28,20 @@ from typing import Any
 
 from registrator.checks import CheckError, Target, build_checks, docker_health_check
 from registrator.config import MAX_META_PAIRS, MAX_META_VALUE, MAX_VALUE, Config
-from registrator.naming import id_problem, name_problem, service_id, service_name
+from registrator.naming import dns_warning, id_problem, name_problem, service_id, service_name
 from registrator.ports import (
     Addresses,
     Port,
     container_addresses,
-    host_network,
     label_address,
+    parent_of,
     ports_of,
     service_address,
+    shares_host_ports,
     tagged_addresses,
+    user_network_address,
 )
+from registrator.tagtemplate import TemplateError, render_tags
 
 OWNER_NODE = "portside-node"
 OWNER_CONTAINER = "portside-container"
@@ -43,6 +50,8 @@ _PORT_KEY = re.compile(r"^(\d+)_(.+)$")
 RESERVED = {"name", "id", "tags", "ignore"}
 SKIPPED = "service skipped"
 ALL_SKIPPED = "no service of this container registered"
+REGISTERED = "registered anyway"
+WARNINGS = ("dns_name",)  # Problem kinds that skip nothing: logged, not counted as skipped
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,7 @@ class Problem:
     value: str
     reason: str
     effect: str = SKIPPED
-    kind: str = "metadata"  # metadata | service_id | limit | script_check | owner
+    kind: str = "metadata"  # metadata | service_id | limit | script_check | owner | dns_name | tags
 
     def __str__(self) -> str:
         shown = self.value if len(self.value) <= 80 else self.value[:77] + "..."
@@ -117,7 +126,10 @@ class Facts:
     image: str
     addrs: Addresses
     label_ip: str | None
-    group: bool  # several ports: names and generic IDs get the port appended
+    network_ip: str | None  # its address on its user-defined network (gliderlabs' address without -ip)
+    parent_ip: str | None  # `--network container:<parent>`: the parent's address
+    forced_tags: str  # -tags rendered for this container
+    group: bool  # several ports registrable: names and generic IDs get the port appended
     docker_health: bool
     docker_status: str | None
 
@@ -197,27 +209,42 @@ def read_metadata(container: Mapping[str, Any], cname: str) -> tuple[Metadata | 
     return (None, problems) if problems else (Metadata(generic, per_port, written), [])
 
 
-def _registered(port: Port, md: Metadata, cfg: Config, host_mode: bool, single: bool) -> bool:
-    """Stage 2, for one port: SERVICE_IGNORE, -explicit and host networking decide whether it is a service."""
+def _registered(port: Port, md: Metadata, cfg: Config) -> bool:
+    """Stage 2, for one port: SERVICE_IGNORE and -explicit decide whether it is a service."""
     meta = md.for_port(port.exposed)
-    if meta.get("ignore") or (cfg.explicit and "name" not in meta):
-        return False
-    # host network: only ports named on purpose (see README)
-    return not host_mode or md.port_has(port.exposed, "name") or (single and "name" in meta)
+    return not (meta.get("ignore") or (cfg.explicit and "name" not in meta))
 
 
-def _facts(container: Mapping[str, Any], cfg: Config, cname: str, ports: list[Port]) -> Facts | Problem:
+def _addresses(container: Mapping[str, Any], cfg: Config) -> Addresses:
+    """-internal: the container's addresses. On the host's network or in another container's there are none of
+    its own: registered without an address (Consul then gives the node's), or the parent's (_facts)."""
+    if not cfg.internal or shares_host_ports(container):
+        return Addresses()
+    return container_addresses(container, cfg.network)
+
+
+def _facts(container: Mapping[str, Any], cfg: Config, cname: str, ports: list[Port],
+           parent: Mapping[str, Any] | None) -> Facts | Problem:
     conf = container.get("Config") or {}
     label_ip = None
     if cfg.ip_from_label and (label_val := (conf.get("Labels") or {}).get(cfg.ip_from_label)):
         label_ip, reason = label_address(label_val)
         if reason:
             return Problem(cname, cfg.ip_from_label, label_val, reason, ALL_SKIPPED)
+    try:
+        forced = render_tags(cfg.tags, container)
+    except TemplateError as exc:
+        return Problem(cname, "-tags", cfg.tags, f"template failed: {exc}", ALL_SKIPPED, "tags")
+    if reason := _value_problem(forced):  # the container's own data (a label's newline) rendered into a tag
+        return Problem(cname, "-tags", forced, reason, ALL_SKIPPED, "tags")
+    parent_addrs = container_addresses(parent, cfg.network) if parent and parent_of(container) else Addresses()
     health = (conf.get("Healthcheck") or {}).get("Test")
     return Facts(
         name=cname, cid=str(container.get("Id", "")), image=str(conf.get("Image") or ""),
-        addrs=container_addresses(container, cfg.network) if cfg.internal else Addresses(), label_ip=label_ip,
-        group=len(ports) > 1, docker_health=bool(health) and health != ["NONE"],
+        addrs=_addresses(container, cfg), label_ip=label_ip, network_ip=user_network_address(container),
+        parent_ip=parent_addrs.v4 or parent_addrs.v6, forced_tags=forced,
+        group=sum(1 for p in ports if cfg.internal or p.host_port is not None) > 1,
+        docker_health=bool(health) and health != ["NONE"],
         docker_status=(((container.get("State") or {}).get("Health")) or {}).get("Status"))
 
 
@@ -226,8 +253,8 @@ def _service_meta(meta: Mapping[str, str], md: Metadata, exposed: int, f: Facts,
     """Stage: Meta pairs from the keys that are neither reserved nor checks, then our ownership pairs."""
     out: dict[str, str] = {}
     for k, v in sorted(meta.items()):
-        if k in RESERVED or k.startswith("check_"):
-            continue
+        if k in RESERVED or (k.startswith("check_") and len(v.encode()) > MAX_META_VALUE):
+            continue  # gliderlabs copies check_* keys into Meta too; one over Consul's limit stays out of it
         if not _META_KEY.match(k) or k.startswith("consul-") or k.startswith("portside-"):
             return Problem(f.name, md.key_of(k, exposed), v, "not usable as a Consul meta key ([A-Za-z0-9_-], max 64)")
         if len(v.encode()) > MAX_META_VALUE:
@@ -237,8 +264,10 @@ def _service_meta(meta: Mapping[str, str], md: Metadata, exposed: int, f: Facts,
     return {**out, OWNER_NODE: cfg.node_id, OWNER_CONTAINER: f.cid[:64]}
 
 
-def _tags(meta: Mapping[str, str], cfg: Config, udp: bool) -> tuple[str, ...]:
-    tags = split_tags(meta.get("tags", "")) + [t for t in cfg.tags if t] + (["udp"] if udp else [])
+def _tags(meta: Mapping[str, str], f: Facts, udp: bool) -> tuple[str, ...]:
+    """SERVICE_TAGS, then -tags, then `udp`; each list in reverse, as gliderlabs master registers them (its
+    escaped-comma parser returns the items last first)."""
+    tags = split_tags(meta.get("tags", ""))[::-1] + split_tags(f.forced_tags)[::-1] + (["udp"] if udp else [])
     return tuple(dict.fromkeys(tags))
 
 
@@ -247,13 +276,15 @@ def _one_service(port: Port, md: Metadata, f: Facts, cfg: Config) -> tuple[Servi
     meta, exposed = md.for_port(port.exposed), port.exposed
     if cfg.internal and f.addrs.problem:
         return None, [Problem(f.name, "network", cfg.network or "", f.addrs.problem)]
-    where = service_address(port, cfg, f.addrs)
+    where = service_address(port, cfg, f.addrs, f.network_ip)
     if where is None:
         return None, []  # not published
-    address, svc_port = (f.label_ip or where[0]), where[1]
-    if "name" in meta and (reason := name_problem(meta["name"])):
-        return None, [Problem(f.name, md.key_of("name", exposed), meta["name"], reason)]
+    address, svc_port = (f.parent_ip or f.label_ip or where[0]), where[1]
     name = service_name(meta.get("name"), f.image, exposed, group=f.group, port_named=md.port_has(exposed, "name"))
+    name_key, name_value = (md.key_of("name", exposed), meta["name"]) if "name" in meta else ("image", f.image)
+    if reason := name_problem(name):
+        return None, [Problem(f.name, name_key, name_value, reason)]
+    warned = [Problem(f.name, name_key, name_value, w, REGISTERED, "dns_name") for w in [dns_warning(name)] if w]
     sid = service_id(meta.get("id"), node_id=cfg.node_id, container=f.name, exposed=exposed,
                      udp=port.proto == "udp", group=f.group, port_specific=md.port_has(exposed, "id"))
     if reason := id_problem(sid):
@@ -263,7 +294,8 @@ def _one_service(port: Port, md: Metadata, f: Facts, cfg: Config) -> tuple[Servi
     if isinstance(svc_meta, Problem):
         return None, [svc_meta]
     try:
-        built = build_checks(meta, Target(sid, address, svc_port, f.cid), allow_commands=cfg.allow_script_checks)
+        built = build_checks(meta, Target(sid, name, address, svc_port, f.cid), allow_commands=cfg.allow_script_checks,
+                             first_only=cfg.first_check_only)
     except CheckError as exc:
         return None, [Problem(f.name, md.key_of(exc.key, exposed), exc.value, exc.reason)]
     refused = [Problem(f.name, md.key_of(k, exposed), meta[k], "runs a command: needs --allow-script-checks",
@@ -271,10 +303,10 @@ def _one_service(port: Port, md: Metadata, f: Facts, cfg: Config) -> tuple[Servi
     checks = built.checks + ((docker_health_check(sid, f.docker_status, cfg.health_starting),)
                              if f.docker_health else ())
     return Service(
-        id=sid, name=name, address=address, port=svc_port, tags=_tags(meta, cfg, port.proto == "udp"), meta=svc_meta,
+        id=sid, name=name, address=address, port=svc_port, tags=_tags(meta, f, port.proto == "udp"), meta=svc_meta,
         checks=checks, tagged_addresses=tagged_addresses(cfg, f.addrs, svc_port), container_id=f.cid,
         docker_health=f.docker_health, container=f.name, id_key=md.key_of("id", exposed) if "id" in meta else "",
-    ), refused
+    ), warned + refused
 
 
 def _over_limits(services: list[Service], cfg: Config, cname: str) -> Problem | None:
@@ -292,18 +324,19 @@ def _over_limits(services: list[Service], cfg: Config, cname: str) -> Problem | 
     return None
 
 
-def services_for(container: Mapping[str, Any], cfg: Config) -> tuple[list[Service], list[Problem]]:
-    """The services a running container should have, and the problems that made some be skipped."""
+def services_for(container: Mapping[str, Any], cfg: Config, parent: Mapping[str, Any] | None = None,
+                 ) -> tuple[list[Service], list[Problem]]:
+    """The services a running container should have, and the problems that made some be skipped. `parent`: the
+    inspect of the container whose network it joined (`--network container:<parent>`), when it has one."""
     cname = container_name(container)
     md, problems = read_metadata(container, cname)
     if md is None:
         return [], problems
     ports = ports_of(container)
-    facts = _facts(container, cfg, cname, ports)
+    facts = _facts(container, cfg, cname, ports, parent)
     if isinstance(facts, Problem):
         return [], [facts]
-    host_mode = host_network(container)
-    chosen = [p for p in ports if _registered(p, md, cfg, host_mode, single=len(ports) == 1)]
+    chosen = [p for p in ports if _registered(p, md, cfg)]
     if len(chosen) > cfg.limits.ports:  # before building: a container may expose thousands
         return [], [Problem(cname, "ports", str(len(chosen)), f"{len(chosen)} over the limit of "
                             f"{cfg.limits.ports} (--max-ports)", ALL_SKIPPED, "limit")]

@@ -1,9 +1,12 @@
-"""Pure: the name and the ID of one service, each a stage of its own, and the rule for what an ID may hold.
+"""Pure: the name and the ID of one service, each a stage of its own, and the rule for what an ID or a name may
+hold.
 
 An ID travels into Consul's URLs (`/v1/agent/service/deregister/<id>`, `/maintenance/<id>`, the check IDs
-`<id>:ttl` in `/v1/agent/check/pass/<id>:ttl`), so one taken from a label is held to what is safe there: no `/`
-or `\\` (another path), no `..` (`../../leave` would turn a deregistration into `PUT /v1/agent/leave`), no `?`,
-`#` or `%` (a query, a fragment, an escape), no white space or control characters, at most MAX_ID bytes."""
+`service:<id>` in `/v1/agent/check/pass/service:<id>`), and a name into `/v1/health/service/<name>`, so one taken
+from a label is held to what is safe there: no `/` or `\\` (another path), no `..` (`../../leave` would turn a
+deregistration into `PUT /v1/agent/leave`), no `?`, `#` or `%` (a query, a fragment, an escape), no white space
+or control characters, at most MAX_ID (MAX_NAME) bytes. A name DNS cannot serve (`my_service`) is fine: Consul
+and gliderlabs take it."""
 
 from __future__ import annotations
 
@@ -14,25 +17,48 @@ _DNS_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _UNSAFE_IN_ID = set("/\\?#%")
 
 
+MAX_NAME = 256  # bytes; like an ID, a name travels into URLs (`/v1/health/service/<name>`)
+
+
 def default_name(image: str) -> str:
-    """The image's base name without registry, tag or digest, made a DNS label."""
-    base = image.rsplit("/", 1)[-1].split("@", 1)[0].split(":", 1)[0]
-    cleaned = re.sub(r"[^A-Za-z0-9-]+", "-", base).strip("-")[:63].strip("-")
-    return cleaned or "service"
+    """gliderlabs' default: the image's last path element up to the first `:`, verbatim (`my_app`, `api.v1`)."""
+    return image.rstrip("/").rsplit("/", 1)[-1].split(":", 1)[0] or "service"
 
 
-def name_problem(name: str) -> str | None:
-    if not _DNS_LABEL.match(name):
-        return "service name must be a DNS label (letters, digits, '-', max 63)"
+def _url_problem(what: str, value: str, limit: int) -> str | None:
+    """Why `value` cannot travel as one segment of a Consul URL (None when it can)."""
+    if not value:
+        return f"{what} is empty"
+    if len(value.encode()) > limit:
+        return f"{what} longer than {limit} bytes"
+    if ".." in value:
+        return f"{what} must not contain '..' (it is part of Consul's URLs)"
+    bad = sorted(_UNSAFE_IN_ID.intersection(value))
+    if bad:
+        return f"{what} must not contain {' '.join(repr(c) for c in bad)} (it is part of Consul's URLs)"
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return f"{what} must not contain white space or control characters"
     return None
 
 
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be registered. Consul takes names DNS cannot serve (`my_service`, `api.v1`) and so does
+    gliderlabs: those are registered (see `dns_warning`); only what is unsafe in a URL is refused."""
+    return _url_problem("service name", name, MAX_NAME)
+
+
+def dns_warning(name: str) -> str | None:
+    """Why Consul's DNS (and the dns-balancer) cannot serve `name` (None when they can)."""
+    if _DNS_LABEL.match(name):
+        return None
+    return "not a DNS label (letters, digits, '-', max 63): Consul's DNS cannot serve it"
+
+
 def service_name(named: str | None, image: str, exposed: int, *, group: bool, port_named: bool) -> str:
-    """SERVICE_NAME (or SERVICE_<port>_NAME) as given, else the image's name; with several ports, a name that is
-    not port-specific gets `-<port>` so each port is a service of its own."""
-    if named is not None:
-        return f"{named}-{exposed}" if group and not port_named else named
-    return default_name(image) + (f"-{exposed}" if group else "")
+    """SERVICE_NAME (or SERVICE_<port>_NAME) as given, else the image's name; in a group (several ports
+    published, or exposed with -internal), a name that is not port-specific gets `-<port>`."""
+    base = named if named is not None else default_name(image)
+    return f"{base}-{exposed}" if group and not port_named else base
 
 
 def service_id(given: str | None, *, node_id: str, container: str, exposed: int, udp: bool, group: bool,
@@ -46,15 +72,4 @@ def service_id(given: str | None, *, node_id: str, container: str, exposed: int,
 
 def id_problem(sid: str) -> str | None:
     """Why `sid` cannot be a service ID (None when it can)."""
-    if not sid:
-        return "service ID is empty"
-    if len(sid.encode()) > MAX_ID:
-        return f"service ID longer than {MAX_ID} bytes"
-    if ".." in sid:
-        return "service ID must not contain '..' (it is part of Consul's URLs)"
-    bad = sorted(_UNSAFE_IN_ID.intersection(sid))
-    if bad:
-        return f"service ID must not contain {' '.join(repr(c) for c in bad)} (it is part of Consul's URLs)"
-    if any(c.isspace() or not c.isprintable() for c in sid):
-        return "service ID must not contain white space or control characters"
-    return None
+    return _url_problem("service ID", sid, MAX_ID)

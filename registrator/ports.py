@@ -27,8 +27,34 @@ class Addresses:
     problem: str | None = None
 
 
+def network_mode(container: Mapping[str, Any]) -> str:
+    return str((container.get("HostConfig") or {}).get("NetworkMode") or "")
+
+
 def host_network(container: Mapping[str, Any]) -> bool:
-    return ((container.get("HostConfig") or {}).get("NetworkMode")) == "host"
+    return network_mode(container) == "host"
+
+
+def parent_of(container: Mapping[str, Any]) -> str | None:
+    """The container whose network namespace this one joined (`--network container:<parent>`), else None."""
+    mode = network_mode(container)
+    return mode.split(":", 1)[1] or None if mode.startswith("container:") else None
+
+
+def shares_host_ports(container: Mapping[str, Any]) -> bool:
+    """Its exposed ports are reachable as they are, unpublished: the host's network, or another container's
+    (Docker lists no port bindings for either)."""
+    return host_network(container) or parent_of(container) is not None
+
+
+def user_network_address(container: Mapping[str, Any]) -> str | None:
+    """gliderlabs' address for a container on a user-defined network (NetworkMode names it) when no -ip is
+    given: the container's own address there, registered with the published port."""
+    mode = network_mode(container)
+    if mode in ("", "bridge", "default", "host", "none") or mode.startswith("container:"):
+        return None
+    net = ((container.get("NetworkSettings") or {}).get("Networks") or {}).get(mode) or {}
+    return net.get("IPAddress") or None
 
 
 def _binding(bindings: list[Mapping[str, Any]]) -> tuple[int | None, str | None]:
@@ -56,7 +82,7 @@ def ports_of(container: Mapping[str, Any]) -> list[Port]:
         except ValueError:
             continue
         host_port, host_ip = _binding(published.get(key) or [])
-        if host_network(container):
+        if host_port is None and shares_host_ports(container):
             host_port = exposed
         out.append(Port(exposed, proto or "tcp", host_port, host_ip))
     return sorted(out, key=lambda p: (p.exposed, p.proto))
@@ -95,15 +121,19 @@ def _is_unspecified(ip: str | None) -> bool:
     return not ip or ip in ("0.0.0.0", "::")
 
 
-def service_address(port: Port, cfg: Config, addrs: Addresses) -> tuple[str, int] | None:
+def service_address(port: Port, cfg: Config, addrs: Addresses, network_ip: str | None = None,
+                    ) -> tuple[str, int] | None:
     """(address, port) registered for `port`: with -internal the container's address and the exposed port, else
-    -ip (or the binding's own host IP, else the host's) and the published port; None when it is not published."""
+    -ip (or its address on its user-defined network, or the binding's own host IP, else the host's) and the
+    published port; None when it is not published."""
     if cfg.internal:
         return (addrs.v4 or addrs.v6 or ""), port.exposed
     if port.host_port is None:
         return None
     if cfg.ip:
         return cfg.ip, port.host_port
+    if network_ip:
+        return network_ip, port.host_port
     if not _is_unspecified(port.host_ip):
         return str(port.host_ip), port.host_port
     return cfg.host_ip, port.host_port

@@ -19,7 +19,7 @@ from portside.consul import ConsulBadValue, ConsulClient, ConsulError, ConsulRej
 from registrator.config import Config
 from registrator.metadata import OWNER_CONTAINER, OWNER_NODE, Problem, Service
 from registrator.metrics import Metrics
-from registrator.reconcile import claim_refused, owner
+from registrator.reconcile import adoptable, claim_refused, gliderlabs_service, owner
 from registrator.refusals import RefusalBook, fingerprint
 
 log = logging.getLogger("registrator")
@@ -35,6 +35,7 @@ class ConsulWriter:
     def __init__(self, consul: ConsulClient, cfg: Config, metrics: Metrics, running: Callable[[str], bool]) -> None:
         self.consul = consul
         self.node_id = cfg.node_id
+        self.adopt_gliderlabs = cfg.adopt_gliderlabs
         self.metrics = metrics
         self.running = running  # whether a container of this node runs (it may hold its IDs)
         self._slots = asyncio.Semaphore(max(1, cfg.consul_concurrency))
@@ -94,7 +95,10 @@ class ConsulWriter:
             existing = snapshot.get(svc.id)
         else:
             existing = await self._agent_service(svc.id)
-        why = claim_refused(existing, self.node_id, svc.container_id, self.running)
+        adopt = self.adopt_gliderlabs and holder is None and adoptable(svc, existing, self.node_id)
+        why = claim_refused(existing, self.node_id, svc.container_id, self.running, adopt=adopt)
+        if adopt:
+            log.info("service %s: registered by gliderlabs, taken over by container %s", svc.id, svc.container)
         if why is None:
             self._conflicts.pop(svc.id, None)
             self.ours[svc.id] = svc.container_id
@@ -147,9 +151,12 @@ class ConsulWriter:
         holder = self.ours.get(sid)
         return holder is not None and (container_id is None or holder == container_id)
 
-    async def deregister(self, sid: str, container_id: str | None = None) -> None:
-        """Deregister an ID this node holds (that container's, when given); anything else is left alone."""
-        if not self.holds(sid, container_id):
+    async def deregister(self, sid: str, container_id: str | None = None,
+                         gliderlabs: Mapping[str, Any] | None = None) -> None:
+        """Deregister an ID this node holds (that container's, when given), or, given its agent entry, one gliderlabs
+        left on this node (-cleanup with adoption on); anything else is left alone."""
+        left = gliderlabs is not None and self.adopt_gliderlabs and gliderlabs_service(sid, gliderlabs, self.node_id)
+        if not left and not self.holds(sid, container_id):
             log.debug("deregister %s: not ours (held by %s), left alone", sid, self.ours.get(sid, "nobody"))
             return
         try:

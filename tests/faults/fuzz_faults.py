@@ -40,12 +40,12 @@ def _mismatch(case: LabelCase, svc: dict, checks: dict[str, dict], host_port: in
     """What differs between a good case's registration and what was written (empty when it matches)."""
     sid = svc["ID"]
     meta = {k: v for k, v in (svc.get("Meta") or {}).items() if not k.startswith("portside-")}
-    ttl = [c for cid, c in checks.items() if c.get("ServiceID") == sid and cid == f"{sid}:ttl"]
+    ttl = [c for cid, c in checks.items() if c.get("ServiceID") == sid and cid == f"service:{sid}"]
     wrong = []
     if svc.get("Service") != case.name:
         wrong.append(f"name {svc.get('Service')!r} != {case.name!r}")
-    if list(svc.get("Tags") or []) != case.tags:
-        wrong.append(f"tags {[t[:20] for t in svc.get('Tags') or []]} != {[t[:20] for t in case.tags]}")
+    if list(svc.get("Tags") or []) != case.tags[::-1]:  # last first, as gliderlabs master registers them
+        wrong.append(f"tags {[t[:20] for t in svc.get('Tags') or []]} != {[t[:20] for t in case.tags[::-1]]}")
     if meta != case.meta:
         wrong.append(f"meta {sorted(meta)} != {sorted(case.meta)} (or a value differs)")
     if svc.get("Port") != host_port or svc.get("Address") != "127.0.0.1":

@@ -34,9 +34,10 @@ def test_script_check_only_with_the_opt_in(registrator, docker_client, web_image
     engines.wait_until(lambda: sid in owned(consul_agent, r.node), 10, "registered")
     if opt_in:
         engines.wait_until(marker.exists, 10, "the script check ran on the agent")
-        assert f"{sid}:script" in checks_of(consul_agent, sid)
+        # the script check comes first in gliderlabs' order: Consul's default ID for a service's check
+        assert set(checks_of(consul_agent, sid)) == {f"service:{sid}", f"{sid}:ttl"}
         return
-    assert set(checks_of(consul_agent, sid)) == {f"{sid}:ttl"}  # registered, without the script check
+    assert set(checks_of(consul_agent, sid)) == {f"service:{sid}"}  # registered, only with the TTL check
     line = lines_naming(r, c.name, "SERVICE_CHECK_SCRIPT")
     assert line and "--allow-script-checks" in line[0] and "check not registered" in line[0]
     time.sleep(1.0)  # five check intervals: with the check registered, the command would have run by now

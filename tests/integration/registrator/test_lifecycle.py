@@ -39,7 +39,7 @@ def test_start_registers_with_metadata_and_stop_drains_then_deregisters(registra
     engines.wait_until(lambda: sid in owned(consul_agent, r.node), 10, "registration")
     s = owned(consul_agent, r.node)[sid]
     assert (s["Service"], s["Address"], s["Port"]) == ("shop", "127.0.0.1", host_port(c))
-    assert s["Tags"] == ["a", "b,c"]
+    assert s["Tags"] == ["b,c", "a"]  # last first, as gliderlabs master registers them
     assert s["Meta"]["version"] == "2" and s["Meta"]["portside-container"] == c.id
 
     stopper = threading.Thread(target=c.stop, kwargs={"timeout": 10})
@@ -74,8 +74,10 @@ def test_every_check_kind_passing_and_critical(registrator, docker_client, web_i
     kinds = ["http", "tcp", "script", "docker"]
 
     def status() -> dict[str, str]:
+        """By kind; the first in gliderlabs' order (http) has its ID service:<id>, the rest <id>:<kind>."""
         st = checks_of(consul_agent, sid)
-        return {k: st.get(f"{sid}:{k}", "missing") for k in [*kinds, "ttl", "grpc"]}
+        return {k: st.get(f"service:{sid}" if k == "http" else f"{sid}:{k}", "missing")
+                for k in [*kinds, "ttl", "grpc"]}
 
     def wait_status(pred, what: str) -> None:
         try:
@@ -130,15 +132,22 @@ def test_pause_puts_in_maintenance_unpause_restores(registrator, docker_client, 
 def test_deregister_on_success_keeps_failed_container_visible(registrator, docker_client, web_image, consul_agent):
     r = registrator("-deregister", "on-success")
     wait_started(r)
-    failing = ["sh", "-c", "httpd -p 80 -h /www; sleep 2; exit 3"]
-    fine = ["sh", "-c", "httpd -p 80 -h /www; sleep 2; exit 0"]
+    def exits(code: int) -> list[str]:  # once told to (/go), so it is registered first however loaded the host
+        return ["sh", "-c", f"httpd -p 80 -h /www; while [ ! -f /go ]; do sleep 0.1; done; exit {code}"]
+
+    failing, fine, signalled = exits(3), exits(0), exits(143)  # 143 has bit 128: success-like, as gliderlabs
     bad = run_web(docker_client, web_image, command=failing, labels={"SERVICE_NAME": "fails"})
     good = run_web(docker_client, web_image, command=fine, labels={"SERVICE_NAME": "succeeds"})
-    bad_id, good_id = f"{r.node}:{bad.name}:80", f"{r.node}:{good.name}:80"
-    engines.wait_until(lambda: {bad_id, good_id} <= set(owned(consul_agent, r.node)), 10, "both registered")
-    bad.wait(timeout=15)
-    good.wait(timeout=15)
-    engines.wait_until(lambda: good_id not in owned(consul_agent, r.node), 10, "exit 0 deregistered")
+    killed = run_web(docker_client, web_image, command=signalled, labels={"SERVICE_NAME": "signalled"})
+    bad_id, good_id, killed_id = (f"{r.node}:{c.name}:80" for c in (bad, good, killed))
+    engines.wait_until(lambda: {bad_id, good_id, killed_id} <= set(owned(consul_agent, r.node)), 10,
+                       "all registered")
+    for c in (bad, good, killed):
+        c.exec_run(["touch", "/go"])
+    for c in (bad, good, killed):
+        c.wait(timeout=15)
+    engines.wait_until(lambda: not {good_id, killed_id} & set(owned(consul_agent, r.node)), 10,
+                       "exit 0 and 143 deregistered")
     time.sleep(0.5)
     assert bad_id in owned(consul_agent, r.node), "a failed container stays visible with on-success"
     bad.remove()

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from registrator.config import MAX_META_PAIRS, Config, Limits
 from registrator.metadata import OWNER_CONTAINER, OWNER_NODE, services_for, split_tags
-from registrator.naming import default_name
+from registrator.naming import default_name, dns_warning, name_problem
 from tests.support.inspect_fixtures import make_container
 
 CFG = Config(node_id="host-a", ip="127.0.0.1")
@@ -39,15 +39,16 @@ def test_label_beats_env_and_port_key_beats_generic(container):
 
 
 def test_tags_escaped_commas_and_forced_tags(container):
-    s = one(container(labels={"SERVICE_TAGS": r"a, b\,c ,,d"}), Config(node_id="n", ip="127.0.0.1", tags=("x",)))
-    assert s.tags == ("a", "b,c", "d", "x")
+    cfg = Config(node_id="n", ip="127.0.0.1", tags="x,{{.Config.Hostname}}")
+    s = one(container(labels={"SERVICE_TAGS": r"a, b\,c ,,d"}), cfg)
+    assert s.tags == ("d", "b,c", "a", "c0ffee000000", "x")  # each list last first, as gliderlabs master
     assert split_tags(r"\,") == [","]
 
 
-def test_unknown_keys_become_meta_lowercase_and_checks_are_not_meta(container):
+def test_unknown_keys_become_meta_lowercase_and_checks_too(container):
     s = one(container(labels={"SERVICE_OWNER_TEAM": "payments", "SERVICE_CHECK_TCP": "true"}))
     assert s.meta["owner_team"] == "payments"
-    assert "check_tcp" not in s.meta
+    assert s.meta["check_tcp"] == "true"  # gliderlabs copies every key but name, id, tags into Meta
     assert s.checks[0]["TCP"] == "127.0.0.1:32768"
 
 
@@ -108,13 +109,31 @@ def test_ip_from_label_strips_cidr(container):
     assert one(c, Config(node_id="n", ip="127.0.0.1", ip_from_label="ip")).address == "198.18.9.9"
 
 
-def test_host_network_registers_only_named_ports(container):
+def test_host_network_registers_every_exposed_port_at_ip(container):
     c = container(network_mode="host", exposed=["80/tcp", "9100/tcp"], published={}, networks={},
                   labels={"SERVICE_80_NAME": "web"})
     services, _ = services_for(c, Config(node_id="n", ip="127.0.0.1"))
-    assert [(s.name, s.port) for s in services] == [("web", 80)]
-    assert services_for(container(network_mode="host", exposed=["80/tcp", "9100/tcp"], published={}),
-                        CFG) == ([], [])
+    assert [(s.name, s.address, s.port) for s in services] == [("web", "127.0.0.1", 80),
+                                                                ("nginx-9100", "127.0.0.1", 9100)]
+    internal, problems = services_for(c, Config(node_id="n", ip="127.0.0.1", internal=True))
+    assert problems == [] and [(s.address, s.port) for s in internal] == [("", 80), ("", 9100)]
+
+
+def test_container_network_child_gets_its_parents_address(container):
+    parent = container(networks={"bridge": {"IPAddress": "198.18.0.7"}})
+    child = container(network_mode="container:" + parent["Id"], exposed=["9000/tcp"], published={}, networks={},
+                      labels={"SERVICE_NAME": "sidecar"})
+    [s], _ = services_for(child, Config(node_id="n", ip="127.0.0.1"), parent)
+    assert (s.name, s.address, s.port) == ("sidecar", "198.18.0.7", 9000)
+    [s], _ = services_for(child, Config(node_id="n", ip="127.0.0.1"))  # parent gone meanwhile: -ip
+    assert s.address == "127.0.0.1"
+
+
+def test_group_counts_published_ports_only(container):
+    c = container(exposed=["80/tcp", "443/tcp"], published={"80/tcp": [{"HostIp": "", "HostPort": "8080"}],
+                                                             "443/tcp": None})
+    assert [s.name for s in services_for(c, CFG)[0]] == ["nginx"]
+    assert [s.name for s in services_for(c, Config(node_id="n", internal=True))[0]] == ["nginx-80", "nginx-443"]
 
 
 def test_odd_containers_without_env_labels_ports(container):
@@ -128,8 +147,8 @@ def test_odd_containers_without_env_labels_ports(container):
 
 
 def test_default_name_sanitised():
-    assert default_name("registry:5000/a/b/my_app.v2:1.0") == "my-app-v2"
-    assert default_name("sha256@abc") == "sha256"
+    assert default_name("registry:5000/a/b/my_app.v2:1.0") == "my_app.v2"  # verbatim, as gliderlabs
+    assert default_name("registry:5000/a/web") == "web"
 
 
 def test_docker_healthcheck_becomes_ttl_check(container):
@@ -214,7 +233,8 @@ def test_any_labels_never_raise_and_services_are_well_formed(labels, env):
     c = make_container(labels=labels, env=[f"{k}={v}" for k, v in env.items()])
     services, problems = services_for(c, CFG)
     for s in services:
-        assert 1 <= len(s.name) <= 63 and s.name[0].isalnum()
+        assert name_problem(s.name) is None  # URL-safe; a name DNS cannot serve is registered with a warning
+        assert (dns_warning(s.name) is None) == all(p.kind != "dns_name" for p in problems)
         assert s.meta[OWNER_NODE] == "host-a"
         assert all("\n" not in t for t in s.tags)
         assert s.definition()["Port"] == 32768
@@ -250,14 +270,15 @@ def test_command_checks_refused_without_opt_in_service_registered_without_them(c
     labels = {"SERVICE_CHECK_SCRIPT": "curl -f http://$SERVICE_IP/", "SERVICE_80_CHECK_DOCKER": "true",
               "SERVICE_CHECK_TTL": "30s"}
     services, problems = services_for(container(labels=labels), CFG)
-    assert [c["CheckID"] for c in services[0].checks] == ["host-a:web1:80:ttl"]
+    assert [c["CheckID"] for c in services[0].checks] == ["service:host-a:web1:80"]
     assert {(p.key, p.kind, p.effect) for p in problems} == {
         ("SERVICE_CHECK_SCRIPT", "script_check", "check not registered"),
         ("SERVICE_80_CHECK_DOCKER", "script_check", "check not registered")}
     assert all("--allow-script-checks" in str(p) for p in problems)
     allowed = one(container(labels=labels), Config(node_id="host-a", ip="127.0.0.1", allow_script_checks=True))
-    assert [c["CheckID"].rsplit(":", 1)[1] for c in allowed.checks] == ["script", "docker", "ttl"]
-    assert allowed.checks[0]["Args"] == ["curl", "-f", "http://127.0.0.1/"]
+    assert [c["CheckID"] for c in allowed.checks] == ["service:host-a:web1:80", "host-a:web1:80:script",
+                                                      "host-a:web1:80:ttl"]  # gliderlabs' order: docker first
+    assert allowed.checks[1]["Args"] == ["curl", "-f", "http://127.0.0.1/"]
 
 
 def test_an_unusable_command_check_is_only_refused_without_opt_in(container):
@@ -298,7 +319,7 @@ def test_port_cap(container):
 
 
 def test_tag_cap_includes_the_flags_tags(container):
-    cfg = Config(node_id="n", ip="127.0.0.1", tags=("x", "y"), limits=Limits(tags=4))
+    cfg = Config(node_id="n", ip="127.0.0.1", tags="x,y", limits=Limits(tags=4))
     assert len(one(container(labels={"SERVICE_TAGS": "a,b"}), cfg).tags) == 4
     over(container(labels={"SERVICE_TAGS": "a,b,c"}), cfg, "SERVICE_TAGS")
 
@@ -314,3 +335,12 @@ def test_check_cap_counts_the_whole_container(container):
     checks = {"SERVICE_CHECK_TCP": "true", "SERVICE_CHECK_TTL": "9s"}
     assert sum(len(s.checks) for s in services_for(container(labels=checks), cfg)[0]) == 2
     over(many_ports(container, 2, **checks), cfg, "SERVICE_CHECK_*")
+
+
+def test_tags_template_rendering_a_containers_control_characters_is_refused(container):
+    cfg = Config(node_id="n", ip="127.0.0.1", tags='{{mIndex "note" .Config.Labels}}')
+    assert one(container(labels={"note": "a,b"}), cfg).tags == ("b", "a")
+    services, problems = services_for(container(labels={"note": "a\nb"}), cfg)
+    assert services == [] and problems[0].key == "-tags" and "control characters" in problems[0].reason
+    services, problems = services_for(container(), Config(node_id="n", tags="{{index .Id 999}}"))  # out of range
+    assert services == [] and problems[0].kind == "tags"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registrator.naming import MAX_ID, id_problem, service_id, service_name
+from registrator.naming import MAX_ID, dns_warning, id_problem, name_problem, service_id, service_name
 
 HOSTILE_IDS = ["../../leave", "../../join/127.0.0.2", "../../check/fail/web", "..", "a/b", "a\\b", "x?enable=false",
                "x#frag", "x%2F..%2Fleave", "with space", "tab\there", "nl\n", "\u2028sep", "", "x" * (MAX_ID + 1),
@@ -39,7 +39,15 @@ def test_generated_id_and_generic_id_over_several_ports() -> None:
 
 
 def test_name_stage() -> None:
-    assert service_name(None, "registry:5000/team/my_app:1.2", 80, group=False, port_named=False) == "my-app"
+    assert service_name(None, "registry:5000/team/my_app:1.2", 80, group=False, port_named=False) == "my_app"
     assert service_name(None, "nginx", 80, group=True, port_named=False) == "nginx-80"
     assert service_name("web", "nginx", 80, group=True, port_named=False) == "web-80"
     assert service_name("web", "nginx", 80, group=True, port_named=True) == "web"
+
+
+def test_names_consul_takes_are_registered_with_a_warning_but_not_what_a_url_cannot_carry() -> None:
+    for name in ("my_service", "api.v1", "-x", "n" * 200, "web@sha256"):
+        assert name_problem(name) is None and dns_warning(name) is not None, name
+    assert dns_warning("web-1") is None
+    for name in ("../../leave", "a/b", "x?y", "a#b", "50%", "a b", "tab\there", "", "n" * 257, "back\\slash"):
+        assert name_problem(name) is not None, name

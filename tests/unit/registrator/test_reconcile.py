@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from registrator.metadata import OWNER_CONTAINER, OWNER_NODE, Service
-from registrator.reconcile import claim_refused, missing, owned_ids, plan
+from registrator.reconcile import adoptable, claim_refused, gliderlabs_service, missing, owned_ids, plan
 
 
 def svc(sid: str, **kw) -> Service:
@@ -55,3 +55,33 @@ def test_claim_free_own_foreign_and_sibling() -> None:
     assert "did not register" in (claim_refused({"ID": "x"}, "n", "c1", running) or "")
     assert "sibling" in (claim_refused({"Meta": {OWNER_NODE: "n", OWNER_CONTAINER: "sibling"}}, "n", "c1", running)
                          or "")
+
+
+# ---- a host switched from gliderlabs: its services (no Meta of ours, ID <host>:<container>:<port>) ----
+def gliderlabs(address: str = "127.0.0.1", port: int = 80) -> dict:
+    return {"Service": "web", "Address": address, "Port": port, "Tags": [], "Meta": {"check_ttl": "30s"}}
+
+
+def test_gliderlabs_services_adopted_only_by_the_container_that_proves_them_its_own() -> None:
+    generated = svc("n:web1:80")  # ID made of node, container and port: that container's, names are unique
+    assert adoptable(generated, gliderlabs(port=9999), "n")
+    labelled = Service(id="n:web1:80", name="web", address="127.0.0.1", port=80, id_key="SERVICE_ID")
+    assert adoptable(labelled, gliderlabs(), "n")  # a label naming it: the same address and port
+    assert not adoptable(labelled, gliderlabs(port=81), "n")  # ... or not at all
+    assert not adoptable(svc("other:web1:80"), gliderlabs(), "n")  # another host's
+    assert not adoptable(svc("n-by-hand"), gliderlabs(), "n")  # not gliderlabs' form
+    assert not adoptable(generated, {**gliderlabs(), "Meta": {OWNER_NODE: "m"}}, "n")  # another registrator's
+    assert not adoptable(generated, None, "n")
+    assert claim_refused(gliderlabs(), "n", "c1", lambda _: False) is not None  # without adoption: left alone
+    assert claim_refused(gliderlabs(), "n", "c1", lambda _: False, adopt=True) is None
+
+
+def test_cleanup_removes_gliderlabs_ghosts_of_this_host_only_with_adoption() -> None:
+    wanted = svc("n:up:80")
+    actual = {wanted.id: entry(wanted), "n:gone:80": gliderlabs(), "n:gone:53:udp": gliderlabs(),
+              "other:gone:80": gliderlabs(), "n-by-hand": gliderlabs(), "n:up:443": gliderlabs()}
+    p = plan([wanted], actual, "n", cleanup=True, adopt_gliderlabs=True)
+    assert p.deregister == ("n:gone:53:udp", "n:gone:80", "n:up:443")
+    assert plan([wanted], actual, "n", cleanup=True).deregister == ()
+    assert gliderlabs_service("n:gone:80", gliderlabs(), "n")
+    assert not gliderlabs_service("n:gone:80", entry(wanted), "n")
