@@ -38,10 +38,16 @@ def main() -> None:
     cmd = command(sys.argv[1:])
     if os.geteuid() == 0:
         sock = docker_socket(dict(os.environ)) if os.path.basename(cmd[0]) == "registrator" else None
-        os.setgroups([os.stat(sock).st_gid] if sock else [])
-        os.setgid(GID)
-        os.setuid(UID)
-        os.environ["HOME"] = "/nonexistent"
+        try:
+            os.setgroups([os.stat(sock).st_gid] if sock else [])
+            os.setgid(GID)
+            os.setuid(UID)
+            os.environ["HOME"] = "/nonexistent"
+        except PermissionError:
+            # root without CAP_SETUID/CAP_SETGID (`--cap-drop ALL`): it cannot change users, and holds no
+            # capability either, so the command runs as it was started rather than not at all
+            print("portside-entrypoint: started as root without the capabilities to drop to uid 10001; running "
+                  "as root without capabilities (pass -u 10001 to run unprivileged)", file=sys.stderr)
     os.execvp(cmd[0], cmd)
 
 
