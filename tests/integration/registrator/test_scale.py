@@ -22,7 +22,7 @@ import docker
 import pytest
 
 from testbed import engines
-from tests.support.regharness import owned, wait_started
+from tests.support.regharness import owned, remove_network, wait_started
 
 pytestmark = pytest.mark.engines
 N = 100
@@ -70,9 +70,7 @@ def network(docker_client) -> Iterator[str]:
     if net is None:
         pytest.fail(f"none of {SUBNETS} free on the engine")
     yield name
-    # containers removed by the test may still be detaching (or be removed by another run's clean-up meanwhile)
-    engines.wait_until(lambda: not net.reload() and not net.containers, 60, "network without containers")
-    net.remove()
+    remove_network(docker_client, net)
 
 
 @pytest.fixture
