@@ -21,10 +21,14 @@ from concurrent.futures import ThreadPoolExecutor
 import docker
 import pytest
 
-from testbed import engines
+from testbed import acl, engines
 from tests.support.regharness import owned, remove_network, wait_started
 
-pytestmark = pytest.mark.engines
+# Run once per `make test`: what is measured is the number of connections on the agent's address, which a token
+# does not change; the start-up reconcile with the registrator's own token is in the ACL run (test_resilience: kill -9,
+# then a restart over running containers).
+pytestmark = [pytest.mark.engines,
+              pytest.mark.skipif(acl.from_env(), reason="connections per client do not depend on ACLs; first run")]
 N = 100
 MAX_CONNS = 50
 SUBNETS = ("198.18.12.0/22", "198.18.16.0/22", "198.18.20.0/22")  # a /22: room beyond a default bridge's ~250
