@@ -156,7 +156,7 @@ def test_1000_worst_tcp_messages_are_cheap_and_normal_queries_keep_answering(pla
                for i in range(1000)]
     rounds: list[float] = []
     with Prober(plain, f"{web}.service.consul") as probe:
-        while not rounds or (not probe.enough(PROBES) and len(rounds) < 100):
+        while not rounds or (not probe.enough(PROBES) and sum(rounds) < 60):
             t0 = time.monotonic()
             replies = _worst_tcp_round(plain.port, packets)
             rounds.append(time.monotonic() - t0)
