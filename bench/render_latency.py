@@ -124,11 +124,12 @@ def file_has(path: Path, text: str) -> Callable[[], bool]:
 
 
 def nginx_count(port: int, want: int) -> Callable[[], bool]:
+    """nginx serves a config listing at least `want` instances."""
     def check() -> bool:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/count", timeout=1) as r:
-                return r.read().decode() == str(want)
-        except OSError:
+                return int(r.read().decode()) >= want
+        except (OSError, ValueError):
             return False
     return check
 
@@ -136,15 +137,16 @@ def nginx_count(port: int, want: int) -> Callable[[], bool]:
 class Phase:
     """One tool's daemon in a latency phase: its own service, template, destination (and nginx port)."""
 
-    def __init__(self, agent: engines.ConsulAgent, tool: Tool, work: Path, nginx: engines.Nginx | None) -> None:
+    def __init__(self, agent: engines.ConsulAgent, tool: Tool, work: Path, nginx: engines.Nginx | None,
+                 command: str | None = None, extra: tuple[str, ...] = (), label: str = "") -> None:
         self.agent, self.tool, self.nginx = agent, tool, nginx
-        self.svc = f"lat-{tool.name}-{'nginx' if nginx else 'file'}"
+        self.svc = f"lat-{tool.name}-{label or ('nginx' if nginx else 'file')}"
         self.port = engines.free_port()
         src = work / f"{self.svc}{tool.suffix}"
         src.write_text(tool.template.replace("SVC", self.svc).replace("PORT", str(self.port)))
         self.dest = (nginx.conf_d if nginx else work) / f"{self.svc}.conf"
-        command = nginx.reload_command if nginx else None
-        self.proc = subprocess.Popen(tool.argv(src, self.dest, command, False), stdout=subprocess.DEVNULL,
+        command = command or (nginx.reload_command if nginx else None)
+        self.proc = subprocess.Popen([*tool.argv(src, self.dest, command, False), *extra], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, cwd=ROOT)
         self.registered = 0
         self.latencies: list[float] = []
@@ -154,14 +156,38 @@ class Phase:
         if self.nginx:
             poll(nginx_count(self.port, 0), 30)
 
-    def change(self) -> None:
-        """Register one more instance; time until the file (or nginx) shows it."""
+    def register(self) -> int:
+        """One more instance (check-less, through the agent, as an app registers itself); its number."""
         self.registered += 1
         i = self.registered
-        t0 = time.perf_counter()
         self.agent.api("/v1/agent/service/register", "PUT",
                        {"ID": f"{self.svc}-{i}", "Name": self.svc, "Address": "127.0.0.1", "Port": 20000 + i})
-        poll(nginx_count(self.port, i) if self.nginx else file_has(self.dest, f"127.0.0.1:{20000 + i};"))
+        return i
+
+    def shown(self) -> int:
+        """How many instances the file lists (nginx serves): one read, however many are awaited."""
+        if self.nginx:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/count", timeout=1) as r:
+                    return int(r.read().decode())
+            except (OSError, ValueError):
+                return -1
+        try:
+            return self.dest.read_text().count("    server 127.0.0.1:2")
+        except FileNotFoundError:
+            return -1
+
+    def shows(self, i: int) -> bool:
+        """The file lists instance i (or nginx serves at least i instances: they are only ever added)."""
+        if self.nginx:
+            return nginx_count(self.port, i)()
+        return file_has(self.dest, f"127.0.0.1:{20000 + i};")()
+
+    def change(self) -> None:
+        """Register one more instance; time until the file (or nginx) shows it."""
+        t0 = time.perf_counter()
+        i = self.register()
+        poll(lambda: self.shows(i))
         self.latencies.append(time.perf_counter() - t0)
 
     def close(self) -> None:

@@ -1,12 +1,18 @@
-"""Change -> file latency when changes come in a stream: consul-templates vs consul-template v0.41.1, side by side
-in one run, same agent, same upstream template, changes spaced 20 / 50 / 100 / 500 ms apart.
+"""Change -> file and change -> nginx serving when changes come in a stream: consul-templates vs consul-template
+v0.41.1, side by side in one run, same agent, same upstream template.
 
-    .venv/bin/python bench/stream_latency.py [--changes 30] [--spacing 0.02,0.05,0.1,0.5]
+    .venv/bin/python bench/stream_latency.py [--changes 20] [--spacing 0.02,0.05,0.1,0.5] [--burst 40]
+                                             [--wait 500ms:5s] [--language jinja2|go]
 
-Each change registers one more instance of the tool's own service and waits until the file lists it, then
-sleeps the spacing; the two tools' changes alternate (render_latency.latency_run). Bounded: changes x spacings
-x 2 tools, each wait at most 10 s. What it shows: a watch that rate-limits every wake-up adds up to its minimum
-interval to each change of a busy stream; one that rate-limits only empty wake-ups does not.
+1. streams: each change registers one more check-less instance of the tool's own service (through the agent, as
+   an app registers itself) and waits until the file (then nginx, reloaded by the template's command) shows it,
+   then sleeps the spacing; the two tools' changes alternate (render_latency.latency_run);
+2. a burst: `--burst` registrations one right after the other; each instance's latency from its registration
+   to the file (nginx) showing it;
+3. quiescence: the same burst with `-wait MIN:MAX` on both tools and a command that counts nginx reloads: how
+   many reloads the burst cost, and when nginx served the last instance.
+Bounded: every wait is at most 10-30 s. Absolute figures move with the machine's load; the ratios in one run
+are what count.
 """
 
 from __future__ import annotations
@@ -15,37 +21,143 @@ import argparse
 import shutil
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
-from render_latency import CT_VERSION, bench_agent, consul_template_binary, latency_run, pct, tools
+from render_latency import (
+    CT_UPSTREAM,
+    CT_VERSION,
+    Phase,
+    Tool,
+    bench_agent,
+    consul_template_binary,
+    latency_run,
+    pct,
+    tools,
+)
+
+from portside.watchrules import parse_duration
+from testbed import engines
+
+CT, OURS = "consul-template", "consul-templates"
+
+
+def burst(phase: Phase, n: int) -> list[float]:
+    """Register n instances back to back (another thread); each one's latency until the phase shows it."""
+    registered: dict[int, float] = {}
+
+    def register() -> None:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            registered[phase.register()] = t0
+
+    first = phase.registered + 1
+    worker = threading.Thread(target=register)
+    worker.start()
+    seen: dict[int, float] = {}
+    deadline = time.perf_counter() + 30
+    while len(seen) < n:
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"{phase.tool.name}: {len(seen)} of {n} instances shown")
+        shown = phase.shown()  # instances are only added: the first `shown` are there
+        now = time.perf_counter()
+        for i in range(first + len(seen), min(first + n, shown + 1)):
+            seen[i] = now
+        time.sleep(0.0002)
+    worker.join()
+    return [seen[i] - registered[i] for i in range(first, first + n)]
+
+
+def bursts(agent: engines.ConsulAgent, tools_: list[Tool], work: Path, n: int, nginx: engines.Nginx | None,
+           ) -> dict[str, list[float]]:
+    """Both daemons at once, each on its own service; one burst each, one after the other."""
+    phases = [Phase(agent, tool, work, nginx, label=f"burst-{'nginx' if nginx else 'file'}") for tool in tools_]
+    try:
+        for ph in phases:
+            ph.ready()
+        time.sleep(0.5)
+        return {ph.tool.name: burst(ph, n) for ph in phases}
+    finally:
+        for ph in phases:
+            ph.close()
+
+
+def quiescence(agent: engines.ConsulAgent, tools_: list[Tool], work: Path, n: int, nginx: engines.Nginx,
+               wait: str) -> dict[str, tuple[int, float]]:
+    """A burst of n with `-wait`: (nginx reloads it cost, seconds from its first registration until nginx
+    served every instance), per tool."""
+    out: dict[str, tuple[int, float]] = {}
+    for tool in tools_:
+        counter = work / f"reloads-{tool.name}"
+        script = work / f"reload-{tool.name}.sh"
+        script.write_text(f"#!/bin/sh\necho reload >> {counter}\nexec {nginx.reload_command}\n")
+        script.chmod(0o755)
+        ph = Phase(agent, tool, work, nginx, command=str(script), extra=("-wait", wait), label="quiet")
+        try:
+            ph.ready()
+            time.sleep(1.0)
+            counter.unlink(missing_ok=True)
+            t0 = time.perf_counter()
+            burst(ph, n)
+            served = time.perf_counter() - t0
+            time.sleep(parse_duration(wait.split(":")[-1]) + 1)  # past the longest window: every reload is in
+            reloads = len(counter.read_text().splitlines()) if counter.exists() else 0
+            out[tool.name] = (reloads, served)
+        finally:
+            ph.close()
+    return out
+
+
+def go_tools(agent: engines.ConsulAgent, ct: str) -> list[Tool]:
+    """Ours with consul-template's own template (a Go template, .ctmpl) instead of the Jinja2 twin."""
+    theirs, ours = tools(agent, ct)
+    return [theirs, Tool(ours.name, CT_UPSTREAM, ours.argv, ".ctmpl")]
+
+
+def row(label: str, result: dict[str, list[float]]) -> str:
+    a, b = result[CT], result[OURS]
+    return (f"| {label} | {pct(a, 50):.1f} / {pct(a, 99):.1f} | {pct(b, 50):.1f} / {pct(b, 99):.1f} | "
+            f"{pct(b, 50) / max(pct(a, 50), 1e-9):.2f} / {pct(b, 99) / max(pct(a, 99), 1e-9):.2f} |")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--changes", type=int, default=30)
+    parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--spacing", default="0.02,0.05,0.1,0.5", help="seconds between changes, comma-separated")
+    parser.add_argument("--burst", type=int, default=40)
+    parser.add_argument("--wait", default="500ms:5s", help="quiescence for the reload count (MIN:MAX)")
+    parser.add_argument("--language", choices=("jinja2", "go"), default="jinja2", help="our template's language")
     args = parser.parse_args()
     spacings = [float(s) for s in args.spacing.split(",")]
     ct = consul_template_binary()
     agent = bench_agent()
+    nginx = engines.Nginx().start()
     work = Path(tempfile.mkdtemp(prefix="ct-stream-"))
-    rows: list[tuple[float, dict[str, list[float]]]] = []
+    both = go_tools(agent, ct) if args.language == "go" else tools(agent, ct)
+    rows: list[tuple[str, dict[str, list[float]]]] = []
     try:
-        for spacing in spacings:
-            result = latency_run(agent, tools(agent, ct), work, args.changes, None, spacing)
-            rows.append((spacing, result))
-            print(f"spacing {spacing * 1000:.0f} ms: " + ", ".join(
-                f"{name} p50 {pct(lat, 50):.1f} ms p99 {pct(lat, 99):.1f} ms" for name, lat in result.items()),
-                file=sys.stderr, flush=True)
+        for target, engine in (("file", None), ("nginx", nginx)):
+            for spacing in spacings:
+                rows.append((f"{target}, {spacing * 1000:.0f} ms apart",
+                             latency_run(agent, both, work, args.changes, engine, spacing)))
+                print(rows[-1][0], row("", rows[-1][1]), file=sys.stderr, flush=True)
+            rows.append((f"{target}, burst of {args.burst}", bursts(agent, both, work, args.burst, engine)))
+            print(rows[-1][0], row("", rows[-1][1]), file=sys.stderr, flush=True)
+        quiet = quiescence(agent, both, work, args.burst, nginx, args.wait)
     finally:
+        nginx.stop()
         agent.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\n| spacing | consul-template {CT_VERSION} p50 / p99 (ms) | consul-templates p50 / p99 (ms) |")
-    print("|---|---|---|")
-    for spacing, result in rows:
-        a, b = result["consul-template"], result["consul-templates"]
-        ours = f"{pct(b, 50):.1f} / {pct(b, 99):.1f}"
-        print(f"| {spacing * 1000:.0f} ms | {pct(a, 50):.1f} / {pct(a, 99):.1f} | {ours} |")
+    print(f"\nours: {args.language} template; {args.changes} changes per spacing")
+    print(f"| change -> | consul-template {CT_VERSION} p50 / p99 (ms) | consul-templates p50 / p99 (ms) "
+          "| ours / theirs p50 / p99 |\n|---|---|---|---|")
+    for label, result in rows:
+        print(row(label, result))
+    print(f"\nburst of {args.burst} with -wait {args.wait}, nginx reloads counted by the command:")
+    print("| tool | reloads | first registration -> nginx serves all (s) |\n|---|---|---|")
+    for name, (reloads, served) in quiet.items():
+        print(f"| {name} | {reloads} | {served:.2f} |")
     return 0
 
 

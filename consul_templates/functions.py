@@ -24,11 +24,9 @@ from portside.catalog import (
     Instance,
     Node,
     ServiceSummary,
-    decode_health,
-    decode_kv,
-    decode_nodes,
-    decode_service_list,
+    aggregated_status,
 )
+from portside.catalogjson import decode_health, decode_kv, decode_nodes, decode_service_list
 from portside.consul import paths
 
 __all__ = ["Dependency", "Instance", "KeyPair", "Node", "Reads", "ServiceSummary", "locate", "make_functions"]
@@ -49,20 +47,16 @@ class KeyPair:
 
 # Instances are judged by the one status rule (portside.catalog); a service dependency keeps the instances its
 # status filter accepts, consul-template's way: by default only passing ones ("passing" = every check passing);
-# "any" keeps all; otherwise the instance's status must be one of the filter's (an instance in maintenance counts
-# as "maintenance" there, as consul-template's aggregated status says). One deliberate difference: a check
-# status Consul never sends (unknown) makes the instance critical here, where consul-template's status would
-# be "" and match no filter but "any". DNS serves passing and warning instances (passing only with
-# --only-passing): the same judgement, so `service('web', status='passing,warning')` lists exactly what DNS
-# answers for web.service.consul, in the same order.
+# "any" keeps all; otherwise the instance's aggregated status (Consul's API: "maintenance" first, a check in a
+# state Consul does not define makes it "", matching no filter but "any") must be one of the filter's. DNS
+# serves passing and warning instances (passing only with --only-passing), an undefined state counting as
+# critical there, so `service('web', status='passing,warning')` lists exactly what DNS answers for
+# web.service.consul, in the same order.
 HEALTH_FILTERS = frozenset({"any", PASSING, WARNING, CRITICAL, MAINTENANCE})
 
 
 def accept(instance: Instance, filters: tuple[str, ...]) -> bool:
-    if "any" in filters:
-        return True
-    status = MAINTENANCE if instance.maintenance else instance.status
-    return status in filters
+    return "any" in filters or aggregated_status(instance) in filters
 
 
 def service_view(instances: Iterable[Instance], tag: str | None, filters: tuple[str, ...]) -> tuple[Instance, ...]:

@@ -32,16 +32,12 @@ class KVWatch:
 
 
 def kv_target(dep: Dependency) -> KVWatch | None:
-    """The KV query a dependency stands for, or None when it is not a KV read: the Jinja2 functions' KEY/KEYS
-    dependencies, and the Go templates' queries (their `target` has a `key`, or a `prefix` read recursively)."""
-    if type(dep) is Dependency:
-        return KVWatch(dep.name, dep.dc, recurse=dep.kind == KEYS) if dep.kind in (KEY, KEYS) else None
-    target = getattr(dep, "target", None)
-    for attr, recurse in (("key", False), ("prefix", True)):
-        value = getattr(target, attr, None)
-        if isinstance(value, str) and not hasattr(target, "name"):
-            return KVWatch(value, getattr(target, "dc", None) or None, recurse=recurse)
-    return None
+    """The KV query a dependency stands for, or None when it is not a KV read. A `key`/`keys` dependency whose
+    query is the base class's (the Jinja2 functions' and the Go templates' alike: the query is built from kind,
+    name and datacenter) can share a recursive query; one that says its own query is watched as it asks."""
+    if type(dep).query is not Dependency.query or dep.kind not in (KEY, KEYS):
+        return None
+    return KVWatch(dep.name, dep.dc, recurse=dep.kind == KEYS)
 
 
 def own_watch(dep: Dependency) -> KVWatch:

@@ -1,11 +1,13 @@
 """Source: the data templates read, with a bounded number of connections to Consul.
 
 - `service`, `services`, `nodes` come from the catalog feed (portside.feed) of their datacenter, started when a
-  template first reads that datacenter: a fixed handful of connections whatever the number of services, and a
-  service no template reads costs nothing beyond the feed's diff.
+  template first reads that datacenter: a fixed handful of connections whatever the number of services. The
+  services templates read are followed by the feed with a blocking query each while they fit the connection
+  budget (a change then arrives in one round trip, as consul-template's own query brings it); past the budget
+  the feed's reads serve them.
 - `key`, `ls`, `tree` are KV blocking queries, one per dependency while they fit the connection budget (the
-  adapter's cap minus the feeds' connections and their read pool); beyond that, neighbours are coalesced into one
-  recursive query on their common prefix (kvplan.py).
+  adapter's cap minus the feeds' connections, their read pool and the followed services); beyond that,
+  neighbours are coalesced into one recursive query on their common prefix (kvplan.py).
 - `datacenters` (and the agent's node name for Go templates) has no blocking index: it is polled.
 - any other dependency (the Go templates' queries bring their own path and decoder) is one blocking query each,
   started while the budget allows and queued beyond it (logged), never over the cap.
@@ -27,7 +29,7 @@ from consul_templates import kvplan
 from consul_templates.functions import NODES, SERVICE, SERVICES, Dependency
 from portside.backoff import Backoff
 from portside.catalog import Catalog
-from portside.consul import ConsulError, WatchObserver
+from portside.consul import ConsulError, WatchObserver, paths
 from portside.feed import Change, Feed, Pool
 from portside.supervise import Supervisor
 
@@ -120,11 +122,16 @@ class Watches:
         self.queued: set[Dependency] = set()  # wanted, but beyond the connection budget for now
 
     def __len__(self) -> int:
-        """Blocking queries held (the feeds' three each, KV and other watches); the read pool comes on top."""
-        return FEED_WATCHES * len(self.feeds) + len(self._kv) + sum(d.blocking for d in self._single)
+        """Blocking queries held (the feeds' three each, followed services, KV and other watches); the read pool
+        comes on top."""
+        return (FEED_WATCHES * len(self.feeds) + self.followed() + len(self._kv)
+                + sum(d.blocking for d in self._single))
+
+    def followed(self) -> int:
+        return sum(len(feed.followed) for feed in self.feeds.values())
 
     def kv_budget(self) -> int:
-        return max(1, self.cap - FEED_WATCHES * len(self.feeds) - self.pool.size - RESERVE)
+        return max(1, self.cap - FEED_WATCHES * len(self.feeds) - self.pool.size - RESERVE - self.followed())
 
     def sync(self, wanted: Iterable[Dependency]) -> None:
         wanted = set(wanted)
@@ -144,6 +151,7 @@ class Watches:
                         ", ".join(map(str, sorted(queued, key=str)[:3])))
         self.queued = queued
         self._sync_single(others - queued)
+        self._sync_followed(room - len(blocking) + len(queued))
         if queued:
             self.tasks.start("queued reads", self._read_queued, must_run=False)
         else:
@@ -170,6 +178,21 @@ class Watches:
             feed.listeners.append(lambda change, dc=dc: self._on_catalog(dc, change))  # type: ignore[misc]
             self.feeds[dc] = feed
             self.tasks.start(f"catalog feed {dc or ''}", feed.run)
+
+    def _sync_followed(self, room: int) -> None:
+        """Follow the services templates read, per datacenter, as many as `room` allows: those already followed
+        first (a new name never displaces one), then by name."""
+        wanted: dict[str | None, set[str]] = {}
+        for dep in self._catalog_deps:
+            if dep.kind == SERVICE and paths.usable(dep.name):
+                wanted.setdefault(dep.dc, set()).add(dep.name)
+        keep = [(dc, n) for dc, feed in self.feeds.items() for n in sorted(feed.followed.names & wanted.get(dc, set()))]
+        kept = set(keep)
+        new = sorted(((dc, n) for dc, names in wanted.items() for n in names if (dc, n) not in kept),
+                     key=lambda dn: (dn[0] or "", dn[1]))
+        chosen = (keep + new)[:max(0, room)]
+        for dc, feed in self.feeds.items():
+            feed.follow(n for d, n in chosen if d == dc)
 
     def _on_catalog(self, dc: str | None, change: Change) -> None:
         first = dc not in self.store.catalogs

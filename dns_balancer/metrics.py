@@ -116,7 +116,9 @@ class DnsCollector(Collector):
         yield fwd
 
 
-def make_registry(sources: Sources) -> CollectorRegistry:
+def make_registry(sources: Sources, *more: Collector) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DnsCollector(sources))
+    for collector in more:
+        registry.register(collector)
     return registry

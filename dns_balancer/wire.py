@@ -20,6 +20,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dns_balancer.pending import Elsewhere, Pending
 from dns_balancer.records import (
     ANY,
     AXFR,
@@ -64,6 +65,16 @@ class Forward:
 
     limit: int  # the reply size the client accepts
     question_end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hold(Forward):
+    """`answer()` result for a name whose data is on its way (dns_balancer.pending): the server hands it, like
+    a Forward, to a task that awaits it and asks again, so neither the loop nor any other query waits."""
+
+    pending: Pending
+    tcp: bool
+    recurse: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +142,12 @@ class Responder:
 
     def __init__(
         self, zone: Zone | None = None, *, recursion: bool = False, a_record_limit: int = 0,
-        on_ready: Callable[[], None] | None = None,
+        on_ready: Callable[[], None] | None = None, elsewhere: Elsewhere | None = None,
     ) -> None:
-        """`on_ready`: called once, after the first zone served as ready (the daemon settles its heap then)."""
+        """`on_ready`: called once, after the first zone served as ready (the daemon settles its heap then);
+        `elsewhere`: asked about in-zone names the table does not hold (never on the fast path)."""
         self.on_ready = on_ready
+        self.elsewhere = elsewhere
         self.zone = zone or Zone()
         self._table = self.zone.table
         self.ready = zone is not None  # until the mirror's first sync, in-zone misses get SERVFAIL, not NXDOMAIN
@@ -334,6 +347,15 @@ class Responder:
             return self._error(data, NOTIMP, end, ra, opt, qtype=qtype, aa=True)
         key = data[12 : end - 2].lower()
         ans = self._table.get(key)
+        if ans is None and self.elsewhere is not None:
+            found = self.elsewhere.lookup(labels, apex, key)
+            if isinstance(found, Pending):
+                return Hold(limit, end, found, tcp, bool(ra))
+            if isinstance(found, int):
+                if found == SERVFAIL:
+                    return self._error(data, SERVFAIL, end, ra, opt, qtype=qtype)
+                return self._negative(data, end, found, apex, labels, opt, qtype, ra)
+            ans = found
         if ans is not None:
             return self._positive(data, end, key, ans, limit, opt, self._flags if ra else self._flags_no_ra)
         if not self.ready:
@@ -399,4 +421,4 @@ def _glue(ans: Answer, k: int, m: int, budget: int) -> tuple[bytes, int]:
     return b"".join(picked), len(picked)
 
 
-__all__ = ["ANY", "Edns", "Forward", "Responder", "parse_edns", "parse_question"]
+__all__ = ["ANY", "Edns", "Forward", "Hold", "Responder", "parse_edns", "parse_question"]

@@ -61,6 +61,7 @@ class ZoneConfig:
     negative_ttl: int = 5
     only_passing: bool = False
     ns_address: str | None = None  # A/AAAA of ns.<domain> (our listen address when it is a specific IP)
+    bare_names: bool = True  # names without the datacenter label too (False: another datacenter's zone)
 
     def domains(self) -> tuple[tuple[str, ...], ...]:
         out = [labels_of(self.domain)]
@@ -175,7 +176,8 @@ def _origins(cfg: ZoneConfig, dc: str) -> list[tuple[tuple[str, ...], tuple[str,
     """(origin labels, domain labels): each domain with and without the datacenter label."""
     out = []
     for domain in cfg.domains():
-        out.append((domain, domain))
+        if cfg.bare_names:
+            out.append((domain, domain))
         if valid_label(dc):
             out.append(((dc.lower(), *domain), domain))
     return out
@@ -205,12 +207,12 @@ def _target(inst: Instance, dc: str, domain: tuple[str, ...]) -> tuple[tuple[str
     return labels_of(inst.address), False
 
 
-_Targets = dict[tuple[Instance, tuple[str, ...]], tuple[tuple[str, ...], bytes, bool] | None]
+Targets = dict[tuple[Instance, tuple[str, ...]], tuple[tuple[str, ...], bytes, bool] | None]
 
 
 def _srv_answer(
     members: Sequence[Instance], qlabels: tuple[str, ...], dc: str, domain: tuple[str, ...], ttl: int,
-    targets: _Targets,
+    targets: Targets,
 ) -> Answer | None:
     """`targets` caches each instance's target (labels, wire, glue?) per domain for the names of one build."""
     records: list[bytes] = []
@@ -237,7 +239,16 @@ def _srv_answer(
     return make_answer(SRV, records, glue) if records else None
 
 
-def _put(
+def name_answers(members: Sequence[Instance], qlabels: tuple[str, ...], dc: str, domain: tuple[str, ...], ttl: int,
+                 targets: Targets, addresses: tuple[Answer | None, Answer | None] | None = None,
+                 ) -> dict[int, Answer | None]:
+    """A, AAAA, SRV and ANY of one name served by `members` (SRV targets in datacenter `dc`); `addresses`: the
+    A/AAAA answers when the caller already has them (they do not depend on the name)."""
+    a, aaaa = addresses or _address_answers(members, ttl)
+    return {A: a, AAAA: aaaa, SRV: _srv_answer(members, qlabels, dc.lower(), domain, ttl, targets), ANY: a or aaaa}
+
+
+def put_answers(
     entries: dict[bytes, Answer], names: set[bytes], qlabels: tuple[str, ...], apex_len: int,
     answers: Mapping[int, Answer | None],
 ) -> None:
@@ -272,7 +283,7 @@ def service_part(name: str, instances: tuple[Instance, ...], cfg: ZoneConfig, dc
                 if t != "tcp" and valid_label(f"_{t}"):
                     groups.setdefault((f"_{svc}", f"_{t}", "service"), []).append(inst)
     addresses = {prefix: _address_answers(group, cfg.ttl) for prefix, group in groups.items()}
-    targets: _Targets = {}
+    targets: Targets = {}
     by_address: dict[str, dict[int, Answer | None]] = {}  # the .addr. names SRV targets may point at
     for inst in members:
         version = ip_version(inst.address)
@@ -282,11 +293,10 @@ def service_part(name: str, instances: tuple[Instance, ...], cfg: ZoneConfig, dc
     for origin, domain in _origins(cfg, dc):
         for prefix, group in groups.items():
             qlabels = prefix + origin
-            a, aaaa = addresses[prefix]
-            srv = _srv_answer(group, qlabels, dc.lower(), domain, cfg.ttl, targets)
-            _put(entries, names, qlabels, len(domain), {A: a, AAAA: aaaa, SRV: srv, ANY: a or aaaa})
+            put_answers(entries, names, qlabels, len(domain),
+                 name_answers(group, qlabels, dc, domain, cfg.ttl, targets, addresses[prefix]))
         for address, answers in by_address.items():
-            _put(entries, names, (addr_label(address), "addr", *origin), len(domain), answers)
+            put_answers(entries, names, (addr_label(address), "addr", *origin), len(domain), answers)
     return Part(entries, frozenset(names), instances, len(members))
 
 
@@ -300,7 +310,7 @@ def node_part(nodes: Mapping[str, Node], cfg: ZoneConfig, dc: str) -> Part:
             continue
         answer = make_answer(A if version == 4 else AAAA, [address_rr(QNAME_PTR, node.address, cfg.ttl)])
         for origin, domain in _origins(cfg, dc):
-            _put(entries, names, (node.name.lower(), "node", *origin), len(domain),
+            put_answers(entries, names, (node.name.lower(), "node", *origin), len(domain),
                  {answer.qtype: answer, ANY: answer})
     return Part(entries, frozenset(names))
 
@@ -320,10 +330,10 @@ def apex_part(cfg: ZoneConfig, serial: int) -> tuple[Part, tuple[Apex, ...]]:
             glue = address_rr(compress(ns_name, domain), cfg.ns_address, cfg.ttl)
             ns_a = make_answer(A if ip_version(cfg.ns_address) == 4 else AAAA,
                                [address_rr(QNAME_PTR, cfg.ns_address, cfg.ttl)])
-            _put(entries, names, ns_name, len(domain), {ns_a.qtype: ns_a, ANY: ns_a})
+            put_answers(entries, names, ns_name, len(domain), {ns_a.qtype: ns_a, ANY: ns_a})
         ns = make_answer(NS, [rr(QNAME_PTR, NS, cfg.ttl, compress(ns_name, domain))], [glue])
         soa_answer = make_answer(SOA, [soa])
-        _put(entries, names, domain, len(domain), {SOA: soa_answer, NS: ns, ANY: soa_answer})
+        put_answers(entries, names, domain, len(domain), {SOA: soa_answer, NS: ns, ANY: soa_answer})
         neg_rdata = soa_rdata(encode_name(ns_name), encode_name(mbox), serial, cfg.negative_ttl)
         apexes.append(Apex(domain, struct.pack("!HHIH", SOA, 1, cfg.negative_ttl, len(neg_rdata)) + neg_rdata))
     return Part(entries, frozenset(names)), tuple(apexes)

@@ -3,7 +3,7 @@ address, recursors, instance addresses in templates.
 
     Address.parse("127.0.0.1:8600")                     -> 127.0.0.1:8600
     Address.parse("[::1]:53")                           -> [::1]:53 (IPv6 in brackets, always, when printed)
-    Address.parse("10.0.0.53", default_port=53)         -> a bare host takes the default port
+    Address.parse("198.18.0.53", default_port=53)       -> a bare host takes the default port
     Address.parse("::1", default_port=53)               -> so does a bare IPv6 literal (its port needs brackets)
     Address.parse("off", allow_off=True)                -> None ("" too): the feature is off
     Address.parse(":8600", default_host="0.0.0.0")      -> every address

@@ -2,8 +2,8 @@
 frozen values, judged by one status rule and sorted one way. dns_balancer and consul_templates take their
 views of it (`Catalog`), so one Consul entry is never in DNS and out of nginx, or the other way round.
 
-Pure: JSON in, frozen values out. Decoding never raises: an entry that is not what Consul sends is skipped
-and counted (`Decoded.skipped`), so a crafted entry costs that one entry, never the rest.
+Pure: frozen values; Consul's JSON is decoded into them by `portside.catalogjson` (never raises: an entry that
+is not what Consul sends is skipped and counted, so a crafted entry costs that one entry, never the rest).
 
 The status rule is Consul's own (its API client's aggregated status): the worst check wins; a check whose
 status is missing or unknown counts as critical; a maintenance check (`_service_maintenance:<id>`,
@@ -21,8 +21,6 @@ ServiceMeta=meta, Address=address, ID=id, Tags=tags (sorted), Status=status (or 
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -59,15 +57,16 @@ class FrozenMap(Mapping[str, str]):
         return self._hash
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, FrozenMap):
-            return self._items == other._items
+        if isinstance(other, FrozenMap):  # null and {} are different answers (Go prints a nil map apart)
+            return self._items == other._items and (self is NIL) == (other is NIL)
         return isinstance(other, Mapping) and self._items == dict(other)
 
     def __repr__(self) -> str:
-        return f"FrozenMap({self._items!r})"
+        return "NIL" if self is NIL else f"FrozenMap({self._items!r})"
 
 
 EMPTY = FrozenMap()
+NIL = FrozenMap()  # what Consul sent as null: empty to every reader, but a Go template prints a nil map apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +79,11 @@ class Check:
     service_name: str = ""
     output: str = ""
     modify_index: int = 0
+    notes: str = ""
+    type: str = ""  # "http", "ttl", ... as Consul reports it ("" for a check registered in the catalog)
+    service_tags: tuple[str, ...] = ()  # the service's tags as registered (Consul's order, duplicates kept)
+    exposed_port: int = 0
+    create_index: int = 0
 
     @property
     def maintenance(self) -> bool:
@@ -97,7 +101,7 @@ class Instance:
     port: int
     node_address: str = ""
     service_address: str = ""
-    tags: tuple[str, ...] = ()  # sorted, as consul-template hands them out
+    tags: tuple[str, ...] = ()  # sorted, deduplicated: what DNS and Jinja2 templates match on
     meta: FrozenMap = EMPTY
     node_meta: FrozenMap = EMPTY
     node_id: str = ""
@@ -111,6 +115,9 @@ class Instance:
     status: str = PASSING
     maintenance: bool = False
     modify_index: int = 0  # the service registration's ModifyIndex: the feed's sweep compares it
+    # the tags as registered (Consul's order, duplicates kept) when they differ from `tags`, else None
+    registered_tags: tuple[str, ...] | None = None
+    service_tagged_addresses: tuple[tuple[str, str, int], ...] = ()  # (key, address, port) sorted by key
 
     @property
     def name(self) -> str:
@@ -121,6 +128,11 @@ class Instance:
     def weight(self) -> int:
         """SRV weight: Consul's Weights.Warning while in warning, else Weights.Passing."""
         return self.weight_warning if self.status == WARNING else self.weight_passing
+
+    @property
+    def tags_as_registered(self) -> tuple[str, ...]:
+        """What consul-template sorts and prints: every tag as registered, duplicates kept."""
+        return self.tags if self.registered_tags is None else self.registered_tags
 
     @property
     def hostport(self) -> str:
@@ -170,173 +182,20 @@ def judge(checks: Iterable[Check]) -> tuple[str, bool]:
     return (PASSING, WARNING, CRITICAL)[worst], maintenance
 
 
+def aggregated_status(instance: Instance) -> str:
+    """The status consul-template's `service` filters compare (the Consul API's AggregatedStatus): "maintenance"
+    when a maintenance check is there, else the worst check, but "" when a check is in a state Consul does not
+    define, so such an instance matches no filter but "any". DNS keeps `judge`'s rule (critical: not served)."""
+    if instance.status != CRITICAL:
+        return instance.status  # an unknown state is judged critical, so passing or warning holds none
+    if any(c.status not in _RANK for c in instance.checks if not c.maintenance):
+        return ""
+    return MAINTENANCE if instance.maintenance else CRITICAL
+
+
 def sort_key(instance: Instance) -> tuple[str, str]:
     """consul-template's health_service order: by node, then by ID."""
     return instance.node, instance.id
-
-
-# ---- decoding ------------------------------------------------------------------------------------------
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ("" if value is None else str(value))
-
-
-def _int(value: Any, default: int = 0) -> int:
-    if isinstance(value, bool):
-        return default
-    if isinstance(value, int):
-        return value
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return default
-
-
-def _map(value: Any) -> FrozenMap:
-    if not isinstance(value, Mapping) or not value:
-        return EMPTY
-    return FrozenMap((str(k), _str(v)) for k, v in value.items())
-
-
-def _tags(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        return ()
-    return tuple(sorted({t for t in value if isinstance(t, str)}))
-
-
-_UNREADABLE = Check("", "", "")  # a check entry that is not a mapping: its status is unknown, so critical
-
-
-def decode_check(raw: Any) -> Check:
-    """A check entry; one that cannot be read still counts, with an unknown (critical) status: skipping it could
-    let a failing instance look healthy."""
-    if not isinstance(raw, Mapping):
-        return _UNREADABLE
-    status = raw.get("Status")
-    return Check(
-        node=_str(raw.get("Node")), check_id=_str(raw.get("CheckID")), status=status if isinstance(status, str) else "",
-        name=_str(raw.get("Name")), service_id=_str(raw.get("ServiceID")), service_name=_str(raw.get("ServiceName")),
-        output=_str(raw.get("Output")), modify_index=_int(raw.get("ModifyIndex")),
-    )
-
-
-_NodeFields = tuple[str, str, FrozenMap, str, FrozenMap, str]
-
-
-def _node_fields(node: Mapping[str, Any]) -> _NodeFields:
-    return (_str(node.get("Node")), _str(node.get("Address")), _map(node.get("Meta")), _str(node.get("ID")),
-            _map(node.get("TaggedAddresses")), _str(node.get("Datacenter")))
-
-
-def decode_instance(entry: Any, nodes: dict[int, _NodeFields] | None = None) -> Instance | None:
-    """One /v1/health/service entry -> Instance; None when it is not a usable entry. `nodes` caches the node
-    fields by the node object's identity, for callers that hand the same node with many services."""
-    if not isinstance(entry, Mapping):
-        return None
-    node, svc = entry.get("Node"), entry.get("Service")
-    if not isinstance(node, Mapping) or not isinstance(svc, Mapping):
-        return None
-    name = svc.get("Service")
-    if not isinstance(name, str) or not name:
-        return None
-    if nodes is None:
-        fields = _node_fields(node)
-    elif (fields := nodes.get(id(node))) is None:  # type: ignore[assignment]
-        fields = nodes[id(node)] = _node_fields(node)
-    node_name, node_address, node_meta, node_id, tagged, dc = fields
-    raw_checks = entry.get("Checks")
-    checks = tuple(map(decode_check, raw_checks if isinstance(raw_checks, list) else ()))
-    status, maintenance = judge(checks)
-    raw_weights = svc.get("Weights")
-    weights: Mapping[str, Any] = raw_weights if isinstance(raw_weights, Mapping) else {}
-    service_address = _str(svc.get("Address"))
-    return Instance(
-        id=_str(svc.get("ID")) or name, service=name, node=node_name, address=service_address or node_address,
-        port=_int(svc.get("Port")), node_address=node_address, service_address=service_address,
-        tags=_tags(svc.get("Tags")), meta=_map(svc.get("Meta")), node_meta=node_meta, node_id=node_id,
-        node_tagged_addresses=tagged, datacenter=dc, namespace=_str(svc.get("Namespace")),
-        partition=_str(svc.get("Partition")), weight_passing=max(0, _int(weights.get("Passing"), 1)),
-        weight_warning=max(0, _int(weights.get("Warning"), 1)), checks=checks, status=status,
-        maintenance=maintenance, modify_index=_int(svc.get("ModifyIndex")),
-    )
-
-
-@dataclass(frozen=True)
-class Decoded:
-    """What a decoder made of one answer: the values, and how many entries it had to skip."""
-
-    value: Any
-    skipped: int = 0
-
-
-def _each(data: Any) -> list[Any]:
-    return data if isinstance(data, list) else []
-
-
-def decode_health(data: Any) -> Decoded:
-    """/v1/health/service/<name> -> Decoded(tuple of instances in the one sort order)."""
-    entries = _each(data)
-    found = [i for i in map(decode_instance, entries) if i is not None]
-    bad = len(entries) - len(found) + (0 if isinstance(data, list) or data is None else 1)
-    return Decoded(tuple(sorted(found, key=sort_key)), bad)
-
-
-def decode_nodes(data: Any) -> Decoded:
-    """/v1/catalog/nodes -> Decoded({name: Node}) (sorted by name)."""
-    nodes: dict[str, Node] = {}
-    bad = 0
-    for raw in _each(data):
-        if not isinstance(raw, Mapping) or not isinstance(raw.get("Node"), str) or not raw["Node"]:
-            bad += 1
-            continue
-        nodes[raw["Node"]] = Node(
-            name=raw["Node"], address=_str(raw.get("Address")), datacenter=_str(raw.get("Datacenter")),
-            meta=_map(raw.get("Meta")), id=_str(raw.get("ID")), tagged_addresses=_map(raw.get("TaggedAddresses")),
-        )
-    return Decoded(dict(sorted(nodes.items())), bad)
-
-
-def decode_service_list(data: Any) -> Decoded:
-    """/v1/catalog/services ({name: [tags]}) -> Decoded({name: ServiceSummary}) sorted by name."""
-    out: dict[str, ServiceSummary] = {}
-    bad = 0
-    if isinstance(data, Mapping):
-        for name, tags in data.items():
-            if not isinstance(name, str) or not name:
-                bad += 1
-                continue
-            out[name] = ServiceSummary(name, _tags(tags if isinstance(tags, list) else []))
-    return Decoded(dict(sorted(out.items())), bad)
-
-
-def decode_checks(data: Any) -> Decoded:
-    """/v1/health/state/<state> -> Decoded({(node, check ID): Check})."""
-    out: dict[tuple[str, str], Check] = {}
-    bad = 0
-    for raw in _each(data):
-        check = decode_check(raw)
-        if not check.check_id:
-            bad += 1
-            continue
-        out[(check.node, check.check_id)] = check
-    return Decoded(out, bad)
-
-
-def decode_kv(data: Any) -> Decoded:
-    """/v1/kv/<key>[?recurse] -> Decoded(tuple of KVPair sorted by key)."""
-    out: list[KVPair] = []
-    bad = 0
-    for raw in _each(data):
-        if not isinstance(raw, Mapping) or not isinstance(raw.get("Key"), str):
-            bad += 1
-            continue
-        value = raw.get("Value")
-        try:
-            text = base64.b64decode(value, validate=True).decode("utf-8", errors="replace") if value else ""
-        except (binascii.Error, ValueError, TypeError):
-            bad += 1
-            continue
-        out.append(KVPair(raw["Key"], text, _int(raw.get("Flags")), _int(raw.get("ModifyIndex"))))
-    return Decoded(tuple(sorted(out, key=lambda p: p.key)), bad)
 
 
 # ---- the catalog value ---------------------------------------------------------------------------------

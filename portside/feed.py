@@ -25,19 +25,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from portside.backoff import Backoff
-from portside.catalog import (
-    Catalog,
-    Check,
-    Instance,
-    Node,
-    ServiceSummary,
-    by_node,
-    decode_checks,
-    decode_health,
-    decode_nodes,
-    decode_service_list,
-    sort_key,
-)
+from portside.catalog import Catalog, Check, Instance, Node, ServiceSummary, by_node, sort_key
+from portside.catalogjson import decode_checks, decode_health, decode_nodes, decode_service_list
 from portside.consul import Answer, ConsulError, WatchObserver, paths
 from portside.feeddiff import (
     decode_node_services,
@@ -48,6 +37,7 @@ from portside.feeddiff import (
     join_health,
     registrations,
 )
+from portside.feedfollow import Followed
 from portside.run import cancel_all
 
 log = logging.getLogger("portside.feed")
@@ -124,7 +114,7 @@ class Feed:
         self.synced = asyncio.Event()  # the service list, the nodes and every listed service were read once
         self.listeners: list[Callable[[Change], None]] = []
         self.stats = {"fetches": 0, "fetch_errors": 0, "sweeps": 0, "swept_nodes": 0, "sweep_moved": 0,
-                      "skipped_entries": 0, "publications": 0, "sweeps_by_service": 0}
+                      "skipped_entries": 0, "publications": 0, "sweeps_by_service": 0, "followed_answers": 0}
         self._summaries: dict[str, ServiceSummary] | None = None
         self._checks: dict[tuple[str, str], Check] | None = None
         self._nodes: dict[str, Node] | None = None
@@ -135,6 +125,33 @@ class Feed:
         self.last_error = ""
         self._by_node_cache: dict[str, set[str]] = {}
         self._by_node_of: Catalog | None = None
+        self.followed = Followed(self._follow_watch, self._on_followed, self._unfollowed)
+
+    # ---- followed services (feedfollow.py) ----------------------------------------------------------------
+    def follow(self, names: Iterable[str]) -> None:
+        """Watch these services with a blocking query each (one connection each: the caller keeps the count
+        within its budget); the others stay served by the feed's reads. Call it inside the event loop."""
+        self.followed.sync(n for n in names if paths.usable(n))
+
+    def _follow_watch(self, name: str) -> Any:
+        return self._watch(health_path(name), self.params, f"watch service {name}")
+
+    def _on_followed(self, name: str, index: int, data: Any) -> None:
+        decoded = decode_health(data)
+        self._index = max(self._index, index)
+        self.stats["skipped_entries"] += decoded.skipped
+        self.stats["followed_answers"] += 1
+        current = self.catalog
+        instances = decoded.value or None  # no instance: the service is gone (or not there yet)
+        if current.services.get(name) == instances:
+            return
+        self.catalog = current.with_services({name: instances}, index)
+        if self.synced.is_set():  # before that, the first sync's publication carries it
+            self._publish(Change(self.catalog, frozenset({name})))
+
+    def _unfollowed(self, name: str) -> None:
+        self._todo.add(name)  # its data was its own query's: read it again
+        self._wake.set()
 
     # ---- the three watches -----------------------------------------------------------------------------
     def _watch(self, path: str, params: list[tuple[str, str]], what: str) -> Any:
@@ -255,6 +272,7 @@ class Feed:
         try:
             await self._work(watches)
         finally:
+            self.followed.close()
             await cancel_all(watches)
 
     async def _work(self, watches: list[asyncio.Task[None]]) -> None:
@@ -298,19 +316,21 @@ class Feed:
         summaries, nodes = self._summaries or summaries, self._nodes or nodes
         todo |= self._todo
         self._todo = set()
+        todo -= self.followed.answered  # their own queries bring them
         bulk: dict[str, tuple[Instance, ...]] = {}
         if not self.synced.is_set() and self.bulk_first_sync and len(todo) > 2 * len(nodes) + 2:
             bulk = {n: v for n, v in (await self._bulk_read()).items() if n in todo}
             todo -= bulk.keys()
         fetched, failed = await self.fetch_all(todo & summaries.keys())
         fetched.update(bulk)
+        own = self.followed.answered  # an answer of their own may be newer than what was read here
         current = self.catalog
         changes: dict[str, tuple[Instance, ...] | None] = {
-            n: v for n, v in fetched.items() if current.services.get(n) != v}
-        changes.update({n: None for n in current.services.keys() - summaries.keys()})
+            n: v for n, v in fetched.items() if current.services.get(n) != v and n not in own}
+        changes.update({n: None for n in current.services.keys() - summaries.keys() - own})
         nodes_changed = dict(current.nodes) != nodes
         summaries_changed = dict(current.summaries) != summaries
-        first = not self.synced.is_set() and summaries.keys() <= (current.services.keys() | fetched.keys())
+        first = not self.synced.is_set() and summaries.keys() <= (current.services.keys() | fetched.keys() | own)
         if changes or nodes_changed or summaries_changed or first:
             catalog = current.with_services(changes, self._index)
             catalog = catalog.with_summaries(summaries) if summaries_changed else catalog

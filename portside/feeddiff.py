@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from portside.catalog import Catalog, Check, Instance, Node, ServiceSummary, decode_instance
+from portside.catalog import Catalog, Check, Instance, Node, ServiceSummary
+from portside.catalogjson import Memo, decode_instance
 
 
 def diff_summaries(
@@ -119,7 +120,7 @@ def join_health(node_services: Mapping[str, Any], checks: Any) -> tuple[dict[str
                 by_node.setdefault(raw["Node"], []).append(raw)
     out: dict[str, list[Instance]] = {}
     skipped = 0
-    nodes: dict[int, Any] = {}
+    memo = Memo()
     for name, data in node_services.items():
         if not isinstance(data, Mapping) or not isinstance(data.get("Node"), Mapping):
             continue
@@ -128,7 +129,7 @@ def join_health(node_services: Mapping[str, Any], checks: Any) -> tuple[dict[str
             sid = svc.get("ID") if isinstance(svc, Mapping) else None
             entry = {"Node": node, "Service": svc,
                      "Checks": by_node.get(name, []) + by_service.get((name, sid if isinstance(sid, str) else ""), [])}
-            inst = decode_instance(entry, nodes)
+            inst = decode_instance(entry, memo)
             if inst is None:
                 skipped += 1
             else:

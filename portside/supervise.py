@@ -28,6 +28,12 @@ class _Entry:
     failures: int = 0  # in a row
     unhealthy: str | None = None  # why /health names it; None while it runs well
     runner: asyncio.Task[None] | None = field(default=None, repr=False)
+    task: asyncio.Future[None] | None = field(default=None, repr=False)  # the factory's current run
+
+    def finishing(self) -> bool:
+        """A one-shot whose run has returned, before its runner has forgotten it (one loop step later)."""
+        return (not self.must_run and self.task is not None and self.task.done() and not self.task.cancelled()
+                and self.task.exception() is None)
 
 
 class Supervisor:
@@ -55,8 +61,10 @@ class Supervisor:
     def start(self, key: Hashable, factory: Callable[[], Awaitable[None]], *, must_run: bool = True,
               name: str | None = None) -> None:
         """Run `factory()` under supervision, known by `key` (logs and /health say `name`, default str(key)).
-        A key already running is left alone."""
-        if key in self._entries:
+        A key already running is left alone; a one-shot that has just returned is started again (its runner
+        would forget it only after this call, and the new run would be lost)."""
+        existing = self._entries.get(key)
+        if existing is not None and not existing.finishing():
             return
         entry = _Entry(key, name or str(key), factory, must_run, self._backoff())
         self._entries[key] = entry
@@ -90,7 +98,7 @@ class Supervisor:
 
     async def _supervise(self, entry: _Entry) -> None:
         while True:
-            task = asyncio.ensure_future(entry.factory())
+            task = entry.task = asyncio.ensure_future(entry.factory())
             try:
                 done, _ = await asyncio.wait({task}, timeout=self.stable_after)
                 if not done:  # it has run a good while: whatever happened before is forgiven

@@ -33,6 +33,7 @@ from consul_templates.ctfuncs.types import (
     str_slice,
     taint,
 )
+from portside import catalog
 from portside.gotemplate import GoMap, GoSlice
 
 NODE_MAINT = "_node_maintenance"
@@ -202,44 +203,42 @@ def datacenters(data: Sequence[str] | None) -> list[str]:
 
 
 # ---- the same values from the catalog model (portside.catalog), when the catalog feed serves the query ----------
-# The model keeps what DNS and templates share; what it does not carry is given as consul-template gives it for
-# a field Consul left empty: a check's Notes, Type, ServiceTags and indexes, an instance's ServiceTaggedAddresses,
-# and a nil map is an empty one (README: Go templates on the catalog feed).
+# The model carries every field consul-template prints (a check's Notes, Type, ServiceTags as registered, indexes;
+# an instance's tags as registered and its ServiceTaggedAddresses; catalog.NIL for what Consul sent as null).
+# Namespace, Partition and PeerName are "" outside Consul Enterprise and peering; a health endpoint sends every
+# check's Definition empty.
 def _frozen_map(m: Mapping[str, str]) -> GoMap:
-    from portside import catalog
-
-    if m is getattr(catalog, "NIL", None):
+    if m is catalog.NIL:
         return NilMap(key="string", elem="string")
     return GoMap(((taint(k), taint(v)) for k, v in m.items()), key="string", elem="string")
 
 
-def _catalog_check(c: Any) -> HealthCheck:
+def _catalog_check(c: catalog.Check) -> HealthCheck:
     return HealthCheck(
         Node=taint(c.node), CheckID=taint(c.check_id), Name=taint(c.name), Status=taint(c.status),
-        Notes=taint(getattr(c, "notes", "")), Output=taint(c.output), ServiceID=taint(c.service_id),
-        ServiceName=taint(c.service_name), ServiceTags=str_slice(getattr(c, "service_tags", ())),
-        Type=taint(getattr(c, "type", "")), Namespace=taint(""), Partition=taint(""),
-        ExposedPort=int(getattr(c, "exposed_port", 0)), PeerName=taint(""), Definition=HealthCheckDefinition(),
-        CreateIndex=int(getattr(c, "create_index", 0)), ModifyIndex=int(c.modify_index),
+        Notes=taint(c.notes), Output=taint(c.output), ServiceID=taint(c.service_id),
+        ServiceName=taint(c.service_name), ServiceTags=str_slice(c.service_tags), Type=taint(c.type),
+        Namespace=taint(""), Partition=taint(""), ExposedPort=c.exposed_port, PeerName=taint(""),
+        Definition=HealthCheckDefinition(), CreateIndex=c.create_index, ModifyIndex=c.modify_index,
     )
 
 
-def _catalog_tagged(i: Any) -> GoMap:
-    pairs = getattr(i, "service_tagged_addresses", ())
-    if not pairs:
+def _catalog_tagged(i: catalog.Instance) -> GoMap:
+    if not i.service_tagged_addresses:
         return NilMap(key="string", elem="api.ServiceAddress")
-    return GoMap(((taint(k), ServiceAddress(taint(a), int(p))) for k, a, p in pairs), key="string",
-                 elem="api.ServiceAddress")
+    return GoMap(((taint(k), ServiceAddress(taint(a), p)) for k, a, p in i.service_tagged_addresses),
+                 key="string", elem="api.ServiceAddress")
 
 
-def health_from_catalog(instances: Sequence[Any], query: ServiceQuery) -> list[HealthService]:
+def health_from_catalog(instances: Sequence[catalog.Instance], query: ServiceQuery) -> list[HealthService]:
     """`service` from the catalog's instances of one service (already in node, ID order): tag and status filters
-    as consul-template applies them."""
+    as consul-template applies them (on the aggregated status: a check in an undefined state matches only
+    `any`)."""
     out = []
     for i in instances:
         if query.tag and query.tag not in i.tags:
             continue
-        status = aggregated_status([{"CheckID": c.check_id, "Status": c.status} for c in i.checks])
+        status = catalog.aggregated_status(i)
         if not query.accepts(status):
             continue
         out.append(HealthService(
@@ -247,18 +246,18 @@ def health_from_catalog(instances: Sequence[Any], query: ServiceQuery) -> list[H
             NodeTaggedAddresses=_frozen_map(i.node_tagged_addresses), NodeMeta=_frozen_map(i.node_meta),
             ServiceMeta=_frozen_map(i.meta), Address=taint(i.address),
             ServiceTaggedAddresses=_catalog_tagged(i), ID=taint(i.id),
-            Name=taint(i.service), Tags=sorted_tags(i.tags),
+            Name=taint(i.service), Tags=sorted_tags(i.tags_as_registered),
             Checks=GoSlice((_catalog_check(c) for c in i.checks), elem="*api.HealthCheck", name="api.HealthChecks"),
-            Status=taint(status), Port=int(i.port), Weights=AgentWeights(int(i.weight_passing), int(i.weight_warning)),
+            Status=taint(status), Port=i.port, Weights=AgentWeights(i.weight_passing, i.weight_warning),
         ))
     return out
 
 
-def services_from_catalog(summaries: Mapping[str, Any]) -> list[CatalogSnippet]:
+def services_from_catalog(summaries: Mapping[str, catalog.ServiceSummary]) -> list[CatalogSnippet]:
     return [CatalogSnippet(taint(s.name), sorted_tags(s.tags)) for _, s in sorted(summaries.items())]
 
 
-def nodes_from_catalog(nodes: Mapping[str, Any]) -> list[Node]:
+def nodes_from_catalog(nodes: Mapping[str, catalog.Node]) -> list[Node]:
     out = [Node(ID=taint(n.id), Node=taint(n.name), Address=taint(n.address), Datacenter=taint(n.datacenter),
                 TaggedAddresses=_frozen_map(n.tagged_addresses), Meta=_frozen_map(n.meta)) for n in nodes.values()]
     out.sort(key=lambda n: (n.Node, n.Address))

@@ -103,6 +103,26 @@ def test_dns_balancer_without_service_read_says_so_and_answers_once_granted(acl_
         acl_agent.api(f"/v1/agent/service/deregister/{name}-1", "PUT")
 
 
+def test_dns_balancer_without_query_read_says_so_and_answers_prepared_queries_once_granted(acl_agent, rules):
+    name = f"lpq-{uuid.uuid4().hex[:6]}"
+    register(acl_agent, name, f"{name}-1", "127.0.0.12", 80)
+    query = acl_agent.api("/v1/query", "POST", {"Name": name, "Service": {"Service": name}})["ID"]
+    rules("dns-balancer", 'service_prefix "" {\n  policy = "read"\n}\n' + NODE_READ)  # no query:read
+    d = DnsDaemon(acl_agent)
+    try:
+        d.start()
+        assert d.ask(f"{name}.query.consul").rcode() == 3  # Consul filters the list: no such query for us
+        wait_for(lambda: lines_with(d.log.read_text(), "list prepared queries", "query:read"), 10,
+                 "the missing right logged")
+        rules("dns-balancer")
+        wait_for(lambda: d.addresses(f"{name}.query.consul") == ["127.0.0.12"], 20, "answers once granted")
+        assert d.alive()
+    finally:
+        d.stop()
+        acl_agent.api(f"/v1/query/{query}", "DELETE")
+        acl_agent.api(f"/v1/agent/service/deregister/{name}-1", "PUT")
+
+
 def test_consul_templates_without_key_and_service_read_says_so_and_renders_once_granted(acl_agent, rules,
                                                                                        tmp_path: Path):
     name = f"lpct-{uuid.uuid4().hex[:6]}"
@@ -117,7 +137,8 @@ def test_consul_templates_without_key_and_service_read_says_so_and_renders_once_
     try:
         wait_for(lambda: len(lines_with(d.log(), f"portside/{name}/k", "key:read")) >= 2, 15,
                  "the refused key logged and retried")
-        wait_for(lambda: lines_with(d.log(), f"service('{name}')", "hide part of the answer", "service:read"), 10,
+        # the template's service is followed with a query of its own, and that query's log line names it
+        wait_for(lambda: lines_with(d.log(), f"watch service {name}:", "hide part of the answer", "service:read"), 10,
                  "the filtered service logged")
         assert not dest.exists() and d.alive()  # a file is written only once every query it reads has answered
         rules("consul-templates")

@@ -57,7 +57,7 @@ def _svc(node: str, sid: str, name: str, port: int, *, address: str = "", tags: 
          meta: dict[str, str] | None = None, status: str = "passing", weights: tuple[int, int] | None = None,
          maint: bool = False, tagged: dict[str, Any] | None = None) -> dict[str, Any]:
     service: dict[str, Any] = {"ID": sid, "Service": name, "Port": port, "Address": address, "Tags": list(tags)}
-    if meta:
+    if meta is not None:  # {} is sent as {}, no meta as null: a Go template prints the two apart
         service["Meta"] = meta
     if weights:
         service["Weights"] = {"Passing": weights[0], "Warning": weights[1]}
@@ -90,7 +90,10 @@ SERVICES = [
     _svc("ctd-node-a", "db-1", "db", 5432, tags=("primary",), meta={"engine": "postgres"}),
     _svc("ctd-node-a", "cache-1", "cache", 6379, status="critical"),
     _svc("ctd-node-b", "cache-2", "cache", 6379, status="critical"),
-    _svc("ctd-node-b", "qw-1", "queue_worker", 0),
+    _svc("ctd-node-b", "qw-1", "queue_worker", 0, tags=("jobs", "batch", "jobs"), meta={}),
+    # a check in a state Consul does not define (the catalog API takes any string): consul-template's aggregated
+    # status is "", which matches no filter but `any`
+    _svc("ctd-node-c", "odd-1", "odd", 7100, tags=("x",), status="degraded"),
 ]
 # Registered only for the guard cases (load_evil), so the rest of the corpus sees a clean catalog.
 EVIL_SERVICES = [

@@ -1,5 +1,6 @@
 """Templates read services from the catalog feed: a template over every service renders from a handful of
-reads, follows a health flip with one read, and is never written before the feed's first sync."""
+reads, follows a health flip with one read, and is never written before the feed's first sync; the services
+templates read are followed with a blocking query each while they fit the connection budget."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from consul_templates.config import Config, TemplateSpec
+from consul_templates.functions import SERVICE, Dependency
 from consul_templates.runner import Runner
 from tests.support.fake_consul import FakeConsul
 
@@ -35,7 +37,10 @@ async def test_template_over_every_service_from_the_feed(tmp_path: Path) -> None
         assert len(lines(dest)) == 200 and "svc7: svc7-0 svc7-1" in lines(dest)
         assert "svc101: svc101-1 svc101-0" in lines(dest)  # by node (n0, n1), then ID
         assert not [p for p in consul.reads if p.startswith("/v1/health/service/")]  # the first sync is bulk
-        assert len(runner.watches) == 3  # the feed's blocking queries, nothing per service
+        # the feed's blocking queries, and as many services followed as the budget allows (64 - 3 - 8 - 2)
+        assert runner.watches.followed() == 51 and len(runner.watches) == 3 + 51
+        followed = runner.watches.feeds[None].followed.names
+        assert "svc7" not in followed and followed == set(sorted(f"svc{k}" for k in range(200))[:51])
         consul.set_status("svc7-1", "critical")
         await consul.bump()
         await until(lambda: "svc7: svc7-0" in lines(dest))
@@ -61,3 +66,60 @@ async def test_nothing_is_written_while_the_feed_cannot_sync(tmp_path: Path) -> 
     await until(dest.exists)
     stop.set()
     await asyncio.wait_for(task, 5)
+
+
+ONE = "{% for i in service('svc1', status='any') %}{{ i.id }}={{ i.status }} {% endfor %}"
+
+
+async def test_a_followed_service_changes_in_one_round_trip(tmp_path: Path) -> None:
+    """The service a template reads is followed: its change comes with its own query's answer, no read after a
+    catalog-wide wake-up; once no template reads it, the feed serves it again."""
+    consul = FakeConsul(services=5)
+    dest = tmp_path / "one.conf"
+    runner = Runner(Config(templates=(TemplateSpec(destination=dest, contents=ONE),)), consul)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        await until(lambda: dest.exists() and "svc1-1=passing" in dest.read_text())
+        feed = runner.watches.feeds[None]
+        await until(lambda: feed.followed.answered == {"svc1"})
+        assert len(runner.watches) == 3 + 1
+        reads = len(consul.reads)
+        consul.set_status("svc1-1", "critical")
+        await consul.bump()
+        await until(lambda: "svc1-1=critical" in dest.read_text())
+        assert "/v1/health/service/svc1" not in consul.reads[reads:]  # its own query brought it
+        assert feed.stats["followed_answers"] >= 2
+        runner.watches.sync({Dependency(SERVICE, "svc2")})  # templates read another: svc1 handed back to the feed
+        assert feed.followed.names == {"svc2"} and len(runner.watches) == 3 + 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_an_older_read_never_overwrites_a_followed_answer() -> None:
+    """Once a followed service has answered, only its own query writes it: the feed's reads (the sweep, the
+    checks watch) skip it, so an answer read earlier cannot replace a newer one."""
+    from portside.feed import Feed
+
+    consul = FakeConsul(services=3)
+    feed = Feed(consul)  # type: ignore[arg-type]
+    task = asyncio.create_task(feed.run())
+    try:
+        await asyncio.wait_for(feed.synced.wait(), 5)
+        feed.follow({"svc1"})
+        await until(lambda: "svc1" in feed.followed.answered)
+        newest = feed.catalog.services["svc1"]
+        stale = tuple(i for i in newest if i.id != "svc1-0")
+        before = len(consul.reads)
+        feed._todo.add("svc1")  # as if a checks diff named it
+        consul.entries["svc1"] = [e for e in consul.entries["svc1"] if e["Service"]["ID"] != "svc1-0"]
+        feed._wake.set()
+        await asyncio.sleep(0.1)
+        assert feed.catalog.services["svc1"] == newest != stale  # the feed's read did not replace it
+        assert "/v1/health/service/svc1" not in consul.reads[before:]
+        feed.follow(set())  # unfollowed: the feed reads it again, and now takes what Consul says
+        await until(lambda: feed.catalog.services["svc1"] == stale)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consul_templates.functions import KEY, KEYS, Dependency
-from consul_templates.kvplan import KVWatch, derive, plan
+from consul_templates.kvplan import KVWatch, derive, kv_target, plan
 from consul_templates.watch import Store, Watches
 
 
@@ -120,3 +120,28 @@ def test_go_template_kv_queries_are_planned_like_ours() -> None:
     assert derive(merged, key, listing) == kv("app/k3")
     assert derive(KVWatch("app/", recurse=True), dependency(PrefixQuery("app/list")), listing) == kv("app/list/a")
     assert plan({dependency(ServiceQuery.parse("web"))}, 5) == {}  # not a KV read: watched on its own
+
+
+def test_a_kv_dependency_with_a_query_of_its_own_is_not_coalesced() -> None:
+    """Only dependencies whose query the base class builds from kind, name and datacenter are cut out of a shared
+    listing; a subclass that says its own query is watched as it asks (the Go templates' KV queries do not)."""
+    from dataclasses import dataclass
+
+    from consul_templates.ctfuncs.queries import KeyQuery
+    from consul_templates.ctfuncs.source import dependency
+
+    @dataclass(frozen=True)
+    class Subclass(Dependency):  # the base class's query: a KV read like any other
+        label: str = ""
+
+    @dataclass(frozen=True)
+    class OwnQuery(Dependency):
+        def query(self) -> tuple[str, list[tuple[str, str]]]:
+            return "/v1/kv/elsewhere", []
+
+    go_key = dependency(KeyQuery("app/k1", dc="dc2"))
+    assert type(go_key) is not Dependency and kv_target(go_key) == KVWatch("app/k1", "dc2")
+    assert kv_target(Subclass(KEYS, "app/", label="x")) == KVWatch("app/", recurse=True)
+    assert kv_target(OwnQuery(KEY, "app/k1")) is None
+    assert plan({OwnQuery(KEY, "app/k1"), Dependency(KEY, "app/k2")}, budget=1) == {
+        KVWatch("app/k2"): frozenset({Dependency(KEY, "app/k2")})}

@@ -7,9 +7,12 @@ import base64
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from consul_templates.ctfuncs import consul_json as cj
 from consul_templates.ctfuncs.data import DataFuncs
+from consul_templates.ctfuncs.gojson import marshal
 from consul_templates.ctfuncs.queries import (
     KeyQuery,
     NodeQuery,
@@ -22,7 +25,10 @@ from consul_templates.ctfuncs.queries import (
 from consul_templates.ctfuncs.source import ABSENT, StoreSource, dependency
 from consul_templates.ctfuncs.types import NilMap, Tainted, format_duration, parse_duration
 from consul_templates.gotemplates import GoTemplate
-from consul_templates.languages import RenderInput
+from consul_templates.guards import GUARDS
+from consul_templates.languages import CompileOptions, RenderInput
+from portside import catalog as pc
+from portside.catalogjson import decode_health
 
 
 @pytest.mark.parametrize(("text", "want"), [
@@ -165,7 +171,6 @@ def test_go_durations(ns: int, text: str) -> None:
 
 def test_views_of_the_catalog_model_give_consul_templates_values() -> None:
     """Where the catalog feed serves services and nodes, Go templates read views of portside.catalog."""
-    from portside import catalog as pc
 
     checks = (pc.Check("n1", "serfHealth", "passing", "Serf"), pc.Check("n1", "c1", "warning", "http", "a", "web"))
     a = pc.Instance("a", "web", "n1", "198.18.5.1", 80, node_address="198.18.5.9", tags=("x", "y"),
@@ -182,3 +187,52 @@ def test_views_of_the_catalog_model_give_consul_templates_values() -> None:
     assert [s.ID for s in dependency(ServiceQuery.parse("web|maintenance")).view(cat)] == ["b"]
     assert [(s.Name, list(s.Tags)) for s in dependency(ServicesQuery()).view(cat)] == [("web", ["x", "y"])]
     assert [n.Node for n in dependency(NodesQuery()).view(cat)] == ["n1", "n2"]
+
+
+_CHECK_STATES = ["passing", "warning", "critical", "bogus"]
+
+
+@st.composite
+def _health_entries(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """/v1/health/service answers as Consul shapes them: null or filled maps, tags with duplicates, tagged
+    addresses, node and service checks in any state (one outside Consul's), maintenance checks."""
+    out = []
+    for k in range(draw(st.integers(0, 4))):
+        node = draw(st.sampled_from(["n1", "n2"]))
+        sid = f"web-{k}"
+        meta = draw(st.sampled_from([None, {}, {"v": "1", "a": "b"}]))
+        tags = draw(st.lists(st.sampled_from(["a", "b", "c"]), max_size=4))
+        checks = [{"Node": node, "CheckID": cid, "Name": cid, "Status": draw(st.sampled_from(_CHECK_STATES)),
+                   "Notes": draw(st.sampled_from(["", "a note"])), "Output": "out",
+                   "ServiceID": "" if cid == "serfHealth" else sid, "ServiceName": "" if cid == "serfHealth" else "web",
+                   "ServiceTags": [] if cid == "serfHealth" else tags,
+                   "Type": draw(st.sampled_from(["", "http", "ttl"])),
+                   "ExposedPort": 0, "Definition": {}, "CreateIndex": 3, "ModifyIndex": 4}
+                  for cid in draw(st.lists(st.sampled_from(["serfHealth", f"{sid}-c", "_node_maintenance",
+                                                            f"_service_maintenance:{sid}"]), unique=True))]
+        tagged = draw(st.sampled_from([None, {"wan": {"Address": "198.18.0.1", "Port": 1}}]))
+        svc = {"ID": sid, "Service": "web", "Tags": tags, "Address": draw(st.sampled_from(["", "127.0.0.5"])),
+               "Meta": meta, "Port": 80 + k, "Weights": {"Passing": 2, "Warning": 1}, "ModifyIndex": 4}
+        if tagged is not None:
+            svc["TaggedAddresses"] = tagged
+        out.append({"Node": {"ID": "", "Node": node, "Address": "127.0.0.9", "Datacenter": "dc1",
+                             "TaggedAddresses": draw(st.sampled_from([None, {"lan": "127.0.0.9"}])),
+                             "Meta": draw(st.sampled_from([None, {}, {"rack": "r1"}]))},
+                    "Service": svc, "Checks": checks})
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(_health_entries(), st.sampled_from(["web|any", "web|passing", "web|critical", "web|maintenance",
+                                           "web|passing,warning", "a.web|any", "web|critical,warning"]))
+def test_the_catalog_view_prints_what_consul_templates_decoder_prints(raw: list[dict[str, Any]], text: str) -> None:
+    """The catalog feed's view of a service and the decoder of Consul's own answer give the same values, printed
+    the same (JSON: null vs {} and [] apart; Go's %+v): what makes the differential test byte-identical."""
+    query = ServiceQuery.parse(text)
+    entries = [e for e in raw if (not query.tag or query.tag in e["Service"]["Tags"]) and (  # Consul's ?tag, ?passing
+        not query.passing_only or all(c["Status"] == "passing" for c in e["Checks"]))]
+    theirs = cj.health_services(entries, query)
+    ours = cj.health_from_catalog(decode_health(raw).value, query)
+    assert marshal(ours) == marshal(theirs)
+    template = GoTemplate("t", '{{ printf "%+v" . }}', CompileOptions(guard=GUARDS["none"]))
+    assert template.compiled.execute(ours) == template.compiled.execute(theirs)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dns_balancer.snapshot import CRITICAL, PASSING, WARNING, ip_version, served
-from portside.catalog import decode_health
+from portside.catalogjson import decode_health
 
 
 def entry(sid: str, checks: list[dict], node: str = "n1") -> dict:

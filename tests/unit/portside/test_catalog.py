@@ -7,19 +7,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portside.catalog import (
-    CRITICAL,
-    PASSING,
-    WARNING,
-    Catalog,
-    FrozenMap,
+from portside.catalog import CRITICAL, MAINTENANCE, NIL, PASSING, WARNING, Catalog, FrozenMap, aggregated_status, judge
+from portside.catalogjson import (
     decode_checks,
     decode_health,
     decode_instance,
     decode_kv,
     decode_nodes,
     decode_service_list,
-    judge,
 )
 
 
@@ -37,7 +32,8 @@ def test_every_field_a_reader_needs() -> None:
     assert i is not None
     assert (i.id, i.service, i.node, i.address, i.service_address, i.node_address, i.port) == (
         "web-1", "web", "n1", "127.0.0.2", "127.0.0.2", "127.0.0.1", 80)
-    assert i.tags == ("a", "b")  # sorted and deduplicated, as consul-template hands them out
+    assert i.tags == ("a", "b")  # sorted and deduplicated: what DNS and Jinja2 match on
+    assert i.tags_as_registered == ("b", "a", "a")  # what consul-template sorts and prints (duplicates kept)
     assert i.meta == {"v": "1"} and i.node_meta == {"rack": "r1"} and i.datacenter == "dc1"
     assert (i.weight_passing, i.weight_warning, i.namespace, i.node_id, i.modify_index) == (5, 2, "ns", "uuid", 42)
     assert i.checks[0].check_id == "serfHealth" and i.status == PASSING and not i.maintenance
@@ -127,3 +123,41 @@ def test_decoders_never_raise_on_arbitrary_json(data: Any) -> None:
     decode_instance(data)
     decode_instance({"Node": data, "Service": {"Service": "s", "Tags": data, "Meta": data, "Weights": data,
                                                "Port": data, "ID": data}, "Checks": data})
+
+
+def test_what_consul_template_prints_is_kept() -> None:
+    """Every field consul-template hands out from a health entry, null apart from empty."""
+    raw_check = {"Node": "n1", "CheckID": "web-1-http", "Name": "http", "Status": "passing", "Notes": "n",
+                 "Output": "ok", "ServiceID": "web-1", "ServiceName": "web", "ServiceTags": ["b", "a", "a"],
+                 "Type": "http", "ExposedPort": 21000, "CreateIndex": 7, "ModifyIndex": 9}
+    i = decode_instance(entry(checks=[raw_check], TaggedAddresses={
+        "wan": {"Address": "198.18.0.1", "Port": 81}, "lan": {"Address": "127.0.0.3", "Port": 80}}, Meta=None))
+    assert i is not None
+    c = i.checks[0]
+    assert (c.notes, c.type, c.service_tags, c.exposed_port, c.create_index, c.modify_index) == (
+        "n", "http", ("b", "a", "a"), 21000, 7, 9)
+    assert i.service_tagged_addresses == (("lan", "127.0.0.3", 80), ("wan", "198.18.0.1", 81))
+    assert i.meta is NIL and i.meta == {} and i.meta != FrozenMap()  # null is not {}, yet empty to every reader
+    with_empty = decode_instance(entry(Meta={}))
+    assert with_empty is not None and with_empty.meta is not NIL and with_empty != decode_instance(entry(Meta=None))
+    plain = decode_instance(entry(Tags=["a", "b"]))
+    assert plain is not None and plain.registered_tags is None and plain.tags_as_registered == ("a", "b")
+
+
+def test_aggregated_status_is_consul_templates_filter_status() -> None:
+    """consul-template filters on the Consul API's aggregated status: maintenance first, and a check in a state
+    Consul does not define makes it "" (no filter but `any` matches); the one rule still calls that critical."""
+    def both(*checks: Any) -> tuple[str, str]:
+        i = decode_instance(entry(checks=list(checks)))
+        assert i is not None
+        return i.status, aggregated_status(i)
+
+    assert both(check("a", "passing")) == (PASSING, PASSING)
+    assert both(check("a", "warning")) == (WARNING, WARNING)
+    assert both(check("a", "critical")) == (CRITICAL, CRITICAL)
+    assert both(check("a", "bogus")) == (CRITICAL, "")
+    assert both(check("a", None)) == (CRITICAL, "")
+    assert both(check("_node_maintenance", "critical"), check("a", "passing")) == (CRITICAL, MAINTENANCE)
+    assert both(check("_node_maintenance", "critical"), check("a", "bogus")) == (CRITICAL, "")
+    assert both(check("_service_maintenance:web-1", "bogus")) == (CRITICAL, MAINTENANCE)  # its own status unread
+    assert both() == (PASSING, PASSING)

@@ -12,7 +12,8 @@ from consul_templates.functions import SERVICE, Dependency
 from consul_templates.render import RenderInput, Template
 from dns_balancer.wire import Responder
 from dns_balancer.zone import ZoneConfig, build_zone
-from portside.catalog import Catalog, decode_health
+from portside.catalog import Catalog
+from portside.catalogjson import decode_health
 from tests.support.dnsb_helpers import ask
 
 CHECKS = {
@@ -68,3 +69,13 @@ def test_the_readers_agree_for_any_mix(specs: list[tuple[str, str]]) -> None:
     raw = entries(specs)
     assert dns_ports(raw, only_passing=False) == template_ports(raw, "passing,warning")
     assert dns_ports(raw, only_passing=True) == template_ports(raw, None)
+
+
+def test_an_undefined_check_state_matches_only_any_in_templates() -> None:
+    """consul-template's filters compare the aggregated status, "" for a check state Consul does not define: such
+    an instance is listed by `any` only (DNS: critical, not served)."""
+    raw = entries([("n1", "unknown"), ("n1", "missing"), ("n2", "critical"), ("n2", "maintenance")])
+    assert template_ports(raw, "critical") == [9002]
+    assert template_ports(raw, "critical,maintenance,passing,warning") == [9002, 9003]
+    assert template_ports(raw, "any") == [9000, 9001, 9002, 9003]
+    assert template_ports(raw, None) == [] and dns_ports(raw, only_passing=False) == []

@@ -149,3 +149,27 @@ async def test_tasks_are_known_by_key_not_by_name():
     tasks.start(("jinja", "dc"), lambda: one("jinja"), must_run=False, name="watch catalog.datacenters")
     await until(lambda: sorted(ran) == ["go", "jinja"])
     await tasks.close()
+
+
+async def test_a_one_shot_started_again_as_it_returns_runs_again():
+    """A one-shot that has just returned is still known for one loop step: starting its key again then (a
+    watch set re-synced by the change the one-shot reported) must run the new one, not drop it."""
+    sup = Supervisor()
+    runs: list[str] = []
+    first_done = asyncio.Event()
+
+    async def first() -> None:
+        runs.append("first")
+        first_done.set()
+
+    async def second() -> None:
+        runs.append("second")
+
+    sup.start("reads", first, must_run=False)
+    await first_done.wait()
+    assert "reads" in sup  # returned, not yet forgotten: the moment the new start used to be lost
+    sup.start("reads", second, must_run=False)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert runs == ["first", "second"] and "reads" not in sup
+    await sup.close()
