@@ -32,10 +32,17 @@ def start_registrator(env: FaultEnv, agent: engines.ConsulAgent, node: str, *arg
     return r
 
 
+def ours(agent: engines.ConsulAgent, node: str, prefix: str) -> set[str]:
+    """The registrations of the scenario's own containers (named `prefix...`). The registrator registers every
+    container on the engine: those of other tests (a shared engine, or one an earlier test left a container on)
+    are running and registered rightly, and are neither the scenario's lost nor its stale."""
+    return {sid for sid in owned(agent, node) if sid.startswith(f"{node}:{prefix}")}
+
+
 def settle(env: FaultEnv, agent: engines.ConsulAgent, node: str, prefix: str, r: RegistratorProcess,
            timeout: float = CONVERGE_TIMEOUT) -> Outcome:
     took, missing, stale = converge(lambda: expected_ids(node, env.running(prefix)),
-                                    lambda: set(owned(agent, node)), timeout)
+                                    lambda: ours(agent, node, prefix), timeout)
     detail = ""
     if missing or stale:
         detail = f"missing {sorted(missing)[:3]} stale {sorted(stale)[:3]}"

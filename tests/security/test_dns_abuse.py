@@ -91,11 +91,15 @@ def _closed_by_peer(sock: socket.socket, timeout: float) -> bool:
 
 
 class Prober:
-    """Asks for `name` every 50 ms from its own thread while an attack runs; records failures and the slowest."""
+    """Asks for `name` every 50 ms from its own thread while an attack runs; records every answer and the slowest.
+
+    `answered` counts the probes that got the full answer; a probe that times out (2 s) or gets a wrong one is
+    `failed`. The attack decides how long it lasts (`enough`), not the clock: a fast machine must not end it
+    before the probes have said anything."""
 
     def __init__(self, daemon: Daemon, name: str) -> None:
         self.daemon, self.name = daemon, name
-        self.asked = self.failed = 0
+        self.asked = self.answered = self.failed = 0
         self.slowest = 0.0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -108,9 +112,14 @@ class Prober:
                 ok = len(self.daemon.addresses(self.name, timeout=2)) == 3
             except Exception:  # noqa: BLE001 - a timeout or a bad reply is what we count
                 ok = False
+            self.answered += ok
             self.failed += not ok
             self.slowest = max(self.slowest, time.monotonic() - t0)
             self.stop.wait(0.05)
+
+    def enough(self, probes: int) -> bool:
+        """At least `probes` probes finished (answered or not) since the prober started."""
+        return self.answered + self.failed >= probes
 
     def __enter__(self) -> Prober:
         self.thread.start()
@@ -121,26 +130,42 @@ class Prober:
         self.thread.join()
 
 
+def _worst_tcp_round(port: int, packets: list[bytes]) -> list[bytes]:
+    """Four connections of 250 pipelined messages each; the replies."""
+    replies: list[bytes] = []
+    for start in range(0, len(packets), 250):
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            sender = threading.Thread(target=s.sendall, args=(b"".join(map(_frame, packets[start:start + 250])),))
+            sender.start()
+            replies += _read_replies(s, 250)
+            sender.join()
+    return replies
+
+
 # ---- costly packets ------------------------------------------------------------------------------------------
+PROBES = 10  # normal queries answered while the attack runs, at least
+
+
 def test_1000_worst_tcp_messages_are_cheap_and_normal_queries_keep_answering(plain, web):
-    """1,000 64 KiB messages full of compression-pointer chains (a generic decoder spent ~95 ms on each: 95 s of
-    a blocked loop) and 1,000 with a 16,000-option OPT record: each gets FORMERR, all within a bound 5x under
-    what the old decoder needed, while a normal query every 50 ms keeps being answered."""
+    """1,000 64 KiB messages, half full of compression-pointer chains (a generic decoder spent ~95 ms on each: 95 s
+    of a blocked loop), half with a 16,000-option OPT record: each gets FORMERR, every 1,000 within a bound 5x under
+    what the old decoder needed, while a normal query every 50 ms keeps being answered. The 1,000 are sent again
+    until PROBES normal queries have finished during the attack: a fast machine answers 1,000 in a tenth of a
+    second, too soon for the probes to show anything."""
     packets = [pointer_chain_packet(65535, 3, qid=i) if i % 2 else many_options_packet(65535, qid=i)
                for i in range(1000)]
+    rounds: list[float] = []
     with Prober(plain, f"{web}.service.consul") as probe:
-        t0 = time.monotonic()
-        replies: list[bytes] = []
-        for start in range(0, 1000, 250):  # four connections of 250 pipelined messages
-            with socket.create_connection(("127.0.0.1", plain.port), timeout=30) as s:
-                sender = threading.Thread(target=s.sendall, args=(b"".join(map(_frame, packets[start:start + 250])),))
-                sender.start()
-                replies += _read_replies(s, 250)
-                sender.join()
-        took = time.monotonic() - t0
-    assert len(replies) == 1000 and all(r[3] & 0x0F == dns.rcode.FORMERR for r in replies)
-    assert took < 20, f"1000 worst messages took {took:.1f} s"
-    assert probe.asked >= 3 and probe.failed == 0, (probe.asked, probe.failed, probe.slowest)
+        while not rounds or (not probe.enough(PROBES) and sum(rounds) < 60):
+            t0 = time.monotonic()
+            replies = _worst_tcp_round(plain.port, packets)
+            rounds.append(time.monotonic() - t0)
+            assert len(replies) == 1000 and all(r[3] & 0x0F == dns.rcode.FORMERR for r in replies), len(replies)
+            assert rounds[-1] < 20, f"1000 worst messages took {rounds[-1]:.1f} s"
+        during = probe.answered + probe.failed  # finished while the attack ran, not after it
+    assert during >= PROBES, f"only {during} probes finished in {len(rounds)} rounds ({sum(rounds):.1f} s)"
+    # every probe, the one still in flight when the attack ended included, got the full answer within 2 s
+    assert probe.failed == 0, (probe.asked, probe.answered, probe.failed, probe.slowest, rounds)
     assert plain.alive()
 
 
