@@ -90,6 +90,13 @@ def anchor_command(agent: engines.ConsulAgent, docker_host: str) -> tuple[list[s
             host, "--consul-port", port, "--dockersock", sock, "--loglevel", "WARNING"], src
 
 
+def container_of(service: dict[str, Any], names: list[str]) -> str:
+    """Which container a registration stands for: ours says so in its meta; serviceregistrator's ID is
+    `host:container-name:port`."""
+    meta = (service.get("Meta") or {}).get("portside-container")
+    return meta or next((nm for nm in names if f":{nm}:" in service["ID"]), service["ID"])
+
+
 def measure(client: docker.DockerClient, agent: engines.ConsulAgent, events: StartEvents, image: str, label: str,
             sizes: list[int], singles: int) -> dict[str, Any]:
     """Single starts and bursts with one registrator running, each service named after `label`."""
@@ -98,8 +105,9 @@ def measure(client: docker.DockerClient, agent: engines.ConsulAgent, events: Sta
                                      ports={"80/tcp": ("127.0.0.1", None)})
 
     out: dict[str, Any] = {"single_ms": [], "bursts": {}}
+    run_id = uuid.uuid4().hex[:4]  # on a shared engine, leftovers of an earlier run must not count
     for i in range(singles):
-        svc = f"{label}-single{i}"
+        svc = f"{label}-{run_id}-single{i}"
         c = run(f"{label}-s{i}-{uuid.uuid4().hex[:4]}", svc)
         seen, entries = wait_count(agent, svc, 1, 30)
         engines.wait_until(lambda c=c: c.name in events.starts, 5, "start event")
@@ -107,7 +115,7 @@ def measure(client: docker.DockerClient, agent: engines.ConsulAgent, events: Sta
             out["single_ms"].append((seen - events.starts[c.name]) / 1e6)
         c.remove(force=True)
     for n in sizes:
-        svc = f"{label}-burst{n}"
+        svc = f"{label}-{run_id}-burst{n}"
         names = [f"{label}-b{n}-{i}-{uuid.uuid4().hex[:4]}" for i in range(n)]
         with ThreadPoolExecutor(max_workers=32) as pool:
             futs = [pool.submit(run, nm, svc) for nm in names]
@@ -115,7 +123,7 @@ def measure(client: docker.DockerClient, agent: engines.ConsulAgent, events: Sta
             cs = [f.result() for f in futs]
         engines.wait_until(lambda names=names: all(nm in events.starts for nm in names), 10, "all start events")
         last_start = max(events.starts[nm] for nm in names)
-        keys = [e["Service"]["Meta"].get("portside-container") or e["Service"]["ID"] for e in entries]
+        keys = [container_of(e["Service"], names) for e in entries]
         spread = (last_start - min(events.starts[nm] for nm in names)) / 1e9
         ms = (seen - last_start) / 1e6 if len(set(keys)) >= n else float("nan")
         out["bursts"][n] = (ms, n - len(set(keys)), len(keys) - len(set(keys)), spread)
@@ -146,8 +154,8 @@ def json_rows(results: dict[str, dict[str, Any]], skipped: str) -> list[dict]:
                 skipped) for p in (50, 99)]
     for n, (ms, lost, dup, _) in ours["bursts"].items():
         anchor = theirs["bursts"].get(n) if theirs else None
-        rows.append(row("registrator: burst, last start -> all registered", n, ms, anchor[0] if anchor else None,
-                        "ms", name, skipped or f"lost {lost}, duplicates {dup} (ours)"))
+        rows.append(row("registrator: burst (published ports), last start -> all registered", n, ms,
+                        anchor[0] if anchor else None, "ms", name, skipped or f"lost {lost}, duplicates {dup} (ours)"))
     rows.append(row("registrator: RSS peak", None, ours["rss_peak_mib"], theirs["rss_peak_mib"] if theirs else None,
                     "MiB", name, skipped))
     return rows
@@ -177,7 +185,8 @@ def main() -> int:
                 "warning", f"consul://{agent.http_addr}"]
         anchor = anchor_command(agent, d.host)
         if anchor is None:
-            skipped = "anchor skipped: set SERVICEREGISTRATOR_SRC to a metabrainz/serviceregistrator source tree"
+            skipped = ("metabrainz/serviceregistrator skipped: SERVICEREGISTRATOR_SRC does not name its source tree "
+                       "(it is not on PyPI)")
             print(f"metabrainz/serviceregistrator: {skipped}")
         for label, (argv, cwd) in (("ours", (ours, str(ROOT))), *((("anchor", anchor),) if anchor else ())):
             log = open(Path(agent.workdir) / f"{label}.log", "wb")  # noqa: SIM115 - closed with the process

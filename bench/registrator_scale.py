@@ -272,7 +272,7 @@ def json_rows(figures: dict[str, list[float]], trees: list[Tree], n: int) -> lis
                 med(other, "startup_s") if other else None, "s", name, note),
             row("registrator: start-up reconcile, CPU", n, med(ours, "startup_cpu_s"),
                 med(other, "startup_cpu_s") if other else None, "s", name, note),
-            row("registrator: burst, last start -> all registered", n, med(ours, "burst_ms"),
+            row("registrator: burst (-internal), last start -> all registered", n, med(ours, "burst_ms"),
                 med(other, "burst_ms") if other else None, "ms", name, note)]
 
 
@@ -308,6 +308,7 @@ def main() -> int:
             for tree in trees:
                 print(f"[{tree.label}] #{r + 1} {b.startup(tree)}  (load {os.getloadavg()[0]:.1f})", flush=True)
         b.remove(running)
+        write_rows(args.json, json_rows(b.figures, trees, args.containers))  # kept if the burst is cut
         for r in range(args.burst_rounds):
             for tree in trees:
                 print(f"[{tree.label}] #{r + 1} {b.burst(tree)}  (load {os.getloadavg()[0]:.1f})", flush=True)

@@ -257,6 +257,7 @@ def main() -> int:
             row["ct_429"] = float(ct_log.count(" 429 "))
             rows.append((size, row))
             print(f"{size}: {row}", file=sys.stderr, flush=True)
+            write_rows(args.json, json_rows(rows, latency, args.instances, pct))  # kept if a later size is cut
     finally:
         agent.stop()
         shutil.rmtree(work, ignore_errors=True)
