@@ -97,7 +97,7 @@ def plot(rows: list[dict[str, Any]], stem: Path, title: str = "") -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
     panels = series(rows)
     if not panels:
@@ -113,9 +113,11 @@ def plot(rows: list[dict[str, Any]], stem: Path, title: str = "") -> list[Path]:
                     label=anchored[0]["anchor_name"])
         ax.set_xscale("log")
         ax.set_yscale("log")
-        for axis in (ax.xaxis, ax.yaxis):
+        for axis in (ax.xaxis, ax.yaxis):  # plain numbers at 1, 2, 3, 5, 7 x 10^n: a label even on a short range
+            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0, 7.0)))
             axis.set_major_formatter(ScalarFormatter())
             axis.set_minor_formatter(NullFormatter())
+        ax.margins(y=0.15)
         ax.set_title(w, fontsize=9)
         ax.set_xlabel("size")
         ax.set_ylabel(rs[0]["unit"])
