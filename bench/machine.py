@@ -26,6 +26,10 @@ def facts(docker_host: str) -> dict[str, str]:
     mem = next((int(line.split()[1]) // 1024 for line in Path("/proc/meminfo").read_text().splitlines()
                 if line.startswith("MemTotal")), 0)
     src = os.environ.get("SERVICEREGISTRATOR_SRC")
+    sr = "not given (SERVICEREGISTRATOR_SRC unset): skipped"
+    if src:
+        sr = f"source tree {src}" + (f" ({_out(['git', '-C', src, 'describe', '--always'])})"
+                                     if (Path(src) / ".git").exists() else "")
     consul = subprocess.run(["bash", str(ROOT / "scripts" / "consul.sh")], capture_output=True, text=True,
                             cwd=ROOT).stdout.strip().splitlines()
     ct = subprocess.run(["bash", str(ROOT / "scripts" / "consul-template.sh")], capture_output=True, text=True,
@@ -41,8 +45,7 @@ def facts(docker_host: str) -> dict[str, str]:
         "nginx": _out(["nginx", "-v"]).replace("nginx version: ", ""),
         "dnsperf": _out(["dpkg-query", "-W", "-f", "${Version}", "dnsperf"]),
         "docker engine": _out(["docker", "-H", docker_host, "version", "--format", "{{.Server.Version}}"]),
-        "metabrainz/serviceregistrator": (f"source tree {src} ({_out(['git', '-C', src, 'describe', '--always'])})"
-                                          if src else "not given (SERVICEREGISTRATOR_SRC unset): skipped"),
+        "metabrainz/serviceregistrator": sr,
     }
 
 

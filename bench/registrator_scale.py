@@ -2,8 +2,8 @@
 
 Starts its own dockerd on a bridge of its own (ps-bench0, 198.18.4.1/22: room for ~1000 containers, beside the
 test engine's 198.18.0.1/24), or with DOCKER_HOST set uses the engine there with a network of its own (--subnet,
-198.19.248.0/22), and a Consul dev agent, then for each registrator tree given (default: this
-checkout), side by side in one run:
+198.19.248.0/22 or one of the three /22s below it), and a Consul dev agent, then for each registrator tree given
+(default: this checkout), side by side in one run:
 1. start-up reconcile: N containers already running (N = 300 by default), the registrator started: time from
    the process start, and from its "registrator started" log line, to all N in /v1/agent/services, and the CPU
    time the registrator spent meanwhile (on a loaded machine the wall time stretches, the CPU time hardly);
@@ -28,6 +28,7 @@ directory (so DIR's packages win), with the extra arguments given.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import re
 import subprocess
@@ -76,11 +77,33 @@ class EngineNetwork:
         self.host = os.environ["DOCKER_HOST"]
         self.name = f"ps-bench-{uuid.uuid4().hex[:6]}"
         self.client = docker.DockerClient(base_url=self.host, timeout=120)
-        pool = docker.types.IPAMPool(subnet=subnet)
-        self.client.networks.create(self.name, driver="bridge", ipam=docker.types.IPAMConfig(pool_configs=[pool]))
+        base = ipaddress.ip_network(subnet)
+        # then the /22s below it (198.18.0.0/15 ends right above the default): a network of an earlier run that
+        # the engine has not released yet may hold the first
+        for k in range(4):
+            net = ipaddress.ip_network((int(base.network_address) - k * base.num_addresses, base.prefixlen))
+            try:
+                self.client.networks.create(self.name, driver="bridge", labels={"portside.bench": "registrator_scale"},
+                                            ipam=docker.types.IPAMConfig(pool_configs=[
+                                                docker.types.IPAMPool(subnet=str(net))]))
+                break
+            except docker.errors.APIError:
+                if k == 3:
+                    raise
 
     def stop(self) -> None:
-        self.client.networks.get(self.name).remove()
+        """Remove every container on our network (an interrupted run leaves some), then the network."""
+        mine = self.client.containers.list(all=True, filters={"network": self.name})
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(lambda c: c.remove(force=True), mine))
+        for attempt in range(10):  # the engine may still be releasing the endpoints
+            try:
+                self.client.networks.get(self.name).remove()
+                break
+            except docker.errors.APIError:
+                if attempt == 9:
+                    raise
+                time.sleep(2)
         self.client.close()
 
 
@@ -160,8 +183,11 @@ class Bench:
             return self.client.containers.run(self.image, name=name, detach=True, labels={"SERVICE_NAME": SERVICE},
                                               network=self.network)
 
-        with ThreadPoolExecutor(max_workers=32) as pool:
+        pool = ThreadPoolExecutor(max_workers=32)
+        try:
             return list(pool.map(one, names)), names
+        finally:  # interrupted: start no more (the network's containers are removed on the way out)
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def remove(self, containers: list) -> None:
         """Kill, then prune in one call: hundreds of concurrent `rm -f` stall this engine for minutes."""
