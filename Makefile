@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 
-.PHONY: setup test lint demo demo-down unit engines
+.PHONY: setup test lint demo demo-down unit engines bench
 
 setup:
 	bash scripts/setup.sh
@@ -43,3 +43,9 @@ demo-down:
 # the bare engines only (private dockerd, Consul dev agent, nginx) until Ctrl-C
 engines: setup
 	PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/python -m testbed.engines up
+
+# every benchmark side by side with its anchor, bounded (< 15 min on 2 cores), loopback only: writes
+# bench/RESULTS.md and bench/results.svg|png. Docker: the engine at DOCKER_HOST, else a private one (testbed).
+# BENCH_ARGS=--quick for a short run while developing.
+bench: setup
+	PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/python bench/run_all.py $(BENCH_ARGS)

@@ -27,6 +27,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.benchjson import add_json_option, row, write_rows
 from testbed import engines
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,6 +186,21 @@ def print_ratios(runs: list[dict[str, dict[str, float]]]) -> None:
         print("replaying ceiling (ours' replies, no code) p99 / ceiling p99: " + " ".join(f"{x:.2f}" for x in ratios))
 
 
+def json_rows(runs: list[dict[str, dict[str, float]]]) -> list[dict]:
+    """Medians over the runs: ours vs Consul's DNS (the anchor); the bare responder is in the note."""
+    def med(name: str, key: str) -> float | None:
+        values = sorted(r[name][key] for r in runs if name in r and key in r[name])
+        return values[len(values) // 2] if values else None
+
+    size = SERVICES * INSTANCES
+    ceiling = (f"bare uvloop responder: {med('ceiling', 'qps') or 0:.0f} qps, "
+               f"p99 {med('ceiling', 'half_p99_ms') or 0:.3f} ms")
+    return [row("DNS max qps (A+SRV)", size, med("ours", "qps"), med("consul", "qps"), "queries/s", "Consul DNS",
+                ceiling),
+            row("DNS p99 at half of own max qps", size, med("ours", "half_p99_ms"), med("consul", "half_p99_ms"), "ms",
+                "Consul DNS", ceiling)]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=10, help="seconds per saturating run")
@@ -195,6 +211,7 @@ def main() -> int:
     ap.add_argument("--priority", type=int, default=-10 if os.geteuid() == 0 else 0,
                     help="autogroup nice of the measured processes (root; 0: leave as is)")
     ap.add_argument("--only", choices=SERVERS, action="append")
+    add_json_option(ap)
     args = ap.parse_args()
     args.only = args.only or list(SERVERS[:3])
     procs: list[subprocess.Popen] = []
@@ -213,6 +230,7 @@ def main() -> int:
             runs.append(one_run(ports, qfile, args))
             print_run(n, runs[-1])
         print_ratios(runs)
+        write_rows(args.json, json_rows(runs))
         return 0
     finally:
         for p in procs:

@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 
+from bench.benchjson import add_json_option, row, write_rows
 from bench.dns_bench import ROOT, dnsperf, prioritize, query_file, register_catalog, wait_http
 from testbed import engines
 
@@ -50,6 +51,18 @@ def report(stats: dict, perf: dict[str, float]) -> None:
           f"p99 {perf.get('half_p99_ms', 0):.3f} ms")
 
 
+def tail_rows(stats: dict, perf: dict[str, float]) -> list[dict]:
+    """The tail's parts, ours only (no anchor runs instrumented): the last run's figures."""
+    size = 500
+    gc_max = max((ms for _, ms in stats["gc"]), default=0.0)
+    return [row("DNS tail: dnsperf p99 at half load (instrumented)", size, perf.get("half_p99_ms"), None, "ms"),
+            row("DNS tail: longest GC pause", size, gc_max, None, "ms"),
+            row("DNS tail: answer() p99 (upper bound)", size, quantile_of_log2(stats["answer_log2_ns"], 0.99) / 1e6,
+                None, "ms"),
+            row("DNS tail: event-loop lag p99 (upper bound)", size, quantile_of_log2(stats["lag_log2_us"], 0.99) / 1e3,
+                None, "ms")]
+
+
 def churn(agent: engines.ConsulAgent, every: float, stop: threading.Event) -> None:
     """An instance of svc00 comes and goes: each change is a catalog change, so a zone rebuild and swap."""
     up = False
@@ -71,7 +84,9 @@ def main() -> int:
     ap.add_argument("--churn", type=float, default=0,
                     help="register/deregister an instance of svc00 every CHURN seconds during the measured run")
     ap.add_argument("--no-freeze", action="store_true", help="leave the daemon's heap unfrozen (for comparison)")
+    add_json_option(ap)
     args = ap.parse_args()
+    rows: list[dict] = []
     agent = engines.ConsulAgent(node="bench").start()
     tmp = tempfile.mkdtemp(prefix="dnstail-")
     try:
@@ -107,6 +122,8 @@ def main() -> int:
                 stats = json.load(f)
             print(f"run {run + 1}: max {full.get('qps', 0):.0f} qps")
             report(stats, perf)
+            rows = tail_rows(stats, perf)
+        write_rows(args.json, rows)
         return 0
     finally:
         agent.stop()

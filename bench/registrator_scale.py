@@ -1,8 +1,9 @@
 """Registrator at scale (not a test): prints figures, asserts nothing.
 
 Starts its own dockerd on a bridge of its own (ps-bench0, 198.18.4.1/22: room for ~1000 containers, beside the
-test engine's 198.18.0.1/24) and a Consul dev agent, then for each registrator tree given (default: this
-checkout), side by side in one run:
+test engine's 198.18.0.1/24), or with DOCKER_HOST set uses the engine there with a network of its own (--subnet,
+198.19.248.0/22 or one of the three /22s below it), and a Consul dev agent, then for each registrator tree given
+(default: this checkout), side by side in one run:
 1. start-up reconcile: N containers already running (N = 300 by default), the registrator started: time from
    the process start, and from its "registrator started" log line, to all N in /v1/agent/services, and the CPU
    time the registrator spent meanwhile (on a loaded machine the wall time stretches, the CPU time hardly);
@@ -27,6 +28,7 @@ directory (so DIR's packages win), with the extra arguments given.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import re
 import subprocess
@@ -44,6 +46,7 @@ from pathlib import Path
 import docker
 from registrator_burst import StartEvents, rss_kb
 
+from bench.benchjson import add_json_option, row, write_rows
 from testbed import engines
 from testbed.cluster import DockerHost
 
@@ -63,6 +66,45 @@ class Tree:
         label, _, rest = spec.partition("=")
         path, _, args = rest.partition(":")
         return cls(label, Path(path or ".").resolve(), [a for a in args.split(",") if a])
+
+
+class EngineNetwork:
+    """The engine at DOCKER_HOST (shared with other work) with a network of our own, big enough for the
+    containers (the engine's default bridge has room for ~250): containers join only this network, so
+    `-internal` registers their address on it. Removed at the end."""
+
+    def __init__(self, subnet: str) -> None:
+        self.host = os.environ["DOCKER_HOST"]
+        self.name = f"ps-bench-{uuid.uuid4().hex[:6]}"
+        self.client = docker.DockerClient(base_url=self.host, timeout=120)
+        base = ipaddress.ip_network(subnet)
+        # then the /22s below it (198.18.0.0/15 ends right above the default): a network of an earlier run that
+        # the engine has not released yet may hold the first
+        for k in range(4):
+            net = ipaddress.ip_network((int(base.network_address) - k * base.num_addresses, base.prefixlen))
+            try:
+                self.client.networks.create(self.name, driver="bridge", labels={"portside.bench": "registrator_scale"},
+                                            ipam=docker.types.IPAMConfig(pool_configs=[
+                                                docker.types.IPAMPool(subnet=str(net))]))
+                break
+            except docker.errors.APIError:
+                if k == 3:
+                    raise
+
+    def stop(self) -> None:
+        """Remove every container on our network (an interrupted run leaves some), then the network."""
+        mine = self.client.containers.list(all=True, filters={"network": self.name})
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(lambda c: c.remove(force=True), mine))
+        for attempt in range(10):  # the engine may still be releasing the endpoints
+            try:
+                self.client.networks.get(self.name).remove()
+                break
+            except docker.errors.APIError:
+                if attempt == 9:
+                    raise
+                time.sleep(2)
+        self.client.close()
 
 
 class Reader(threading.Thread):
@@ -123,8 +165,11 @@ def started_at(log: str) -> float:
 
 
 class Bench:
-    def __init__(self, host: DockerHost, agent: engines.ConsulAgent, image: str, n: int, workdir: Path) -> None:
+    def __init__(self, host: DockerHost | EngineNetwork, agent: engines.ConsulAgent, image: str, n: int,
+                 workdir: Path) -> None:
         self.host, self.agent, self.image, self.n, self.workdir = host, agent, image, n, workdir
+        self.network = host.name if isinstance(host, EngineNetwork) else None
+        self.figures: dict[str, list[float]] = {}
         self.client = docker.DockerClient(base_url=host.host, timeout=600)
         self.events = StartEvents(self.client)
         self.events.start()
@@ -132,19 +177,27 @@ class Bench:
         self.reader.start()
 
     def start_containers(self, prefix: str) -> tuple[list, list[str]]:
-        names = [f"{prefix}-{i}" for i in range(self.n)]
+        names = [f"{prefix}-{uuid.uuid4().hex[:4]}-{i}" for i in range(self.n)]
 
         def one(name: str):
-            return self.client.containers.run(self.image, name=name, detach=True, labels={"SERVICE_NAME": SERVICE})
+            return self.client.containers.run(self.image, name=name, detach=True, labels={"SERVICE_NAME": SERVICE},
+                                              network=self.network)
 
-        with ThreadPoolExecutor(max_workers=32) as pool:
+        pool = ThreadPoolExecutor(max_workers=32)
+        try:
             return list(pool.map(one, names)), names
+        finally:  # interrupted: start no more (the network's containers are removed on the way out)
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def remove(self, containers: list) -> None:
         """Kill, then prune in one call: hundreds of concurrent `rm -f` stall this engine for minutes."""
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(lambda c: c.kill(), containers))
-        self.client.containers.prune()
+        if self.network:  # a shared engine: prune would take other work's stopped containers too
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                list(pool.map(lambda c: c.remove(force=True), containers))
+        else:
+            self.client.containers.prune()
 
     def registrator(self, tree: Tree, node: str) -> tuple[subprocess.Popen, Path, float]:
         log = self.workdir / f"{node}.log"
@@ -191,6 +244,9 @@ class Bench:
         text = log.read_text(errors="replace")
         peak, count = self.stop(proc, node)
         up = started_at(text)
+        if seen:
+            self.figures.setdefault(f"{tree.label}:startup_s", []).append(seen - up)
+            self.figures.setdefault(f"{tree.label}:startup_cpu_s", []).append(cpu)
         if not seen:
             return f"start-up: NOT all registered ({count}/{self.n}) within the timeout"
         return (f"start-up reconcile, {self.n} running: all registered {seen - t0:.2f} s after the process start, "
@@ -219,10 +275,31 @@ class Bench:
         peak, _ = self.stop(proc, node)
         self.remove(cs)
         took = f"{(seen - last) * 1000:.0f} ms" if seen else "NOT all registered"
+        if seen:
+            self.figures.setdefault(f"{tree.label}:burst_ms", []).append((seen - last) * 1000)
         return (f"burst of {self.n} (starts spread over {spread:.1f} s): last start -> all registered {took}; "
                 f"lost {self.n - len(set(per))}, duplicates {len(per) - len(set(per))}; 429s: reader "
                 f"{refused1 - refused0} of {ok1 - ok0 + refused1 - refused0}, registrator log "
                 f"{count_429(text)}; RSS peak {peak / 1024:.1f} MB")
+
+
+def json_rows(figures: dict[str, list[float]], trees: list[Tree], n: int) -> list[dict]:
+    """Medians per tree: the first tree is ours; a second, when given, is the anchor (its label names it).
+    metabrainz/serviceregistrator cannot run here: it has no -internal (published ports only)."""
+    def med(label: str, key: str) -> float | None:
+        values = sorted(figures.get(f"{label}:{key}", []))
+        return values[len(values) // 2] if values else None
+
+    ours = trees[0].label
+    other = trees[1].label if len(trees) > 1 else None
+    note = "" if other else "no anchor: metabrainz/serviceregistrator has no -internal mode"
+    name = other or ""
+    return [row("registrator: start-up reconcile, 'started' -> all registered", n, med(ours, "startup_s"),
+                med(other, "startup_s") if other else None, "s", name, note),
+            row("registrator: start-up reconcile, CPU", n, med(ours, "startup_cpu_s"),
+                med(other, "startup_cpu_s") if other else None, "s", name, note),
+            row("registrator: burst (-internal), last start -> all registered", n, med(ours, "burst_ms"),
+                med(other, "burst_ms") if other else None, "ms", name, note)]
 
 
 def main() -> int:
@@ -231,9 +308,16 @@ def main() -> int:
     ap.add_argument("--tree", action="append", default=[], help="label=DIR[:arg,arg] (repeatable)")
     ap.add_argument("--rounds", type=int, default=3, help="start-up rounds per tree")
     ap.add_argument("--burst-rounds", type=int, default=1, help="burst rounds per tree (0: none)")
+    ap.add_argument("--subnet", default="198.19.248.0/22",
+                    help="with DOCKER_HOST set: the engine there is used, with a network of this subnet")
+    add_json_option(ap)
     args = ap.parse_args()
     trees = [Tree.parse(t) for t in args.tree] or [Tree("this", ROOT)]
-    host = DockerHost("bench", "ps-bench0", "198.18.4.1/22", "base=198.19.0.0/18,size=24").start()
+    host: DockerHost | EngineNetwork
+    if os.environ.get("DOCKER_HOST"):
+        host = EngineNetwork(args.subnet)
+    else:
+        host = DockerHost("bench", "ps-bench0", "198.18.4.1/22", "base=198.19.0.0/18,size=24").start()
     agent = engines.ConsulAgent(node="bench-scale", acl=False).start()
     workdir = Path(agent.workdir)
     try:
@@ -250,11 +334,13 @@ def main() -> int:
             for tree in trees:
                 print(f"[{tree.label}] #{r + 1} {b.startup(tree)}  (load {os.getloadavg()[0]:.1f})", flush=True)
         b.remove(running)
+        write_rows(args.json, json_rows(b.figures, trees, args.containers))  # kept if the burst is cut
         for r in range(args.burst_rounds):
             for tree in trees:
                 print(f"[{tree.label}] #{r + 1} {b.burst(tree)}  (load {os.getloadavg()[0]:.1f})", flush=True)
         b.reader.stopped.set()
         b.events.stream.close()
+        write_rows(args.json, json_rows(b.figures, trees, args.containers))
     finally:
         agent.stop()
         host.stop()

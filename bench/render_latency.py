@@ -26,6 +26,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.benchjson import add_json_option, row, write_rows
 from testbed import engines
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -300,6 +301,8 @@ def main() -> int:
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument("--instances", type=int, default=10)
     parser.add_argument("--pause", type=float, default=0.2, help="seconds between changes")
+    parser.add_argument("--once-runs", type=int, default=3, help="--once runs per tool (median wall, max RSS)")
+    add_json_option(parser)
     args = parser.parse_args()
     ct = consul_template_binary()
     agent = bench_agent()
@@ -318,7 +321,7 @@ def main() -> int:
         for tool, big in zip(both, (CT_BIG, OURS_BIG), strict=True):
             src, dest = work / f"big-{tool.name}{tool.suffix}", work / f"big-{tool.name}.conf"
             src.write_text(big)
-            runs = [once_run(tool.argv(src, dest, None, True)) for _ in range(3)]
+            runs = [once_run(tool.argv(src, dest, None, True)) for _ in range(args.once_runs)]
             results[tool.name]["big_once_s"] = statistics.median(s for s, _ in runs)
             results[tool.name]["big_peak_rss_mib"] = max(m for _, m in runs)
             servers = dest.read_text().count("    server ")
@@ -341,7 +344,22 @@ def main() -> int:
         print(f"| {label} | {a:.2f} | {b:.2f} |")
     ours = results["consul-templates"]
     print(f"| render step only, {ours['big_instances']:.0f} instances (ms) | - | {ours['big_render_only_ms']:.1f} |")
+    write_rows(args.json, json_rows(results, args))
     return 0
+
+
+def json_rows(results: dict[str, dict[str, float]], args: argparse.Namespace) -> list[dict]:
+    ours, ct = results["consul-templates"], results["consul-template"]
+    anchor = f"consul-template {CT_VERSION}"
+    out = [row(f"single change -> {target} p{p}", 1, ours[f"{target}_p{p}_ms"], ct[f"{target}_p{p}_ms"], "ms", anchor)
+           for target in ("file", "nginx") for p in (50, 99)]
+    out.append(row(f"--once render of every service (x{args.instances}): wall", args.services, ours["big_once_s"],
+                   ct["big_once_s"], "s", anchor, "size: services"))
+    out.append(row(f"--once render of every service (x{args.instances}): peak RSS", args.services,
+                   ours["big_peak_rss_mib"], ct["big_peak_rss_mib"], "MiB", anchor, "size: services"))
+    out.append(row(f"render step alone, data in the store (x{args.instances})", args.services,
+                   ours["big_render_only_ms"], None, "ms", "", "consul-template's render step is not timeable apart"))
+    return out
 
 
 if __name__ == "__main__":

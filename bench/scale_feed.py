@@ -1,6 +1,7 @@
 """The catalog feed at scale, on a stock Consul dev agent (http_max_conns_per_client = 200 by default).
 
     .venv/bin/python bench/scale_feed.py [--sizes 50,100,1000,5000] [--instances 10] [--nodes 100] [--flips 20]
+                                         [--anchor] [--json PATH]
 
 For each catalog size (services x instances, bulk-loaded through /v1/txn on made-up nodes, growing):
 1. first full sync: the feed alone (in-process), dns-balancer (until /health says its zone is served) and
@@ -8,6 +9,9 @@ For each catalog size (services x instances, bulk-loaded through /v1/txn on made
    connections each daemon held to the agent at once (ss) and the 429s it got;
 2. at the smallest and the largest size: one change -> DNS answer, and -> rendered file, p50/p99 over `flips`
    health flips of one instance's check.
+With --anchor, side by side over the same catalog: consul-template v0.41.1 rendering every service (first sync,
+flips -> its file) and Consul's own DNS (qps, flips -> its answer); the agent then allows 8192 connections per
+client, as consul-template holds one per service (bench/scale_anchor.py).
 Bounded: every wait has a timeout; the load is the slow part (~3 min for 5,000 x 10 on 2 busy cores).
 """
 
@@ -29,6 +33,8 @@ from pathlib import Path
 import dns.message
 import dns.query
 
+from bench.benchjson import add_json_option, write_rows
+from bench.scale_anchor import Anchor, anchor_agent, consul_dns_count, json_rows, upstream_count
 from dns_balancer.zone import ZoneConfig, build_zone, plan
 from portside.catalog import Catalog, Instance
 from portside.consul import ConsulClient
@@ -99,11 +105,7 @@ class Daemons:
         return sum(len(rrset) for rrset in dns.query.tcp(q, "127.0.0.1", port=self.dns_port, timeout=2).answer)
 
     def upstream_count(self, name: str) -> int:
-        try:
-            m = re.search(rf"upstream {name} {{\n(.*?)}}", self.dest.read_text(), re.S)
-        except FileNotFoundError:
-            return -1
-        return m.group(1).count("server 127.1.") if m else -1
+        return upstream_count(self.dest, name)
 
     def responses_429(self) -> float:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=2) as r:
@@ -145,41 +147,46 @@ def sync_row(agent: engines.ConsulAgent, services: int, work: Path) -> tuple[Dae
     return d, row
 
 
-def qps(d: Daemons, services: int, seconds: float) -> float:
+def qps(d: Daemons, services: int, seconds: float, port: int | None = None) -> float:
     """dnsperf against dns-balancer for `seconds`: A and SRV questions for up to 50 services spread over the
     catalog (the same number of names at every size, so only the catalog's size changes)."""
     names = [f"svc{k * services // 50}" for k in range(min(50, services))]
     with tempfile.NamedTemporaryFile("w", suffix=".q", delete=False) as qf:
         for name in names:
             qf.write(f"{name}.service.consul A\n{name}.service.consul SRV\n")
-    out = subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(d.dns_port), "-d", qf.name, "-l", str(seconds),
-                          "-c", "4", "-T", "1"], capture_output=True, text=True).stdout
+    out = subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(port or d.dns_port), "-d", qf.name, "-l",
+                          str(seconds), "-c", "4", "-T", "1"], capture_output=True, text=True).stdout
     Path(qf.name).unlink()
     m = re.search(r"Queries per second:\s+([\d.]+)", out)
     return float(m.group(1)) if m else float("nan")
 
 
-def flips(agent: engines.ConsulAgent, d: Daemons, layout: bulk.Layout, n: int) -> tuple[list[float], list[float]]:
+def flips(agent: engines.ConsulAgent, d: Daemons, layout: bulk.Layout, n: int,
+          anchor: Anchor | None = None) -> dict[str, list[float]]:
+    """ms from each health flip until each target shows it: ours (dns, file) and, with an anchor, Consul's own
+    DNS (consul_dns) and consul-template's file (ct_file), polled together so no target waits on another."""
     node, sid, _ = layout.placement(7, 1)
-    to_dns: list[float] = []
-    to_file: list[float] = []
+    targets = {"dns": lambda: d.srv_count("svc7.service.consul"), "file": lambda: d.upstream_count("svc7")}
+    if anchor is not None:
+        targets["consul_dns"] = lambda: consul_dns_count(agent, "svc7.service.consul")
+        targets["ct_file"] = lambda: anchor.upstream_count("svc7")
+    out: dict[str, list[float]] = {name: [] for name in targets}
     for k in range(n):
         status, want = ("critical", layout.instances - 1) if k % 2 == 0 else ("passing", layout.instances)
         t0 = time.perf_counter()
         bulk.txn(agent.http_addr, [bulk.check_op(node, sid, status)])
-        got_dns = got_file = None
-        while got_dns is None or got_file is None:
+        got: dict[str, float] = {}
+        while len(got) < len(targets):
             if time.perf_counter() - t0 > 30:
-                raise TimeoutError(f"flip {k}: dns {got_dns} file {got_file}")
-            if got_dns is None and d.srv_count("svc7.service.consul") == want:
-                got_dns = time.perf_counter() - t0
-            if got_file is None and d.upstream_count("svc7") == want:
-                got_file = time.perf_counter() - t0
+                raise TimeoutError(f"flip {k}: seen by {sorted(got)} only")
+            for name, count in targets.items():
+                if name not in got and count() == want:
+                    got[name] = (time.perf_counter() - t0) * 1000
             time.sleep(0.001)
-        to_dns.append(got_dns * 1000)
-        to_file.append(got_file * 1000)
+        for name, ms in got.items():
+            out[name].append(ms)
         time.sleep(0.2)
-    return to_dns, to_file
+    return out
 
 
 def zone_change_ms(services: int, instances: int) -> float:
@@ -211,12 +218,17 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=100)
     parser.add_argument("--flips", type=int, default=20)
     parser.add_argument("--qps-seconds", type=float, default=5.0, help="dnsperf run per size (0: none)")
+    parser.add_argument("--anchor", action="store_true",
+                        help="side by side with the anchors: Consul's own DNS (qps, flips) and consul-template "
+                        "v0.41.1 (first sync, flips) over the same catalog; the agent then allows 8192 connections "
+                        "per client, since consul-template holds one per service")
+    add_json_option(parser)
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    agent = engines.ConsulAgent(node="scale-bench", acl=False).start()
+    agent = anchor_agent() if args.anchor else engines.ConsulAgent(node="scale-bench", acl=False).start()
     work = Path(tempfile.mkdtemp(prefix="scale-feed-"))
     rows: list[tuple[int, dict[str, float]]] = []
-    latency: dict[int, tuple[list[float], list[float]]] = {}
+    latency: dict[int, dict[str, list[float]]] = {}
     loaded = 0
     try:
         for size in sizes:
@@ -226,17 +238,26 @@ def main() -> int:
             loaded = size
             print(f"{size} x {args.instances}: loaded in {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
             d, row = sync_row(agent, size, work)
+            anchor = None
             try:
+                if args.anchor:
+                    anchor = Anchor(agent, work)
+                    row.update(anchor.sync(size))
                 if shutil.which("dnsperf") and args.qps_seconds > 0:
                     row["qps"] = qps(d, size, args.qps_seconds)
+                    if args.anchor:
+                        row["consul_qps"] = qps(d, size, args.qps_seconds, port=agent.ports["dns"])
                 if size in (sizes[0], sizes[-1]):
-                    latency[size] = flips(agent, d, layout, args.flips)
+                    latency[size] = flips(agent, d, layout, args.flips, anchor)
                 row["dns_429"] = d.responses_429()
             finally:
+                if anchor is not None:
+                    row["anchor_429"] = anchor.close()
                 ct_log = d.close()
             row["ct_429"] = float(ct_log.count(" 429 "))
             rows.append((size, row))
             print(f"{size}: {row}", file=sys.stderr, flush=True)
+            write_rows(args.json, json_rows(rows, latency, args.instances, pct))  # kept if a later size is cut
     finally:
         agent.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -250,15 +271,19 @@ def main() -> int:
     print("\none change -> zone updated (in-process, plan + apply), p50 over 20 changes:")
     for size in sizes:
         print(f"  {size} services: {zone_change_ms(size, args.instances):.2f} ms")
-    print("\n| services | change -> DNS answer p50 / p99 (ms) | change -> file p50 / p99 (ms) |\n|---|---|---|")
-    for size, (to_dns, to_file) in sorted(latency.items()):
-        print(f"| {size} | {pct(to_dns, 50):.1f} / {pct(to_dns, 99):.1f} | {pct(to_file, 50):.1f} / "
-              f"{pct(to_file, 99):.1f} |")
+    print("\n| services | target | change -> p50 / p99 (ms) |\n|---|---|---|")
+    for size, by_target in sorted(latency.items()):
+        for target, ms in by_target.items():
+            print(f"| {size} | {target} | {pct(ms, 50):.1f} / {pct(ms, 99):.1f} |")
     if len(latency) == 2:
         small, big = sorted(latency)
-        for i, what in ((0, "DNS answer"), (1, "file")):
-            ratio = statistics.median(latency[big][i]) / statistics.median(latency[small][i])
-            print(f"change -> {what} p50 at {big} / at {small} services: {ratio:.2f}x")
+        for target in latency[big]:
+            ratio = statistics.median(latency[big][target]) / statistics.median(latency[small][target])
+            print(f"change -> {target} p50 at {big} / at {small} services: {ratio:.2f}x")
+    if args.anchor:
+        print("\n" + "\n".join(f"{size}: consul-template file {r.get('anchor_s', float('nan')):.1f} s, "
+                                f"Consul DNS {r.get('consul_qps', float('nan')):.0f} qps" for size, r in rows))
+    write_rows(args.json, json_rows(rows, latency, args.instances, pct))
     return 0
 
 

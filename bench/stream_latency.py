@@ -37,6 +37,7 @@ from render_latency import (
     tools,
 )
 
+from bench.benchjson import add_json_option, row, write_rows
 from portside.watchrules import parse_duration
 from testbed import engines
 
@@ -115,7 +116,7 @@ def go_tools(agent: engines.ConsulAgent, ct: str) -> list[Tool]:
     return [theirs, Tool(ours.name, CT_UPSTREAM, ours.argv, ".ctmpl")]
 
 
-def row(label: str, result: dict[str, list[float]]) -> str:
+def table_row(label: str, result: dict[str, list[float]]) -> str:
     a, b = result[CT], result[OURS]
     return (f"| {label} | {pct(a, 50):.1f} / {pct(a, 99):.1f} | {pct(b, 50):.1f} / {pct(b, 99):.1f} | "
             f"{pct(b, 50) / max(pct(a, 50), 1e-9):.2f} / {pct(b, 99) / max(pct(a, 99), 1e-9):.2f} |")
@@ -128,6 +129,7 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=40)
     parser.add_argument("--wait", default="500ms:5s", help="quiescence for the reload count (MIN:MAX)")
     parser.add_argument("--language", choices=("jinja2", "go"), default="jinja2", help="our template's language")
+    add_json_option(parser)
     args = parser.parse_args()
     spacings = [float(s) for s in args.spacing.split(",")]
     ct = consul_template_binary()
@@ -135,15 +137,15 @@ def main() -> int:
     nginx = engines.Nginx().start()
     work = Path(tempfile.mkdtemp(prefix="ct-stream-"))
     both = go_tools(agent, ct) if args.language == "go" else tools(agent, ct)
-    rows: list[tuple[str, dict[str, list[float]]]] = []
+    rows: list[tuple[str, float, dict[str, list[float]]]] = []
     try:
         for target, engine in (("file", None), ("nginx", nginx)):
             for spacing in spacings:
-                rows.append((f"{target}, {spacing * 1000:.0f} ms apart",
+                rows.append((f"{target}, {spacing * 1000:.0f} ms apart", spacing * 1000,
                              latency_run(agent, both, work, args.changes, engine, spacing)))
-                print(rows[-1][0], row("", rows[-1][1]), file=sys.stderr, flush=True)
-            rows.append((f"{target}, burst of {args.burst}", bursts(agent, both, work, args.burst, engine)))
-            print(rows[-1][0], row("", rows[-1][1]), file=sys.stderr, flush=True)
+                print(rows[-1][0], table_row("", rows[-1][2]), file=sys.stderr, flush=True)
+            rows.append((f"{target}, burst of {args.burst}", args.burst, bursts(agent, both, work, args.burst, engine)))
+            print(rows[-1][0], table_row("", rows[-1][2]), file=sys.stderr, flush=True)
         quiet = quiescence(agent, both, work, args.burst, nginx, args.wait)
     finally:
         nginx.stop()
@@ -152,13 +154,33 @@ def main() -> int:
     print(f"\nours: {args.language} template; {args.changes} changes per spacing")
     print(f"| change -> | consul-template {CT_VERSION} p50 / p99 (ms) | consul-templates p50 / p99 (ms) "
           "| ours / theirs p50 / p99 |\n|---|---|---|---|")
-    for label, result in rows:
-        print(row(label, result))
+    for label, _, result in rows:
+        print(table_row(label, result))
     print(f"\nburst of {args.burst} with -wait {args.wait}, nginx reloads counted by the command:")
     print("| tool | reloads | first registration -> nginx serves all (s) |\n|---|---|---|")
     for name, (reloads, served) in quiet.items():
         print(f"| {name} | {reloads} | {served:.2f} |")
+    write_rows(args.json, json_rows(rows, quiet, args))
     return 0
+
+
+def json_rows(rows: list[tuple[str, float, dict[str, list[float]]]], quiet: dict[str, tuple[int, float]],
+              args: argparse.Namespace) -> list[dict]:
+    out = []
+    for label, size, result in rows:
+        kind = "burst" if "burst" in label else "stream"
+        target = label.split(",")[0]
+        for p in (50, 99):
+            out.append(row(f"change {kind} -> {target} p{p}", size, pct(result[OURS], p), pct(result[CT], p), "ms",
+                           f"consul-template {CT_VERSION}",
+                           "size: instances in the burst" if kind == "burst" else "size: ms between changes"))
+    if CT in quiet and OURS in quiet:
+        note = f"-wait {args.wait} on both"
+        out.append(row(f"burst -> nginx reloads (-wait {args.wait})", args.burst, quiet[OURS][0], quiet[CT][0],
+                       "reloads", f"consul-template {CT_VERSION}", note))
+        out.append(row(f"burst -> nginx serves all (-wait {args.wait})", args.burst, quiet[OURS][1], quiet[CT][1],
+                       "s", f"consul-template {CT_VERSION}", note))
+    return out
 
 
 if __name__ == "__main__":

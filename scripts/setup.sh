@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time, idempotent set-up on a fresh machine (as root). Installs only what is missing:
 #   Debian packages (docker.io nginx dnsperf wrk busybox-static dnsutils debootstrap file haproxy gcc musl-tools),
-#   the virtualenv .venv with `pip install -e .[test]`, Compose v2 as a Docker CLI plugin,
+#   the virtualenv .venv with `pip install -e .[test,bench]` (bench: matplotlib, make bench's picture),
+#   Compose v2 as a Docker CLI plugin,
 #   Consul v1.20.6 (from PATH, else built once into ~/.cache/portside; see scripts/consul.sh), and
 #   consul-template v0.41.1 (built once into ~/.cache/portside; the oracle of the differential test and the
 #   benchmarks, never part of portside; see scripts/consul-template.sh).
@@ -33,8 +34,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.portside-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/compose-requirements.txt -nt "$stamp" ]; then
-  say "installing portside and its test dependencies into .venv"
-  .venv/bin/pip install -q -e '.[test]'
+  say "installing portside and its test and benchmark dependencies into .venv"
+  .venv/bin/pip install -q -e '.[test,bench]'
   .venv/bin/pip install -q --no-deps --require-hashes -r scripts/compose-requirements.txt
   touch "$stamp"
 fi

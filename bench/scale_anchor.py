@@ -1,0 +1,100 @@
+"""The anchors of bench/scale_feed.py: consul-template v0.41.1 rendering every service of the same catalog, and
+Consul's own DNS answering the same names; and the JSON rows of the sweep (bench/benchjson.py)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import dns.message
+import dns.query
+
+from bench.benchjson import row
+from bench.render_latency import CT_BIG, CT_VERSION, bench_agent, consul_template_binary, stop
+from testbed import engines
+
+# the anchor agent (render_latency.bench_agent) lets one client hold 8192 connections: consul-template keeps one
+# blocking query (one connection) per service, so a stock agent (200) would refuse it past 200 services
+anchor_agent = bench_agent
+
+
+def consul_dns_count(agent: engines.ConsulAgent, name: str) -> int:
+    """SRV records Consul's own DNS gives for `name` (healthy instances), over TCP (no truncation)."""
+    q = dns.message.make_query(name, "SRV")
+    return sum(len(rrset) for rrset in dns.query.tcp(q, "127.0.0.1", port=agent.ports["dns"], timeout=2).answer)
+
+
+def upstream_count(path: Path, name: str) -> int:
+    """Instances the nginx upstream `name` in the file at `path` lists (-1: no such file or upstream)."""
+    try:
+        m = re.search(rf"upstream {name} {{\n(.*?)}}", path.read_text(), re.S)
+    except FileNotFoundError:
+        return -1
+    return m.group(1).count("server 127.1.") if m else -1
+
+
+class Anchor:
+    """consul-template as a daemon over every service of the catalog, writing its own file."""
+
+    def __init__(self, agent: engines.ConsulAgent, work: Path) -> None:
+        self.agent, self.work = agent, work
+        self.src, self.dest, self.log = work / "every.ctmpl", work / "every-ct.conf", work / "consul-template.log"
+        self.src.write_text(CT_BIG)  # the Go twin of testbed.bulk.EVERY_SERVICE_TEMPLATE
+        self.dest.unlink(missing_ok=True)
+        self.binary = consul_template_binary()
+        self.proc: subprocess.Popen | None = None
+
+    def sync(self, services: int, timeout: float = 300) -> dict[str, float]:
+        """Start it; seconds until its file lists every service (or NaN past the timeout), connections held."""
+        started = time.perf_counter()
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen([self.binary, "-consul-addr", self.agent.http_addr, "-log-level", "warn",
+                                          "-template", f"{self.src}:{self.dest}"], stdout=log,
+                                         stderr=subprocess.STDOUT)
+        seconds = float("nan")
+        while time.perf_counter() - started < timeout:
+            if self.dest.exists() and self.dest.read_text().count("upstream ") > services:
+                seconds = time.perf_counter() - started
+                break
+            time.sleep(0.05)
+        out = subprocess.run(["ss", "-tnpH", "state", "established", f"( dport = :{self.agent.ports['http']} )"],
+                             capture_output=True, text=True).stdout
+        return {"anchor_s": seconds, "anchor_conns": len(re.findall(rf"pid={self.proc.pid},", out))}
+
+    def upstream_count(self, name: str) -> int:
+        return upstream_count(self.dest, name)
+
+    def close(self) -> float:
+        """Stop it; the 429s its log mentions."""
+        if self.proc is not None:
+            stop(self.proc)
+        return float(self.log.read_text(errors="replace").count("429")) if self.log.exists() else 0.0
+
+
+def json_rows(rows: list[tuple[int, dict[str, float]]], latency: dict[int, dict[str, list[float]]], instances: int,
+              pct: Callable[[list[float], float], float]) -> list[dict]:
+    """One row per size and figure: ours beside consul-template (file) and Consul's DNS (qps, flips)."""
+    ct, cdns = f"consul-template {CT_VERSION}", "Consul DNS"
+    out = []
+    for size, r in rows:
+        note = f"x{instances} instances"
+        out.append(row("catalog: feed first sync (in-process)", size, r["feed_s"], None, "s", "", note))
+        out.append(row("catalog: dns-balancer start -> serving", size, r["dns_s"], None, "s", "",
+                       note + "; Consul's DNS has no sync of its own"))
+        out.append(row("catalog: consul-templates start -> file lists every service", size, r["ct_s"],
+                       r.get("anchor_s"), "s", ct if "anchor_s" in r else "", note))
+        out.append(row("catalog: connections held to the agent", size, r["ct_conns"], r.get("anchor_conns"),
+                       "connections", ct if "anchor_conns" in r else "", note + "; ours: consul-templates"))
+        if "qps" in r:
+            out.append(row("catalog: DNS qps (same 50 names)", size, r["qps"], r.get("consul_qps"), "queries/s",
+                           cdns if "consul_qps" in r else "", note))
+    for size, by_target in sorted(latency.items()):
+        for ours, theirs, what, name in (("dns", "consul_dns", "DNS answer", cdns), ("file", "ct_file", "file", ct)):
+            for p in (50, 99):
+                anchor = pct(by_target[theirs], p) if theirs in by_target else None
+                out.append(row(f"catalog: health flip -> {what} p{p}", size, pct(by_target[ours], p), anchor, "ms",
+                               name if anchor is not None else "", f"x{instances} instances"))
+    return out
