@@ -22,7 +22,7 @@ FLOOD = 1500
 
 @pytest.fixture(scope="module")
 def daemon(consul_agent: engines.ConsulAgent) -> Iterator[Daemon]:
-    d = Daemon(consul_agent, "--ttl", "0", "--remote-wait", "1").start()
+    d = Daemon(consul_agent, "--ttl", "0", "--remote-wait", "5").start()
     yield d
     d.stop()
 
@@ -79,7 +79,7 @@ def test_crafted_query_definitions_never_stop_the_others(daemon: Daemon, web: st
     try:
         ok = consul_agent.api("/v1/query", "POST", {"Name": web, "Service": {"Service": web}})["ID"]
         ids.append(ok)
-        ttl = daemon.ask(f"{web}-ttl.query.consul")
+        ttl = daemon.ask(f"{web}-ttl.query.consul", timeout=8)  # the first: held until the definitions are read
         assert [r.ttl for r in ttl.answer] == [2**31 - 1]
         assert daemon.ask(f"{web}-dcs.query.consul").rcode() == dns.rcode.NXDOMAIN  # no instance anywhere
         assert daemon.addresses(f"{web}-tags.query.consul") == ["127.0.0.31"]
