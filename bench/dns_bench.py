@@ -63,8 +63,8 @@ def prioritize(pid: int, nice: int) -> None:
 
 
 def dnsperf(port: int, qfile: str, seconds: float, clients: int, qps: float | None = None,
-            verbose: bool = False, nice: int = 0) -> dict[str, float]:
-    cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qfile, "-l", str(seconds), "-c", str(clients),
+            verbose: bool = False, nice: int = 0, server: str = "127.0.0.1") -> dict[str, float]:
+    cmd = ["dnsperf", "-s", server, "-p", str(port), "-d", qfile, "-l", str(seconds), "-c", str(clients),
            "-T", "1"]
     if qps:
         cmd += ["-Q", str(int(qps))]

@@ -54,7 +54,8 @@ def build_config(
     only_passing: bool, a_record_limit: int, recursor: tuple[str, ...], recursor_timeout: float, stale: bool,
     tcp_idle_timeout: float, tcp_max_connections: int, tcp_message_timeout: float = 5.0, tcp_max_per_source: int = 16,
     allow_from: str | None = None, recursion_from: str | None = None, rate_limit: float = 0.0,
-    rate_limit_slip: int = 2, **shared: object,
+    rate_limit_slip: int = 2, remote_idle: float = 300.0, remote_wait: float = 3.0, remote_max: int = 4,
+    **shared: object,
 ) -> DaemonConfig:
     """Every option validated once (click.BadParameter naming the option: exit 2); `shared`: portside.shell's."""
     shell = shell_from(shared)
@@ -82,7 +83,8 @@ def build_config(
     return DaemonConfig(
         consul=shell.consul, zone=zone, server=server, a_record_limit=a_record_limit, recursors=recursors,
         recursor_timeout=recursor_timeout, http_addr=shell.http_addr, stale_reads=stale,
-        datacenter=datacenter, allow_from=allow, recursion_from=recurse,
+        datacenter=datacenter, allow_from=allow, recursion_from=recurse, remote_idle=remote_idle,
+        remote_wait=remote_wait, remote_max=remote_max,
     )
 
 
@@ -122,6 +124,14 @@ def build_config(
               help="UDP responses per second per client /24 (/56) and name/type, as BIND's RRL (0: off).")
 @click.option("--rate-limit-slip", default=2, show_default=True, show_envvar=True, type=click.IntRange(0, 10),
               help="Every Nth response over the rate goes out truncated (TC) so real clients retry over TCP.")
+@click.option("--remote-idle", default=300.0, show_default=True, show_envvar=True, type=click.FloatRange(1, 86400),
+              help="Stop mirroring another datacenter (and reading prepared queries) after this many seconds "
+                   "without a question for it.")
+@click.option("--remote-wait", default=3.0, show_default=True, show_envvar=True, type=click.FloatRange(0.1, 60),
+              help="Hold the first question for another datacenter or a prepared query at most this many seconds "
+                   "for its data (then SERVFAIL).")
+@click.option("--remote-max", default=4, show_default=True, show_envvar=True, type=click.IntRange(0, 64),
+              help="Other datacenters mirrored at once; a question for one more is SERVFAIL until one goes idle.")
 @shared_options(ENV_PREFIX, http_default="127.0.0.1:9600")
 def cli(log_format: str | None, log_level: str, **options: object) -> None:
     """dns-balancer: round-robin DNS for Consul services, answered from an in-memory mirror."""

@@ -37,8 +37,12 @@ class DnsCollector(Collector):
         self.s = sources
 
     def collect(self) -> Iterable[Metric]:
-        s = self.s
-        r = s.responder
+        yield from self._answers()
+        yield from self._consul_and_mirror()
+        yield from self._server()
+
+    def _answers(self) -> Iterable[Metric]:
+        r = self.s.responder
         queries = CounterMetricFamily(
             "dns_balancer_queries", "Queries answered, by question type and response code", labels=["qtype", "rcode"]
         )
@@ -59,6 +63,9 @@ class DnsCollector(Collector):
         yield CounterMetricFamily(
             "dns_balancer_stale_answers", "Answers served while Consul could not be reached", value=r.stale_answers
         )
+
+    def _consul_and_mirror(self) -> Iterable[Metric]:
+        s, r = self.s, self.s.responder
         yield GaugeMetricFamily(
             "dns_balancer_consul_reachable", "1 when Consul answered every watch's last fetch (a 403 is an answer)",
             value=int(s.consul.reachable),
@@ -95,6 +102,9 @@ class DnsCollector(Collector):
         yield GaugeMetricFamily("dns_balancer_zone_entries", "Pre-encoded answers", value=len(r.zone.table))
         yield CounterMetricFamily("dns_balancer_zone_rebuilds", "Whole-zone builds", value=s.rebuilds())
         yield CounterMetricFamily("dns_balancer_zone_updates", "Incremental zone updates", value=s.updates())
+
+    def _server(self) -> Iterable[Metric]:
+        s = self.s
         yield GaugeMetricFamily("dns_balancer_tcp_connections", "Open TCP connections", value=s.server.tcp_open)
         tcp = CounterMetricFamily("dns_balancer_tcp_closed", "TCP connections closed by us", labels=["reason"])
         for reason, n in s.server.tcp_closed.items():
@@ -116,7 +126,9 @@ class DnsCollector(Collector):
         yield fwd
 
 
-def make_registry(sources: Sources) -> CollectorRegistry:
+def make_registry(sources: Sources, *more: Collector) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DnsCollector(sources))
+    for collector in more:
+        registry.register(collector)
     return registry

@@ -15,10 +15,9 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from dns_balancer.snapshot import Snapshot
-from dns_balancer.wire import Responder
 from dns_balancer.zone import Update, Zone, ZoneConfig, build_zone, plan, zone_datacenter
 from portside.consul import ConsulClient, WatchObserver
 from portside.feed import Change, Feed, health_path
@@ -26,6 +25,12 @@ from portside.feed import Change, Feed, health_path
 log = logging.getLogger("dns_balancer.mirror")
 
 __all__ = ["Mirror", "ZonePublisher", "health_path"]
+
+
+class ZoneSink(Protocol):
+    """Where built zones go: the Responder for the local datacenter, a remote datacenter's site for another."""
+
+    def set_zone(self, zone: Zone, ready: bool = True) -> None: ...
 
 
 class BuildThread(Executor):
@@ -52,7 +57,7 @@ class ZonePublisher:
     """Turns feed changes into zone updates, off the loop, one build at a time, coalescing what arrives
     meanwhile. `synced()` says whether misses may be NXDOMAIN yet (SERVFAIL until the first sync)."""
 
-    def __init__(self, responder: Responder, config: ZoneConfig, executor: Executor | None = None) -> None:
+    def __init__(self, responder: ZoneSink, config: ZoneConfig, executor: Executor | None = None) -> None:
         self.responder = responder
         self.config = config
         self.executor = executor
@@ -65,6 +70,7 @@ class ZonePublisher:
         self.rebuilds = 0  # whole-zone builds
         self.updates = 0  # incremental updates
         self.synced: Callable[[], bool] = lambda: True
+        self.applied: Callable[[Zone | Update], None] | None = None  # told each result once it is in the zone
 
     def publish(self, snapshot: Snapshot, changed: Iterable[str] | None = None, nodes_changed: bool = True) -> None:
         """A new catalog; `changed` names the services that moved (None: any of them may have)."""
@@ -114,6 +120,8 @@ class ZonePublisher:
                 self.updates += 1
             if self.zone is not None:
                 self.responder.set_zone(self.zone, ready=self.synced())
+                if self.applied is not None:
+                    self.applied(result)
         self._start()
 
 

@@ -45,6 +45,7 @@ class ZoneConfig:
     negative_ttl: int = 5
     only_passing: bool = False
     ns_address: str | None = None  # A/AAAA of ns.<domain> (our listen address when it is a specific IP)
+    bare_names: bool = True  # names without the datacenter label too (False: another datacenter's zone)
 
     def domains(self) -> tuple[tuple[str, ...], ...]:
         out = [labels_of(self.domain)]
@@ -72,6 +73,9 @@ class Part:
     instances: tuple[Instance, ...] = ()
     served: int = 0  # healthy instances published
     big: bool = False  # a group of WARM_MEMBERS instances or more: encode it off the loop
+    # set on another datacenter's part lent to this zone (leases.py): its names' SRV targets and `.addr.` names
+    # are that datacenter's (its zone is this one's config with that datacenter and no bare names)
+    dc: str | None = None
 
 
 EMPTY_PART = Part({})
@@ -90,10 +94,14 @@ def label(text: str) -> bytes:
 
 
 def origins(cfg: ZoneConfig, dc: str) -> list[Origin]:
-    """Each domain with and without the datacenter label (an origin that cannot be encoded has no names)."""
+    """Each domain with and without the datacenter label (an origin that cannot be encoded has no names); only
+    with it for another datacenter's zone (`bare_names=False`)."""
     out = []
     for domain in cfg.domains():
-        for labels in (domain, (dc.lower(), *domain)) if valid_label(dc) else (domain,):
+        forms = [domain] if cfg.bare_names else []
+        if valid_label(dc):
+            forms.append((dc.lower(), *domain))
+        for labels in forms:
             try:
                 wire = encode_name(labels)
             except BadName:

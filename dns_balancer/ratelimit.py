@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from dns_balancer.wire import parse_question
+from dns_balancer.parse import parse_question
 
 SEND, DROP, SLIP = 0, 1, 2
 _CACHE_MAX = 65536

@@ -21,6 +21,8 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dns_balancer.parse import COUNTS, MIN_UDP, OPT_HEAD, PTR, Edns, parse_edns, parse_question
+from dns_balancer.pending import Elsewhere, Pending
 from dns_balancer.records import (
     ANY,
     AXFR,
@@ -43,17 +45,12 @@ from dns_balancer.zone import Apex, Zone
 log = logging.getLogger("dns_balancer.wire")
 
 MAX_UDP = 1232
-MIN_UDP = 512
 MAX_TCP = 65535
-MAX_OPTIONS = 32  # EDNS options in one query: real clients send a handful; the cap bounds the walk
 _HDR = struct.Struct("!BBHHHH")  # flags, flags, QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT (the ID is copied as bytes)
-_COUNTS = struct.Struct("!HHHH")
-_PTR = struct.Struct("!H")
 _PLAIN = b"\x00\x01\x00\x00\x00\x00\x00\x00"  # QDCOUNT=1, ANCOUNT=NSCOUNT=ARCOUNT=0
 _WITH_OPT = b"\x00\x01\x00\x00\x00\x00\x00\x01"  # the same with ARCOUNT=1
 _IN = b"\x00\x01"
-_OPT_HEAD = b"\x00\x00\x29"  # root owner, type OPT
-_IN_OPT = _IN + _OPT_HEAD
+_IN_OPT = _IN + OPT_HEAD
 _OPT = b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00"  # payload 1232, ext-rcode 0, version 0, no flags
 _OPT_DO = b"\x00\x00\x29\x04\xd0\x00\x00\x80\x00\x00\x00"  # same with DO echoed
 _OPT_BADVERS = b"\x00\x00\x29\x04\xd0\x01\x00\x00\x00\x00\x00"  # ext-rcode 1: BADVERS (16) with rcode 0
@@ -68,63 +65,13 @@ class Forward:
 
 
 @dataclass(frozen=True, slots=True)
-class Edns:
-    payload: int
-    version: int
-    do: bool
+class Hold(Forward):
+    """`answer()` result for a name whose data is on its way (dns_balancer.pending): the server hands it, like
+    a Forward, to a task that awaits it and asks again, so neither the loop nor any other query waits."""
 
-
-def parse_question(data: bytes) -> tuple[list[bytes], int] | None:
-    """Labels (raw) of the question name and the offset just past QTYPE/QCLASS; None if malformed (compression
-    pointers included: a question has nothing before it to point at)."""
-    i, size, total = 12, len(data), 1
-    labels: list[bytes] = []
-    while True:
-        if i >= size:
-            return None
-        n = data[i]
-        if n == 0:
-            i += 1
-            break
-        if n > 63:
-            return None
-        total += n + 1
-        if total > 255 or i + 1 + n > size:
-            return None
-        labels.append(data[i + 1 : i + 1 + n])
-        i += 1 + n
-    if i + 4 > size:
-        return None
-    return labels, i + 4
-
-
-def parse_edns(data: bytes, end: int) -> Edns | None | bool:
-    """The query's EDNS after the question: Edns, None (no OPT), or False (FORMERR).
-
-    A query carries nothing in answer or authority, and in additional at most one OPT record, owned by the root,
-    whose RDATA is a sequence of (code, length, value) options filling it exactly; anything else (several
-    records, TSIG, a non-root or compressed owner, a lying length, over MAX_OPTIONS options) is FORMERR. Bytes after the
-    last record are ignored, as Consul's own decoder does. Cost: one pass over the OPT RDATA, no name decoding."""
-    _, an, ns, ar = _COUNTS.unpack_from(data, 4)
-    if an or ns or ar > 1:
-        return False
-    if ar == 0:
-        return None
-    size = len(data)
-    if size < end + 11 or data[end : end + 3] != _OPT_HEAD:
-        return False
-    stop = end + 11 + _PTR.unpack_from(data, end + 9)[0]
-    if stop > size:
-        return False
-    i, options = end + 11, 0
-    while i < stop:  # each option: 2 bytes code, 2 bytes length, value
-        options += 1
-        if i + 4 > stop or options > MAX_OPTIONS:
-            return False
-        i += 4 + _PTR.unpack_from(data, i + 2)[0]
-    if i != stop:
-        return False
-    return Edns(max(_PTR.unpack_from(data, end + 3)[0], MIN_UDP), data[end + 6], bool(data[end + 7] & 0x80))
+    pending: Pending
+    tcp: bool
+    recurse: bool
 
 
 class Responder:
@@ -132,10 +79,12 @@ class Responder:
 
     def __init__(
         self, zone: Zone | None = None, *, recursion: bool = False, a_record_limit: int = 0,
-        on_ready: Callable[[], None] | None = None,
+        on_ready: Callable[[], None] | None = None, elsewhere: Elsewhere | None = None,
     ) -> None:
-        """`on_ready`: called once, after the first zone served as ready (the daemon settles its heap then)."""
+        """`on_ready`: called once, after the first zone served as ready (the daemon settles its heap then);
+        `elsewhere`: asked about in-zone names the table does not hold (never on the fast path)."""
         self.on_ready = on_ready
+        self.elsewhere = elsewhere
         self.zone = zone or Zone()
         self._table = self.zone.table
         self.ready = zone is not None  # until the mirror's first sync, in-zone misses get SERVFAIL, not NXDOMAIN
@@ -306,7 +255,7 @@ class Responder:
         opcode = (data[2] >> 3) & 0x0F
         if opcode != 0:
             return self._error(data, NOTIMP, -1, ra, opcode=opcode)
-        if _COUNTS.unpack_from(data, 4)[0] != 1:
+        if COUNTS.unpack_from(data, 4)[0] != 1:
             return self._error(data, FORMERR, -1, ra)
         question = parse_question(data)
         if question is None:
@@ -335,6 +284,15 @@ class Responder:
             return self._error(data, NOTIMP, end, ra, opt, qtype=qtype, aa=True)
         key = data[12 : end - 2].lower()
         ans = self._table.get(key) or self.zone.lookup(key)  # a name's first query encodes its answers
+        if ans is None and self.elsewhere is not None:
+            found = self.elsewhere.lookup(labels, apex, key)
+            if isinstance(found, Pending):
+                return Hold(limit, end, found, tcp, bool(ra))
+            if isinstance(found, int):
+                if found == SERVFAIL:
+                    return self._error(data, SERVFAIL, end, ra, opt, qtype=qtype)
+                return self._negative(data, end, found, apex, labels, opt, qtype, ra)
+            ans = found
         if ans is not None:
             return self._positive(data, end, key, ans, limit, opt, self._flags if ra else self._flags_no_ra)
         if not self.ready:
@@ -351,7 +309,7 @@ class Responder:
             self.stale_answers += 1
         self._count(qtype, rcode)
         head = _HDR.pack(0x84 | (data[2] & 0x01), ra | (data[3] & 0x10) | rcode, 1, 0, 1, 1 if opt else 0)
-        return b"".join((data[:2], head, data[12:end], _PTR.pack(0xC000 | offset), apex.soa_tail, opt))
+        return b"".join((data[:2], head, data[12:end], PTR.pack(0xC000 | offset), apex.soa_tail, opt))
 
     def _error(
         self, data: bytes, rcode: int, end: int, ra: int, opt: bytes = b"", *, opcode: int = 0, qtype: int = -1,
@@ -400,4 +358,4 @@ def _glue(ans: Answer, k: int, m: int, budget: int) -> tuple[bytes, int]:
     return b"".join(picked), len(picked)
 
 
-__all__ = ["ANY", "Edns", "Forward", "Responder", "parse_edns", "parse_question"]
+__all__ = ["ANY", "Edns", "Forward", "Hold", "Responder", "parse_edns", "parse_question"]

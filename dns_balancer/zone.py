@@ -24,12 +24,17 @@ groups of WARM_MEMBERS instances or more, and, after a change, the names that ha
 Updates are incremental: a change re-makes only the parts it touched (`plan`, in a worker thread) and swaps
 them in place (`Zone.apply`, on the loop), so the cost of one change does not grow with the catalog. A name
 that several parts make exist (ancestors, an `.addr.` name shared by services) is counted; a name several
-parts answer is answered by the part that has held it longest."""
+parts answer is answered by the part that has held it longest.
+
+Other sources lend parts to this table (leases.py): another datacenter's parts (`Part.dc` set: their SRV targets
+and `.addr.` names are that datacenter's, encoded here on first query like local ones) and prepared query names
+(`Fixed` recipes, encoded by their owner)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from dns_balancer.answers import Encoder, Recipe
 from dns_balancer.parts import (
@@ -48,6 +53,8 @@ from dns_balancer.parts import (
 )
 from dns_balancer.records import Answer
 from dns_balancer.snapshot import Instance, Snapshot, served
+
+K = TypeVar("K")
 
 
 @dataclass
@@ -68,6 +75,10 @@ class Zone:
     hot: dict[bytes, tuple[bytes, ...]] = field(default_factory=dict, repr=False)  # encoded name -> its keys
     encoder: Encoder | None = field(default=None, repr=False, compare=False)
     origins: list[Origin] = field(default_factory=list, repr=False)
+    # parts lent by other datacenters (Part.dc): their addresses, `.addr.` names, origins and encoders
+    lent_ips: dict[tuple[bytes, str], int] = field(default_factory=dict, repr=False)
+    addr_dc: dict[bytes, str] = field(default_factory=dict, repr=False)  # a lent `.addr.` name -> its datacenter
+    scopes: dict[str, tuple[list[Origin], Encoder]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.origins = origins(self.config, self.datacenter)
@@ -94,15 +105,28 @@ class Zone:
         owner = self.owners.get(name)
         recipe: Recipe | None
         if owner is not None:
-            recipe = self.parts[owner if isinstance(owner, str) else next(iter(owner))].recipes[name]
+            part = self.parts[owner if isinstance(owner, str) else next(iter(owner))]
+            recipe, dc = part.recipes[name], part.dc
         else:
             recipe = self.addr_names.get(name)
             if recipe is None:
                 return None
-        if self.encoder is None:
-            self.encoder = Encoder(self.config.ttl, self.datacenter)
-        self._install(name, self.encoder.entries(name, recipe))
+            dc = self.addr_dc.get(name)
+        self._install(name, self._scope(dc)[1].entries(name, recipe))
         return self.table.get(key)
+
+    def _scope(self, dc: str | None) -> tuple[list[Origin], Encoder]:
+        """The origins and encoder of this zone's own names (None), or of a datacenter whose parts are lent here:
+        its zone is this one's config with that datacenter and without bare names (remote.py)."""
+        if dc is None:
+            if self.encoder is None:
+                self.encoder = Encoder(self.config.ttl, self.datacenter)
+            return self.origins, self.encoder
+        found = self.scopes.get(dc)
+        if found is None:
+            lent = replace(self.config, datacenter=dc, bare_names=False)
+            found = self.scopes[dc] = (origins(lent, dc), Encoder(lent.ttl, dc))
+        return found
 
     def encode_all(self) -> None:
         """Encode every name now (tests and benches compare whole tables; the daemon never needs this)."""
@@ -147,15 +171,37 @@ class Zone:
                 owner[key] = None
         for name in part.ents:
             ents[name] = ents.get(name, 0) + 1
-        for ip in part.addresses:
-            n = ips.get(ip, 0)
-            ips[ip] = n + 1
-            if n == 0:
-                own, made = address_names(ip, self.origins)
-                self.addr_names.update(dict.fromkeys(own, ip))
-                for name in made:
-                    ents[name] = ents.get(name, 0) + 1
+        if part.dc is None:
+            for ip in part.addresses:
+                n = ips.get(ip, 0)
+                ips[ip] = n + 1
+                if n == 0:
+                    self._open_address(ip, None)
+        else:
+            for ip in part.addresses:
+                n = self.lent_ips.get((ip, part.dc), 0)
+                self.lent_ips[ip, part.dc] = n + 1
+                if n == 0:
+                    self._open_address(ip, part.dc)
         self.instances += part.served
+
+    def _open_address(self, ip: bytes, dc: str | None) -> None:
+        own, made = address_names(ip, self._scope(dc)[0])
+        self.addr_names.update(dict.fromkeys(own, ip))
+        if dc is not None:
+            self.addr_dc.update(dict.fromkeys(own, dc))
+        ents = self.ents
+        for name in made:
+            ents[name] = ents.get(name, 0) + 1
+
+    def _close_address(self, ip: bytes, dc: str | None) -> None:
+        own, made = address_names(ip, self._scope(dc)[0])
+        for name in own:
+            del self.addr_names[name]
+            if dc is not None:
+                del self.addr_dc[name]
+            self._evict(name)
+        _release(self.ents, made)
 
     def _drop(self, key: str, part: Part) -> None:
         owners = self.owners
@@ -173,15 +219,8 @@ class Zone:
                 self._evict(name)
         _release(self.ents, part.ents)
         for ip in part.addresses:
-            if self.ips[ip] > 1:
-                self.ips[ip] -= 1
-                continue
-            del self.ips[ip]
-            own, made = address_names(ip, self.origins)
-            for name in own:
-                del self.addr_names[name]
-                self._evict(name)
-            _release(self.ents, made)
+            if _release_one(self.ips, ip) if part.dc is None else _release_one(self.lent_ips, (ip, part.dc)):
+                self._close_address(ip, part.dc)
         self.instances -= part.served
 
 
@@ -193,6 +232,15 @@ def _release(counts: dict[bytes, int], names: Iterable[bytes]) -> None:
             counts[name] -= 1
 
 
+def _release_one(counts: dict[K, int], key: K) -> bool:
+    """One holder less; True when it was the last."""
+    if counts[key] > 1:
+        counts[key] -= 1
+        return False
+    del counts[key]
+    return True
+
+
 @dataclass(frozen=True)
 class Update:
     """Parts to swap in (None: remove), computed off the loop; `warm` the answers already encoded for some of
@@ -201,8 +249,6 @@ class Update:
     parts: Mapping[str, Part | None]
     apexes: tuple[Apex, ...] | None = None
     warm: Mapping[str, Mapping[bytes, Entries]] = field(default_factory=dict)
-
-
 
 
 def healthy(instances: Iterable[Instance], only_passing: bool) -> list[Instance]:

@@ -32,6 +32,7 @@ from portside.catalog import CRITICAL, EMPTY, PASSING, Catalog, FrozenMap, Insta
 from portside.catalogjson import Decoded
 
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+MAX_TTL = 2**31 - 1  # RFC 2181 8: a TTL above it is treated as zero by resolvers; Consul accepts any duration
 _UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -129,7 +130,8 @@ def decode_query(raw: object) -> PreparedQuery | None:
         ignore_check_ids=frozenset(_strings(service.get("IgnoreCheckIDs"))), node_meta=_meta(service.get("NodeMeta")),
         service_meta=_meta(service.get("ServiceMeta")),
         nearest_n=nearest if isinstance(nearest, int) and not isinstance(nearest, bool) and nearest > 0 else 0,
-        datacenters=_strings(failover.get("Datacenters")), ttl=None if ttl is None or ttl < 0 else int(ttl),
+        datacenters=_strings(failover.get("Datacenters")),
+        ttl=None if ttl is None or ttl < 0 else min(int(ttl), MAX_TTL),
         template="Template" in unsupported, unsupported=unsupported,
     )
 

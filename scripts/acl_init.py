@@ -9,7 +9,8 @@ only, no portside package there):
    (compose/acl/consul-agent.hcl);
 3. one token per daemon, its accessor and secret made once and kept; each secret is written to
    /tokens/<daemon>/token, a volume that only that daemon mounts (read-only), readable by the daemons' group;
-4. give the agent its token (/v1/agent/token/agent; the agent persists it: enable_token_persistence).
+4. give the agent its token (/v1/agent/token/agent; the agent persists it: enable_token_persistence);
+5. put the demo's first settings into KV (SEEDS), only where the key does not exist yet.
 
 A second run finds everything in place, changes nothing but a policy whose file changed, and exits 0; a token
 file that went missing is written again. Exit 1 with a message naming what failed.
@@ -33,7 +34,9 @@ from typing import Any
 STATE = Path(os.environ.get("ACL_INIT_STATE", "/var/lib/portside-acl"))
 RULES = Path(os.environ.get("ACL_INIT_RULES", "/etc/portside/acl"))
 TOKENS = Path(os.environ.get("ACL_INIT_TOKENS", "/tokens"))
-DAEMONS = ("registrator", "dns-balancer", "consul-templates")
+DAEMONS = ("registrator", "dns-balancer", "consul-templates", "greeter")
+# The demo's first settings, written only where the key does not exist yet (cas=0): a value set since is kept.
+SEEDS = {"portside/greeter/greeting": "hello from Consul"}
 DAEMON_GID = 10001  # the portside image's user and group
 AGENT = "consul-agent"
 READY_WITHIN = 90.0
@@ -66,7 +69,7 @@ class Consul:
 
     def call(self, method: str, path: str, body: object = None, token: str | None = None) -> tuple[int, Any]:
         """(status, decoded body); HTTP errors are answers here, not exceptions."""
-        data = None if body is None else json.dumps(body).encode()
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.base + path, data=data, method=method,
                                      headers={"X-Consul-Token": self.token if token is None else token})
         try:
@@ -156,6 +159,9 @@ def main() -> int:
         for daemon in DAEMONS:
             ensure_policy(consul, f"portside-{daemon}", RULES / f"{daemon}.hcl")
             hand_out(daemon, ensure_token(consul, daemon, f"portside-{daemon}"))
+        for key, value in SEEDS.items():
+            if consul.call("PUT", f"/v1/kv/{key}?cas=0", value.encode())[1] is True:
+                say(f"{key} set to its first value")
     except (InitError, OSError) as exc:
         say(str(exc))
         return 1

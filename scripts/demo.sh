@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 DEMO_DIR="${PORTSIDE_DEMO_DIR:-/tmp/portside-demo}"
 export WEB_PORT="${WEB_PORT:-18080}" DNS_PORT="${DNS_PORT:-18600}" CONSUL_PORT="${CONSUL_PORT:-18500}"
+export GREETER_PORT="${GREETER_PORT:-18082}"
 PY=.venv/bin/python
 compose() { docker compose -f "$ROOT/compose/docker-compose.yml" "$@"; }
 
@@ -60,6 +61,8 @@ up() {
   echo "The stack is up: nginx http://127.0.0.1:$WEB_PORT  DNS 127.0.0.1:$DNS_PORT  Consul http://127.0.0.1:$CONSUL_PORT"
   echo "Try: DOCKER_HOST=$DOCKER_HOST docker compose -f compose/docker-compose.yml up -d --scale web=7"
   echo "Consul has ACLs on (default deny): CONSUL_HTTP_TOKEN=\$(scripts/demo.sh token) to look inside"
+  echo "The greeter (env mode) at http://127.0.0.1:$GREETER_PORT says: $(curl -s --max-time 2 "http://127.0.0.1:$GREETER_PORT/" || echo '(not yet)')"
+  echo "  change it: curl -X PUT -H \"X-Consul-Token: \$(scripts/demo.sh token)\" -d 'hello again' http://127.0.0.1:$CONSUL_PORT/v1/kv/portside/greeter/greeting"
   echo "Remove it all with: make demo-down"
 }
 

@@ -49,6 +49,9 @@ class ClusterAgent(engines.ConsulAgent):
             args += ["-retry-join", peer]
         for peer in self.join_wan:
             args += ["-retry-join-wan", peer]
+        # agents may start side by side: a join that came before its peer listened is retried within a second
+        # (Consul's default waits 30 s)
+        args += ["-retry-interval", "1s", "-retry-interval-wan", "1s"]
         if self.server:
             args += ["-server", "-bootstrap-expect", str(self.expect)]
         return args

@@ -13,3 +13,10 @@ service_prefix "" {
 node_prefix "" {
   policy = "read"
 }
+
+# query:read -- /v1/query, the prepared query definitions <name>.query.<domain> is answered from (read only
+# when such a name is asked). Consul filters the list to the names the token may read: a query it cannot
+# read is NXDOMAIN. Drop this rule if no client asks for prepared queries.
+query_prefix "" {
+  policy = "read"
+}

@@ -52,6 +52,7 @@ _RIGHTS = {
     "list catalog services": "service:read and node:read",
     "read service health": "service:read and node:read",
     "read nodes": "node:read",
+    "list prepared queries": "query:read on the query names",
 }
 # The same by path, for blocking queries named otherwise (consul-templates names them after the template call).
 _PATH_RIGHTS = (

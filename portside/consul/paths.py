@@ -107,6 +107,11 @@ def catalog_datacenters() -> str:
     return "/v1/catalog/datacenters"
 
 
+def prepared_queries() -> str:
+    """Every prepared query of a datacenter (a blocking query)."""
+    return "/v1/query"
+
+
 def status_leader() -> str:
     return "/v1/status/leader"
 

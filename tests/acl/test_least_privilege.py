@@ -103,6 +103,26 @@ def test_dns_balancer_without_service_read_says_so_and_answers_once_granted(acl_
         acl_agent.api(f"/v1/agent/service/deregister/{name}-1", "PUT")
 
 
+def test_dns_balancer_without_query_read_says_so_and_answers_prepared_queries_once_granted(acl_agent, rules):
+    name = f"lpq-{uuid.uuid4().hex[:6]}"
+    register(acl_agent, name, f"{name}-1", "127.0.0.12", 80)
+    query = acl_agent.api("/v1/query", "POST", {"Name": name, "Service": {"Service": name}})["ID"]
+    rules("dns-balancer", 'service_prefix "" {\n  policy = "read"\n}\n' + NODE_READ)  # no query:read
+    d = DnsDaemon(acl_agent)
+    try:
+        d.start()
+        assert d.ask(f"{name}.query.consul").rcode() == 3  # Consul filters the list: no such query for us
+        wait_for(lambda: lines_with(d.log.read_text(), "list prepared queries", "query:read"), 10,
+                 "the missing right logged")
+        rules("dns-balancer")
+        wait_for(lambda: d.addresses(f"{name}.query.consul") == ["127.0.0.12"], 20, "answers once granted")
+        assert d.alive()
+    finally:
+        d.stop()
+        acl_agent.api(f"/v1/query/{query}", "DELETE")
+        acl_agent.api(f"/v1/agent/service/deregister/{name}-1", "PUT")
+
+
 def test_consul_templates_without_key_and_service_read_says_so_and_renders_once_granted(acl_agent, rules,
                                                                                        tmp_path: Path):
     name = f"lpct-{uuid.uuid4().hex[:6]}"

@@ -64,6 +64,7 @@ class Stack:
     dns_port: int = 0
     consul_port: int = 0
     haproxy_port: int = 0
+    greeter_port: int = 0
 
     @property
     def demo_network(self) -> str:
@@ -90,9 +91,11 @@ class Stack:
         """`up --wait` on ports and subnets free a moment ago. Other checkouts' tests share the engine and the
         host: when one takes a port or a subnet in between, the stack is removed and placed again."""
         for attempt in range(1, attempts + 1):
-            self.web_port, self.dns_port, self.consul_port, self.haproxy_port = engines.free_ports(4)
+            self.web_port, self.dns_port, self.consul_port, self.haproxy_port, self.greeter_port = \
+                engines.free_ports(5)
             self.env.update(WEB_PORT=str(self.web_port), DNS_PORT=str(self.dns_port),
-                            CONSUL_PORT=str(self.consul_port), HAPROXY_PORT=str(self.haproxy_port))
+                            CONSUL_PORT=str(self.consul_port), HAPROXY_PORT=str(self.haproxy_port),
+                            GREETER_PORT=str(self.greeter_port))
             self.env["DEMO_SUBNET"], self.env["CONTROL_SUBNET"] = free_subnets(2)
             try:
                 self.compose("up", "-d", "--wait", "--scale", "web=1")

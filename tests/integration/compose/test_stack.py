@@ -95,7 +95,8 @@ def test_daemons_run_as_non_root_and_stop_within_2s(stack, service, docker_clien
         assert c.attrs["State"]["ExitCode"] == 0, logs[-2000:]
 
 
-DAEMON = {"registrator": "registrator", "dns": "dns-balancer", "templates": "consul-templates"}
+DAEMON = {"registrator": "registrator", "dns": "dns-balancer", "templates": "consul-templates",
+          "greeter": "consul-templates"}
 # The environment of the daemon's process, found by its command line (in the templates container PID 1 is
 # nginx's master: the two share nginx's PID namespace).
 ENVIRON_OF = """
@@ -117,13 +118,14 @@ def finished_at(stamp: str) -> float:
     return datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp() + float(f"0.{frac or 0}")
 
 
-SERVICES = ["consul", "acl-init", "registrator", "dns", "nginx", "templates", "web"]
+SERVICES = ["consul", "acl-init", "registrator", "dns", "nginx", "templates", "greeter", "web"]
 CAP_ADD = {"acl-init": ["CHOWN"]}  # only to give the token files the daemons' group
 VOLUMES = {  # named volumes holding secrets or the Docker socket, and the one service that mounts each
-    "acl-init": {"acl-state", "registrator-token", "dns-token", "templates-token"},
+    "acl-init": {"acl-state", "registrator-token", "dns-token", "templates-token", "greeter-token"},
     "registrator": {"registrator-token", "/var/run/docker.sock"},
     "dns": {"dns-token"},
     "templates": {"templates-token"},
+    "greeter": {"greeter-token"},
 }
 
 
@@ -144,7 +146,7 @@ def test_every_container_is_locked_down(stack: Stack, docker_client):
         for m in c.attrs["Mounts"]:
             if m["Type"] == "volume" and m["Name"].endswith("-token") and service != "acl-init":
                 assert m["RW"] is False, (service, m)
-        if service in ("registrator", "dns", "templates"):  # the token is read from its file, never an env var
+        if service in DAEMON:  # the token is read from its file, never an env var
             assert not [e for e in c.attrs["Config"]["Env"] if e.startswith("CONSUL_HTTP_TOKEN=")], service
             engines.wait_until(lambda c=c: c.reload() or c.status == "running", 60, f"{service} running")
             environ = c.exec_run(["python3", "-c", ENVIRON_OF, DAEMON[service]]).output.split(b"\0")

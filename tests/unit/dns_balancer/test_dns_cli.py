@@ -108,3 +108,11 @@ def test_recursion_is_never_for_everyone(monkeypatch):
 def test_bad_policy_values_are_usage_errors(args):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2, result.output
+
+
+def test_remote_datacenter_options(monkeypatch) -> None:
+    cfg = config(["--remote-idle", "60", "--remote-wait", "1.5"], monkeypatch, {"DNS_BALANCER_REMOTE_MAX": "2"})
+    assert (cfg.remote_idle, cfg.remote_wait, cfg.remote_max) == (60.0, 1.5, 2)
+    monkeypatch.delenv("DNS_BALANCER_REMOTE_MAX")
+    defaults = config([], monkeypatch)
+    assert (defaults.remote_idle, defaults.remote_wait, defaults.remote_max) == (300.0, 3.0, 4)

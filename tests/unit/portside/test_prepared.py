@@ -58,6 +58,13 @@ def test_decode_every_supported_field() -> None:
     assert got.unsupported == ()  # Near only orders the instances (we rotate them): not a different answer
 
 
+def test_a_ttl_beyond_what_dns_can_carry_is_capped() -> None:
+    raw = definition()
+    raw["DNS"] = {"TTL": "2000000h"}  # Consul accepts it (Go's durations reach 292 years); a DNS TTL is 31 bits
+    got = decode_query(raw)
+    assert got is not None and got.ttl == 2**31 - 1
+
+
 def test_what_is_not_evaluated_is_named() -> None:
     raw = definition(Connect=True, Peer="p", SamenessGroup="g", Failover={"Targets": [{"Peer": "p"}]})
     raw["Template"] = {"Type": "name_prefix_match"}
