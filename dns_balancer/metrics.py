@@ -99,7 +99,8 @@ class DnsCollector(Collector):
         yield GaugeMetricFamily(
             "dns_balancer_zone_instances", "Healthy instances published in the zone", value=r.zone.instances
         )
-        yield GaugeMetricFamily("dns_balancer_zone_entries", "Pre-encoded answers", value=len(r.zone.table))
+        yield GaugeMetricFamily("dns_balancer_zone_entries", "Answers encoded so far (a name's on its first query)",
+                                value=len(r.zone.table))
         yield CounterMetricFamily("dns_balancer_zone_rebuilds", "Whole-zone builds", value=s.rebuilds())
         yield CounterMetricFamily("dns_balancer_zone_updates", "Incremental zone updates", value=s.updates())
 

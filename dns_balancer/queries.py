@@ -28,11 +28,12 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import partial
 
+from dns_balancer.answers import Encoder, Fixed, Group
 from dns_balancer.leases import Leases
 from dns_balancer.pending import Pending
-from dns_balancer.records import NOERROR, NXDOMAIN, SERVFAIL, Answer, valid_label
+from dns_balancer.records import NOERROR, NXDOMAIN, SERVFAIL, Answer, BadName, encode_name, valid_label
 from dns_balancer.remote import RemoteDatacenters
-from dns_balancer.zone import Part, Targets, ZoneConfig, name_answers, put_answers
+from dns_balancer.zone import Part, ZoneConfig
 from portside.catalog import Catalog
 from portside.consul import ConsulClient, WatchObserver, paths
 from portside.feed import Feed
@@ -93,21 +94,44 @@ def _entry(name: str, inputs: Inputs) -> Entry:
     return Entry(query, result, tuple(failover_order(query, inputs.by_distance, inputs.local)))
 
 
+def name_answers(encoder: Encoder, name: bytes, group: Group) -> dict[int, Answer]:
+    """A, AAAA, SRV, ANY of one query name (wire form), by qtype: the TTL and the SRV targets' datacenter are
+    the encoder's."""
+    return {int.from_bytes(key[-2:], "big"): answer for key, answer in encoder.entries(name, group).items()}
+
+
 def _part(name: str, entry: Entry, inputs: Inputs) -> Part | None:
-    """Every form of one query name (with and without the local datacenter, RFC 2782, each domain), encoded."""
+    """Every form of one query name (with and without the local datacenter, RFC 2782, each domain), encoded now
+    (`Fixed`: the zone it is lent to has neither its TTL nor its datacenter)."""
     result, cfg = entry.result, inputs.config
     if result is None or not result.instances or not valid_label(name):
         return None
     ttl = cfg.ttl if entry.query is None or entry.query.ttl is None else entry.query.ttl
-    table: dict[bytes, Answer] = {}
-    names: set[bytes] = set()
-    targets: Targets = {}
+    encoder = Encoder(ttl, result.datacenter)
+    recipes: dict[bytes, Fixed] = {}
+    ents: set[bytes] = set()
     for domain in cfg.domains():
+        group = Group(result.instances, domain, [])
         for prefix in ((name, "query"), (f"_{name}", "_tcp", "query"))[: 2 if valid_label(f"_{name}") else 1]:
             for qlabels in (prefix + domain, prefix + (inputs.local.lower(), *domain)):
-                answers = name_answers(result.instances, qlabels, result.datacenter, domain, ttl, targets)
-                put_answers(table, names, qlabels, len(domain), answers)
-    return Part(table, frozenset(names), result.instances, len(result.instances))
+                try:
+                    wire = encode_name(qlabels)
+                except BadName:
+                    continue
+                answers = name_answers(encoder, wire, group)
+                if answers:
+                    recipes[wire] = Fixed(answers)
+                    ents.update(_ancestors(wire, len(qlabels) - len(domain)))
+    return Part(recipes, frozenset(ents), (), result.instances, len(result.instances))
+
+
+def _ancestors(wire: bytes, depth: int) -> list[bytes]:
+    """The `depth` ancestors of a name (wire form) down to its apex: they exist while the name does."""
+    out = []
+    for _ in range(depth):
+        wire = wire[wire[0] + 1 :]
+        out.append(wire)
+    return out
 
 
 def evaluate(inputs: Inputs) -> Built:
@@ -181,10 +205,11 @@ class PreparedAnswers:
             return NXDOMAIN  # no instance anywhere
         if name not in self.leases.lent(OWNER):
             self.leases.lend(OWNER, {name: part}, self._expired)
-        found = part.entries.get(key)
+        recipe = part.recipes.get(key[:-2])
+        found = recipe.answers.get(int.from_bytes(key[-2:], "big")) if isinstance(recipe, Fixed) else None
         if found is not None:
             return found
-        return NOERROR if key[:-2] in part.names else NXDOMAIN
+        return NOERROR if key[:-2] in part.recipes or key[:-2] in part.ents else NXDOMAIN
 
     def _first(self, name: str) -> Pending | int:
         """A name not asked lately: kept (and evaluated) only when a definition has it, so random names cost

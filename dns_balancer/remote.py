@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import replace
 from functools import partial
@@ -33,7 +33,7 @@ from dns_balancer.leases import Leases, without
 from dns_balancer.mirror import ZonePublisher
 from dns_balancer.pending import Pending
 from dns_balancer.records import NOERROR, NXDOMAIN, SERVFAIL, Answer
-from dns_balancer.zone import APEX, Update, Zone, ZoneConfig
+from dns_balancer.zone import APEX, Part, Update, Zone, ZoneConfig
 from portside.backoff import Backoff
 from portside.catalog import Catalog
 from portside.consul import ConsulClient, ConsulError, Reachability
@@ -82,13 +82,18 @@ class Site:
         if isinstance(result, Zone):
             self.leases.take_back(self.owner)
         else:
-            self.leases.update(self.owner, without(result.parts, (APEX,)))
+            self.leases.update(self.owner, self._lendable(result.parts))
 
     def lend(self) -> None:
         """Lend every part of the synced zone (its SOA/NS apart: the local zone answers for the apex)."""
         assert self.zone is not None
         if not self.leases.is_lent(self.owner):
-            self.leases.lend(self.owner, without(self.zone.parts, (APEX,)), self._expired)
+            self.leases.lend(self.owner, self._lendable(self.zone.parts), self._expired)
+
+    def _lendable(self, parts: Mapping[str, Part | None]) -> dict[str, Part | None]:
+        """The parts as lent: marked as this datacenter's (the local zone encodes their answers with its name),
+        the SOA/NS apart."""
+        return {k: p if p is None else replace(p, dc=self.name) for k, p in without(parts, (APEX,)).items()}
 
     def _expired(self, _keys: frozenset[str]) -> None:
         self.last_used = asyncio.get_running_loop().time()  # asked, maybe, until now: counted as used
@@ -116,10 +121,10 @@ class Site:
     def answer(self, key: bytes) -> Answer | int:
         """From the synced zone: the answer, or NOERROR (the name exists, not with that type) or NXDOMAIN."""
         assert self.zone is not None
-        found = self.zone.table.get(key)
+        found = self.zone.table.get(key) or self.zone.lookup(key)
         if found is not None:
             return found
-        return NOERROR if key[:-2] in self.zone.names else NXDOMAIN
+        return NOERROR if self.zone.exists(key[:-2]) else NXDOMAIN
 
 
 class RemoteDatacenters:

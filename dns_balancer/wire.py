@@ -2,8 +2,9 @@
 
 A plain query (QR=0, opcode QUERY, QDCOUNT=1, no answer/authority records, class IN, an optional simple OPT
 record) is answered by one dict lookup on the lowercased question (wire name + qtype) and a few slices of the
-pre-encoded Answer: the reply is the query's ID, new flags and counts, the question exactly as asked (0x20
-case kept), the records rotated by offset, glue, OPT. Everything else goes through the careful path below,
+pre-encoded Answer (a name's answers are encoded on its first query, `Zone.lookup`, and kept in the table):
+the reply is the query's ID, new flags and counts, the question exactly as asked (0x20 case kept), the
+records rotated by offset, glue, OPT. Everything else goes through the careful path below,
 which parses the whole query by hand in bounded time: no compression pointer is ever followed (a query has
 nothing to point at), the additional section may hold exactly one root OPT record, whose options are walked by
 length only. A generic decoder (dnslib) spent up to 32,000x a plain query's time on pointer chains in the
@@ -158,7 +159,7 @@ class Responder:
             if counts == _PLAIN and not data[2] & 0xF8:  # QUERY, one question, nothing else
                 z = data.find(0, 12)
                 key = data[12 : z + 3].lower()  # qtype bytes of stored keys hold no ASCII letters: lower() is safe
-                ans = self._table.get(key)
+                ans = self._table.get(key) or self.zone.lookup(key)  # a name's first query encodes its answers
                 if ans is not None and data[z + 3 :] == _IN:  # class IN ends the packet
                     reply = self._positive(data, z + 5, key, ans, MAX_TCP if tcp else MIN_UDP, b"", flags)
                     if cacheable:
@@ -167,7 +168,7 @@ class Responder:
             elif counts == _WITH_OPT and not data[2] & 0xF8:  # the same plus one additional record: EDNS?
                 z = data.find(0, 12)
                 key = data[12 : z + 3].lower()
-                ans = self._table.get(key)
+                ans = self._table.get(key) or self.zone.lookup(key)
                 end = z + 5
                 size = len(data)
                 if (  # class IN, then a root OPT of version 0 without options ending the packet
@@ -282,7 +283,7 @@ class Responder:
         if qtype in (AXFR, IXFR):
             return self._error(data, NOTIMP, end, ra, opt, qtype=qtype, aa=True)
         key = data[12 : end - 2].lower()
-        ans = self._table.get(key)
+        ans = self._table.get(key) or self.zone.lookup(key)  # a name's first query encodes its answers
         if ans is None and self.elsewhere is not None:
             found = self.elsewhere.lookup(labels, apex, key)
             if isinstance(found, Pending):
@@ -296,7 +297,7 @@ class Responder:
             return self._positive(data, end, key, ans, limit, opt, self._flags if ra else self._flags_no_ra)
         if not self.ready:
             return self._error(data, SERVFAIL, end, ra, opt, qtype=qtype)
-        rcode = NOERROR if key[:-2] in self.zone.names else NXDOMAIN
+        rcode = NOERROR if self.zone.exists(key[:-2]) else NXDOMAIN
         return self._negative(data, end, rcode, apex, labels, opt, qtype, ra)
 
     def _negative(

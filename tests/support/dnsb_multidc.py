@@ -53,9 +53,11 @@ class Stack:
 
 
 def in_table(s: Stack, name: str, rdtype: str = "A") -> bool:
-    """Whether the local zone's table (the fast path's) holds `name` now."""
-    wire = dns.message.make_query(name, rdtype).to_wire()
-    return wire[12:-2].lower() in s.responder.zone.table
+    """Whether the fast path answers `name` now: its answer is in the local zone's table, or a part there answers
+    it (encoded on its first query, Zone.lookup)."""
+    key = dns.message.make_query(name, rdtype).to_wire()[12:-2].lower()
+    zone = s.responder.zone
+    return key in zone.table or key[:-2] in zone.owners
 
 
 def is_hold(reply: object) -> bool:
