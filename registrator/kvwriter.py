@@ -4,10 +4,13 @@
 It stands in for ConsulWriter, sharing its bound on requests in flight and its refusal book. What KV cannot hold:
 - checks, Docker health and maintenance have no place in a KV entry: nothing is sent (gliderlabs' KV backend has
   none either). `docker stop` therefore leaves the key until the container dies, and the die deletes it;
-- ownership: a KV entry carries no Meta, and anyone with key rights can write one in this host's ID form, so a key
-  is never proven this node's from what Consul holds. Only keys this process wrote are deleted; -cleanup and
-  --deregister-on-exit list nothing from Consul (as gliderlabs, whose KV backend lists no services), and a
-  container that died while registrator was down leaves its key behind.
+- ownership: a KV entry carries no Meta. This node writes its entries with Flags `kv_marker(node)` and with a
+  check-and-set, and writes over an existing entry only when it has that marker, or has none (gliderlabs' Flags 0)
+  and the ID is this node's own form for this very container: a container's SERVICE_ID cannot replace an entry
+  another node or a person wrote (gliderlabs would). The marker proves nothing against a client holding key rights,
+  so only keys this process wrote are deleted; -cleanup and --deregister-on-exit list nothing from Consul (as
+  gliderlabs, whose KV backend lists no services), and a container that died while registrator was down leaves
+  its key behind.
 - a name or an ID that would not be exactly one key segment (`/`, `.`, `..`, empty) is refused, logged, never sent.
 """
 
@@ -22,7 +25,7 @@ from portside.consul import ConsulClient, ConsulError, paths
 from registrator.config import Config
 from registrator.metadata import Problem, Service
 from registrator.metrics import Metrics
-from registrator.registry import kv_key, kv_value
+from registrator.registry import kv_decision, kv_key, kv_marker, kv_value
 from registrator.writer import ConsulWriter
 
 log = logging.getLogger("registrator")
@@ -33,6 +36,7 @@ class KVWriter(ConsulWriter):
         super().__init__(consul, cfg, metrics, running)
         self.prefix = prefix
         self.keys: dict[str, str] = {}  # service id -> the key this process wrote for it
+        self.marker = kv_marker(cfg.node_id)
 
     async def agent_services(self) -> dict[str, dict[str, Any]]:
         """KV holds no service this node could prove its own: reconcile registers (puts) everything wanted again,
@@ -56,15 +60,19 @@ class KVWriter(ConsulWriter):
                                           f"not a safe Consul KV key: {exc}", "not written to Consul KV",
                                           "service_id"))
             return False
+        if why := self._held_elsewhere(svc):
+            self._conflict(svc, why)
+            return False
         old = self.keys.get(svc.id)
         try:
-            async with self._slots:
-                await self.consul.kv_put(key, value)
+            if not await self._write(svc, key, value):
+                return False
         except ConsulError as exc:
             self._refused(svc, fp, exc)
             return False
         finally:
             self.registered_at[svc.id] = time.monotonic()
+        self._conflicts.pop(svc.id, None)
         self.keys[svc.id] = key
         self.ours[svc.id] = svc.container_id
         if old is not None and old != key:  # renamed: the entry under the old name is this one's no more
@@ -73,6 +81,35 @@ class KVWriter(ConsulWriter):
         if self.refusals.accepted(svc.id):
             log.info("register %s (%s): written to Consul KV now", svc.id, svc.name)
         return True
+
+    def _held_elsewhere(self, svc: Service) -> str | None:
+        holder = self.ours.get(svc.id)
+        if holder and holder != svc.container_id and self.running(holder):
+            return f"the ID is held by container {holder[:12]}, running on this node"
+        return None
+
+    async def _write(self, svc: Service, key: str, value: str) -> bool:
+        """Check-and-set the entry if it is ours to write (see the module's docstring); False: left alone."""
+        async with self._slots:
+            existing = await self.consul.kv_get(key)
+        decision = kv_decision(existing, marker=self.marker, value=value,
+                               adopt=self.adopt_gliderlabs and not svc.id_key)
+        if decision.action == "refuse":
+            self._conflict(svc, decision.reason)
+            return False
+        if decision.action == "put":
+            async with self._slots:
+                if not await self.consul.kv_put(key, value, flags=self.marker, cas=decision.cas):
+                    log.info("register %s: KV key %s changed while being written; tried again later", svc.id, key)
+                    return False
+        return True
+
+    def _conflict(self, svc: Service, why: str) -> None:
+        if self._conflicts.get(svc.id) != why:
+            self._conflicts[svc.id] = why
+            self.metrics.skipped.labels("owner").inc()
+            log.warning("%s", Problem(svc.container, svc.id_key or "service ID", svc.id, why,
+                                      "the existing KV entry left alone, this one not written", "owner"))
 
     def due(self, svc: Service) -> bool:
         return self.refusals.due(svc.id, f"{svc.name}\0{kv_value(svc.address, svc.port)}", time.monotonic())

@@ -6,8 +6,13 @@ service, `<prefix>/<service-name>/<service-id> = <ip>:<port>`). etcd, SkyDNS 2 a
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from portside.consul import paths
 
@@ -75,6 +80,45 @@ def kv_key(prefix: str, name: str, service_id: str) -> str:
     key = f"{prefix}/{name}/{service_id}"
     paths.kv(key)
     return key
+
+
+def kv_marker(node_id: str) -> int:
+    """The KV entry's Flags this node writes: which node wrote an entry, since a KV entry has no Meta. It keeps a
+    container's SERVICE_ID from writing over an entry another node (or a person) wrote; it is no proof against a
+    client holding key rights, which can write any Flags, so cleanup never relies on it."""
+    return int.from_bytes(hashlib.sha256(b"portside-registrator\0" + node_id.encode()).digest()[:8], "big")
+
+
+@dataclass(frozen=True)
+class KVDecision:
+    action: str  # put | keep (already holds this value) | refuse
+    cas: int = 0  # for put: the ModifyIndex the entry must still have (0: it must still be absent)
+    reason: str = ""
+
+
+def kv_decision(existing: Mapping[str, Any] | None, *, marker: int, value: str, adopt: bool) -> KVDecision:
+    """What to do with the key, given its entry now. `adopt`: an entry without a marker (gliderlabs writes Flags 0)
+    may be written over, because the service's ID is this node's own form for this very container."""
+    if existing is None:
+        return KVDecision("put", 0)
+    index = existing.get("ModifyIndex")
+    if not isinstance(index, int) or isinstance(index, bool) or index < 1:
+        return KVDecision("refuse", reason="Consul answered the entry without a usable ModifyIndex")
+    flags = existing.get("Flags")
+    if flags == marker:
+        return KVDecision("keep") if _decoded(existing.get("Value")) == value else KVDecision("put", index)
+    if flags == 0 and adopt:
+        return KVDecision("put", index)
+    return KVDecision("refuse", reason="the key holds an entry this node did not write")
+
+
+def _decoded(raw: object) -> str | None:
+    if raw is None:
+        return ""
+    try:
+        return base64.b64decode(str(raw), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
 
 
 def kv_value(ip: str, port: int) -> str:

@@ -185,11 +185,22 @@ class ConsulClient:
                             body={"Status": status, "Output": note or ""})
 
     # ---- KV ----------------------------------------------------------------------------------
-    async def kv_put(self, key: str, value: str) -> None:
-        """PUT /v1/kv/<key> with `value` as the raw body (Consul stores the bytes as they are)."""
-        _, reply = await self._request("write KV key", "PUT", lambda: paths.kv(key), content=value.encode())
-        if reply.body.strip() != b"true":
-            raise ConsulBadAnswer("write KV key", f"Consul did not store {key!r}: {reply.body[:80]!r}")
+    async def kv_get(self, key: str) -> dict[str, Any] | None:
+        """GET /v1/kv/<key>: that one entry (Key, Flags, Value in base64, ModifyIndex, ...), None when absent."""
+        _, reply = await self._request("read KV key", "GET", lambda: paths.kv(key), allow_404=True)
+        data = self._decode(reply, "read KV key")
+        if data is None:
+            return None
+        if not isinstance(data, list) or len(data) != 1 or not isinstance(data[0], dict):
+            raise ConsulBadAnswer("read KV key", "expected a JSON list of one entry")
+        return data[0]
+
+    async def kv_put(self, key: str, value: str, *, flags: int = 0, cas: int | None = None) -> bool:
+        """PUT /v1/kv/<key> with `value` as the raw body (Consul stores the bytes as they are). `cas`: only if the
+        entry's ModifyIndex is still that (0: only if absent). False when Consul did not store it (cas lost)."""
+        params = [("flags", str(flags))] + ([("cas", str(cas))] if cas is not None else [])
+        _, reply = await self._request("write KV key", "PUT", lambda: paths.kv(key), params, content=value.encode())
+        return reply.body.strip() == b"true"
 
     async def kv_delete(self, key: str) -> None:
         """DELETE /v1/kv/<key>: that one key (a missing key is no error: Consul answers true)."""

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from click.testing import CliRunner
 
 from portside.consul import paths
 from registrator.cli import cli
-from registrator.registry import Registry, RegistryError, kv_key, kv_value, parse_registry
+from registrator.registry import (
+    KVDecision,
+    Registry,
+    RegistryError,
+    kv_decision,
+    kv_key,
+    kv_marker,
+    kv_value,
+    parse_registry,
+)
 
 
 @pytest.mark.parametrize(("uri", "want"), [
@@ -62,3 +73,23 @@ def test_kv_key_layout_and_value() -> None:
 def test_a_name_or_id_that_is_not_one_key_segment_is_refused(name: str, sid: str) -> None:
     with pytest.raises(paths.UnsafeSegment):
         kv_key("services", name, sid)
+
+
+def test_kv_decision() -> None:
+    mark = kv_marker("n")
+    assert mark != kv_marker("m") and 0 < mark < 2**64
+
+    def entry(flags: int, value: str = "127.0.0.1:80", index: object = 7) -> dict:
+        return {"Flags": flags, "ModifyIndex": index, "Value": base64.b64encode(value.encode()).decode()}
+
+    assert kv_decision(None, marker=mark, value="127.0.0.1:80", adopt=False) == KVDecision("put", 0)
+    assert kv_decision(entry(mark), marker=mark, value="127.0.0.1:80", adopt=False) == KVDecision("keep")
+    assert kv_decision(entry(mark, "127.0.0.1:1"), marker=mark, value="127.0.0.1:80", adopt=False) == \
+        KVDecision("put", 7)
+    assert kv_decision(entry(0), marker=mark, value="127.0.0.1:80", adopt=True) == KVDecision("put", 7)
+    for flags, adopt in ((0, False), (kv_marker("m"), True), (12, True)):
+        assert kv_decision(entry(flags), marker=mark, value="127.0.0.1:80", adopt=adopt).action == "refuse"
+    for index in (None, 0, True, "7"):
+        assert kv_decision(entry(mark, index=index), marker=mark, value="x", adopt=True).action == "refuse"
+    assert kv_decision({"Flags": mark, "ModifyIndex": 3, "Value": "%%"}, marker=mark, value="x", adopt=False) == \
+        KVDecision("put", 3)
