@@ -10,7 +10,6 @@ import os
 import re
 import socket
 import sys
-import urllib.parse
 
 import aiodocker
 import click
@@ -25,24 +24,11 @@ from registrator.daemon import Registrator
 from registrator.docker import DockerEngine
 from registrator.metrics import Metrics
 from registrator.naming import id_problem
+from registrator.registry import RegistryError, parse_registry
 from registrator.tagtemplate import TemplateError, compile_tags
 
 log = logging.getLogger("registrator")
 
-
-def registry_address(uri: str | None) -> str | None:
-    """consul://host:port, consul-tls://host:port, consul-unix:///path.sock -> the Consul address for the shell;
-    None -> CONSUL_HTTP_ADDR (the shell's fallback)."""
-    if not uri:
-        return None
-    parsed = urllib.parse.urlsplit(uri)
-    if parsed.scheme == "consul":
-        return f"http://{parsed.netloc or '127.0.0.1:8500'}"
-    if parsed.scheme == "consul-tls":
-        return f"https://{parsed.netloc or '127.0.0.1:8501'}"
-    if parsed.scheme == "consul-unix":
-        return f"unix://{parsed.path}"
-    raise click.BadParameter(f"{uri!r}: use consul://, consul-tls:// or consul-unix://", param_hint="REGISTRY_URI")
 
 
 
@@ -158,8 +144,11 @@ def cli(registry_uri: str | None, ip: str | None, internal: bool, explicit: bool
     """Register Docker containers' services in Consul (drop-in for gliderlabs/registrator).
 
     REGISTRY_URI: consul://host:port (default: CONSUL_HTTP_ADDR, else consul://127.0.0.1:8500),
-    consul-tls://host:port or consul-unix:///path.sock. Token and TLS: the --consul-* options below, else
-    CONSUL_HTTP_TOKEN(_FILE), CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY; Docker from DOCKER_HOST.
+    consul-tls://host:port or consul-unix:///path.sock: the service catalog. consulkv://host:port/prefix or
+    consulkv-unix:///path.sock:/prefix: Consul KV instead, one key <prefix>/<service-name>/<service-id> =
+    <ip>:<port> per service (no checks, no maintenance; -cleanup removes nothing). Token and TLS: the
+    --consul-* options below, else CONSUL_HTTP_TOKEN(_FILE), CONSUL_CACERT, CONSUL_CLIENT_CERT,
+    CONSUL_CLIENT_KEY; Docker from DOCKER_HOST.
     """
     node_id = node_id or socket.gethostname()
     if reason := id_problem(node_id):  # it starts every service ID this node makes
@@ -170,7 +159,11 @@ def cli(registry_uri: str | None, ip: str | None, internal: bool, explicit: bool
         raise click.BadParameter(str(exc), param_hint="-tags") from exc
     if ttl or ttl_refresh:
         log.warning("-ttl and -ttl-refresh have no effect with Consul (gliderlabs ignores them there too)")
-    shell = shell_from(shared, consul_address=registry_address(registry_uri))
+    try:
+        registry = parse_registry(registry_uri)
+    except RegistryError as exc:
+        raise click.BadParameter(str(exc), param_hint="REGISTRY_URI") from exc
+    shell = shell_from(shared, consul_address=registry.address)
     cfg = Config(
         node_id=node_id, ip=ip, host_ip=ip or default_host_ip(), internal=internal,
         explicit=explicit, tags=tags, resync=resync, first_check_only=first_check_only,
@@ -180,7 +173,7 @@ def cli(registry_uri: str | None, ip: str | None, internal: bool, explicit: bool
         deregister_on_exit=deregister_on_exit, health_starting=health_starting,
         allow_script_checks=allow_script_checks, consul_concurrency=consul_concurrency,
         limits=Limits(ports=max_ports, tags=max_tags, checks=max_checks), http_addr=shell.http_addr,
-        consul=shell.consul, docker_host=docker_host(os.environ.get("DOCKER_HOST")),
+        consul=shell.consul, kv_prefix=registry.kv_prefix, docker_host=docker_host(os.environ.get("DOCKER_HOST")),
     )
     setup_logging(shell.log_format, shell.log_level)
     raise SystemExit(run(lambda stop: amain(cfg, stop)))

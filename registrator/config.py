@@ -49,6 +49,7 @@ class Config:
     docker_concurrency: int = 16  # inspects in flight at once (the engine has no 429; this bounds memory)
     http_addr: Address | None = None
     consul: ConsulSettings = field(default_factory=ConsulSettings)
+    kv_prefix: str | None = None  # consulkv://: services as KV entries under this prefix (see kvwriter.py)
     docker_host: str | None = None
     agent_poll: float = 2.0  # how often the agent is checked for lost registrations (Consul restart)
     refused_retry_cap: float = 300.0  # a registration Consul refuses (400) is retried at most this far apart

@@ -22,6 +22,7 @@ from registrator.checks import docker_status_to_consul
 from registrator.config import Config
 from registrator.docker import DockerEngine, DockerError
 from registrator.events import Dispatcher, Event, docker_events
+from registrator.kvwriter import KVWriter
 from registrator.metadata import WARNINGS, Problem, Service, container_name, services_for
 from registrator.metrics import Metrics
 from registrator.ports import parent_of
@@ -55,7 +56,8 @@ class Registrator:
         self.running: set[str] = set()  # containers known to run: they hold their service IDs
         self.reported: dict[str, set[str]] = {}  # container id -> the problems logged for it
         self.snapshot: Mapping[str, Mapping[str, Any]] | None = None  # the agent, while a reconcile's syncs run
-        self.writer = ConsulWriter(consul, cfg, metrics, self.running.__contains__)
+        self.writer = (ConsulWriter(consul, cfg, metrics, self.running.__contains__) if cfg.kv_prefix is None
+                       else KVWriter(consul, cfg, metrics, self.running.__contains__, cfg.kv_prefix))
         self.dispatch = Dispatcher(self.handle)
         # read when scraped: summing on every event would cost O(containers) per event in a burst
         metrics.queue_depth.set_function(lambda: self.dispatch.depth)
@@ -223,6 +225,9 @@ class Registrator:
         await asyncio.gather(*(self.writer.deregister(sid, gliderlabs=actual.get(sid)) for sid in p.deregister))
 
     async def deregister_owned(self) -> None:
+        if isinstance(self.writer, KVWriter):  # only the keys this process wrote: KV cannot prove more ours
+            await asyncio.gather(*(self.writer.deregister(sid) for sid in self.writer.owned()))
+            return
         try:
             actual = await self.writer.agent_services()
         except ConsulError as exc:
@@ -235,7 +240,8 @@ class Registrator:
     async def run(self, stop: asyncio.Event) -> None:
         self.since = time.time_ns()
         # the agent poll and the resync return only once `stop` is set; the event loop never does
-        self.tasks.start("agent poll", functools.partial(self.agent_watch.run, stop), must_run=False)
+        if self.cfg.kv_prefix is None:  # KV entries live on the servers: an agent restart loses none of them
+            self.tasks.start("agent poll", functools.partial(self.agent_watch.run, stop), must_run=False)
         if self.cfg.resync > 0:
             self.tasks.start("resync", functools.partial(self._resync, stop), must_run=False)
         await self.reconcile()

@@ -11,6 +11,8 @@ service_prefix "" {
   policy = "write"
 }
 
+# With the Consul KV backend (consulkv://host:port/<prefix>) it also needs, for its prefix:
+#     key_prefix "<prefix>/" { policy = "write" }
 # Nothing else: no node:read (registrator reads only /v1/agent/services, filtered by service:read, and
 # /v1/status/leader, which needs no right), no key rights, no agent:read (it never calls /v1/agent/self).
 

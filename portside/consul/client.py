@@ -105,7 +105,7 @@ class ConsulClient:
     # ---- the one way a request is sent ----------------------------------------------------------
     async def _request(
         self, what: str, method: str, build: Any, params: Sequence[tuple[str, str]] = (), *, body: Any = None,
-        timeout: float | None = None, allow_404: bool = False,
+        timeout: float | None = None, allow_404: bool = False, content: bytes | None = None,
     ) -> tuple[str, _Reply]:
         """Send one request; every failure comes out as a ConsulError naming `what`. `build` is a path from
         `paths` or a callable making one (its refusal of a value is raised before anything is sent)."""
@@ -118,7 +118,7 @@ class ConsulClient:
         query = urllib.parse.urlencode(list(params))
         url = yarl.URL(f"{self.raw.http.base_uri}{path}{'?' + query if query else ''}", encoded=True)
         headers = self.raw.prepare_headers()
-        data = None if body is None else json.dumps(body).encode()
+        data = content if body is None else json.dumps(body).encode()
         try:
             async with self.raw.http._session.request(
                 method, url, headers=headers, data=data, allow_redirects=False,
@@ -183,6 +183,28 @@ class ConsulClient:
             raise ConsulBadValue("update TTL check", f"status {status!r} refused: passing, warning or critical")
         await self._request("update TTL check", "PUT", lambda: paths.agent_check_update(check_id),
                             body={"Status": status, "Output": note or ""})
+
+    # ---- KV ----------------------------------------------------------------------------------
+    async def kv_get(self, key: str) -> dict[str, Any] | None:
+        """GET /v1/kv/<key>: that one entry (Key, Flags, Value in base64, ModifyIndex, ...), None when absent."""
+        _, reply = await self._request("read KV key", "GET", lambda: paths.kv(key), allow_404=True)
+        data = self._decode(reply, "read KV key")
+        if data is None:
+            return None
+        if not isinstance(data, list) or len(data) != 1 or not isinstance(data[0], dict):
+            raise ConsulBadAnswer("read KV key", "expected a JSON list of one entry")
+        return data[0]
+
+    async def kv_put(self, key: str, value: str, *, flags: int = 0, cas: int | None = None) -> bool:
+        """PUT /v1/kv/<key> with `value` as the raw body (Consul stores the bytes as they are). `cas`: only if the
+        entry's ModifyIndex is still that (0: only if absent). False when Consul did not store it (cas lost)."""
+        params = [("flags", str(flags))] + ([("cas", str(cas))] if cas is not None else [])
+        _, reply = await self._request("write KV key", "PUT", lambda: paths.kv(key), params, content=value.encode())
+        return reply.body.strip() == b"true"
+
+    async def kv_delete(self, key: str) -> None:
+        """DELETE /v1/kv/<key>: that one key (a missing key is no error: Consul answers true)."""
+        await self._request("delete KV key", "DELETE", lambda: paths.kv(key))
 
     # ---- reads -------------------------------------------------------------------------------
     async def datacenters(self) -> list[str]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 import warnings
@@ -17,22 +19,23 @@ from pathlib import Path
 import docker
 import pytest
 
-from testbed import engines
+from testbed import acl, engines
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 class RegistratorProcess:
-    def __init__(self, dockerd: engines.Dockerd, agent: engines.ConsulAgent, args: list[str], node: str) -> None:
+    def __init__(self, dockerd: engines.Dockerd, agent: engines.ConsulAgent, args: list[str], node: str,
+                 uri: str | None = None, token: str | None = None) -> None:
         self.node = node
         self.agent = agent
         self.log_path = Path(agent.workdir) / f"registrator-{uuid.uuid4().hex[:6]}.log"
         env = {**os.environ, "DOCKER_HOST": dockerd.host, "PYTHONUNBUFFERED": "1"}
         env.pop("CONSUL_HTTP_ADDR", None)
         if agent.acl:  # its own token (compose/acl/registrator.hcl), not the harness's management token
-            env["CONSUL_HTTP_TOKEN"] = agent.tokens["registrator"]
+            env["CONSUL_HTTP_TOKEN"] = token or agent.tokens["registrator"]
         self.cmd = [sys.executable, "-m", "registrator", "--node-id", node, "-ip", "127.0.0.1", *args,
-                    f"consul://{agent.http_addr}"]
+                    uri or f"consul://{agent.http_addr}"]
         self.env = env
         self.proc: subprocess.Popen | None = None
         self.start()
@@ -82,6 +85,27 @@ def metrics(port: int) -> dict[str, float]:
         text = resp.read().decode()
     return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
             if line and not line.startswith("#")}
+
+
+def kv_entries(agent: engines.ConsulAgent, prefix: str = "") -> dict[str, str]:
+    """Every KV entry under `prefix` (the whole store for ""), values decoded: {key: value}."""
+    try:
+        entries = agent.api(f"/v1/kv/{prefix}?recurse=true") or []
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:  # nothing under it
+            return {}
+        raise
+    return {e["Key"]: base64.b64decode(e["Value"] or "").decode() for e in entries}
+
+
+def kv_token(agent: engines.ConsulAgent, prefix: str) -> str | None:
+    """With ACLs on: a token for the registrator's KV backend, the registrator's own rights plus writes under
+    `<prefix>/` (the shipped policy grants no key rights). None without ACLs."""
+    if not agent.acl:
+        return None
+    rules = f'{acl.policy_rules("registrator")}\nkey_prefix "{prefix}/" {{\n  policy = "write"\n}}\n'
+    policy = acl.create_policy(agent, f"registrator-kv-{prefix.replace('/', '-')}", rules)
+    return acl.create_token(agent, policy, f"registrator KV backend under {prefix}/")
 
 
 def lines_naming(r: RegistratorProcess, *words: str) -> list[str]:
@@ -139,8 +163,10 @@ def registrator(dockerd, consul_agent, docker_client) -> Iterator:
     started: list[RegistratorProcess] = []
     label = f"ps-test-{uuid.uuid4().hex[:6]}"
 
-    def start(*args: str, agent: engines.ConsulAgent | None = None, node: str | None = None) -> RegistratorProcess:
-        r = RegistratorProcess(dockerd, agent or consul_agent, list(args), node or label)
+    def start(*args: str, agent: engines.ConsulAgent | None = None, node: str | None = None, uri: str | None = None,
+              token: str | None = None) -> RegistratorProcess:
+        """`uri`: the REGISTRY_URI (default consul://<agent>); `token`: the ACL token instead of the registrator's."""
+        r = RegistratorProcess(dockerd, agent or consul_agent, list(args), node or label, uri, token)
         started.append(r)
         return r
 
