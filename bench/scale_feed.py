@@ -211,7 +211,33 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def main() -> int:
+def print_summary(args: argparse.Namespace, sizes: list[int], rows: list[tuple[int, dict[str, float]]],
+                  latency: dict[int, dict[str, list[float]]]) -> None:
+    print(f"\n| services x {args.instances} | feed sync (s, reads) | dns-balancer serving (s) "
+          "| consul-templates file (s) | most connections dns / ct | 429 dns / ct | DNS qps |"
+          "\n|---|---|---|---|---|---|---|")
+    for size, r in rows:
+        print(f"| {size} | {r['feed_s']:.2f} ({r['feed_reads']:.0f}) | {r['dns_s']:.1f} | {r['ct_s']:.1f} | "
+              f"{r['dns_conns']:.0f} / {r['ct_conns']:.0f} | {r['dns_429']:.0f} / {r['ct_429']:.0f} | "
+              f"{r.get('qps', float('nan')):.0f} |")
+    print("\none change -> zone updated (in-process, plan + apply), p50 over 20 changes:")
+    for size in sizes:
+        print(f"  {size} services: {zone_change_ms(size, args.instances):.2f} ms")
+    print("\n| services | target | change -> p50 / p99 (ms) |\n|---|---|---|")
+    for size, by_target in sorted(latency.items()):
+        for target, ms in by_target.items():
+            print(f"| {size} | {target} | {pct(ms, 50):.1f} / {pct(ms, 99):.1f} |")
+    if len(latency) == 2:
+        small, big = sorted(latency)
+        for target in latency[big]:
+            ratio = statistics.median(latency[big][target]) / statistics.median(latency[small][target])
+            print(f"change -> {target} p50 at {big} / at {small} services: {ratio:.2f}x")
+    if args.anchor:
+        print("\n" + "\n".join(f"{size}: consul-template file {r.get('anchor_s', float('nan')):.1f} s, "
+                                f"Consul DNS {r.get('consul_qps', float('nan')):.0f} qps" for size, r in rows))
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="50,100,1000,5000")
     parser.add_argument("--instances", type=int, default=10)
@@ -223,7 +249,11 @@ def main() -> int:
                         "v0.41.1 (first sync, flips) over the same catalog; the agent then allows 8192 connections "
                         "per client, since consul-template holds one per service")
     add_json_option(parser)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     agent = anchor_agent() if args.anchor else engines.ConsulAgent(node="scale-bench", acl=False).start()
     work = Path(tempfile.mkdtemp(prefix="scale-feed-"))
@@ -261,28 +291,7 @@ def main() -> int:
     finally:
         agent.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\n| services x {args.instances} | feed sync (s, reads) | dns-balancer serving (s) "
-          "| consul-templates file (s) | most connections dns / ct | 429 dns / ct | DNS qps |"
-          "\n|---|---|---|---|---|---|---|")
-    for size, r in rows:
-        print(f"| {size} | {r['feed_s']:.2f} ({r['feed_reads']:.0f}) | {r['dns_s']:.1f} | {r['ct_s']:.1f} | "
-              f"{r['dns_conns']:.0f} / {r['ct_conns']:.0f} | {r['dns_429']:.0f} / {r['ct_429']:.0f} | "
-              f"{r.get('qps', float('nan')):.0f} |")
-    print("\none change -> zone updated (in-process, plan + apply), p50 over 20 changes:")
-    for size in sizes:
-        print(f"  {size} services: {zone_change_ms(size, args.instances):.2f} ms")
-    print("\n| services | target | change -> p50 / p99 (ms) |\n|---|---|---|")
-    for size, by_target in sorted(latency.items()):
-        for target, ms in by_target.items():
-            print(f"| {size} | {target} | {pct(ms, 50):.1f} / {pct(ms, 99):.1f} |")
-    if len(latency) == 2:
-        small, big = sorted(latency)
-        for target in latency[big]:
-            ratio = statistics.median(latency[big][target]) / statistics.median(latency[small][target])
-            print(f"change -> {target} p50 at {big} / at {small} services: {ratio:.2f}x")
-    if args.anchor:
-        print("\n" + "\n".join(f"{size}: consul-template file {r.get('anchor_s', float('nan')):.1f} s, "
-                                f"Consul DNS {r.get('consul_qps', float('nan')):.0f} qps" for size, r in rows))
+    print_summary(args, sizes, rows, latency)
     write_rows(args.json, json_rows(rows, latency, args.instances, pct))
     return 0
 
