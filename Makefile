@@ -12,6 +12,7 @@ lint: setup
 	$(VENV)/ruff check portside registrator dns_balancer consul_templates testbed tests bench scripts
 	$(VENV)/mypy
 
+# --durations: the slowest tests are named in every run (CI has a time limit).
 # pytest exits 5 when it collects nothing: that is a failure here, said plainly (in both runs).
 # The second run: the daemons' integration tests again against Consul with ACLs on (default deny), each daemon
 # holding only its own token from compose/acl/*.hcl (PORTSIDE_CONSUL_ACL=1, testbed/acl.py). Left out: unit tests
@@ -24,7 +25,7 @@ lint: setup
 # differential corpus stays: under ACLs both tools read with the consul-templates token, so its queries are
 # checked to carry the token and to see the same ACL-filtered catalog.
 test: setup lint
-	@PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/python -m pytest -q; rc=$$?; \
+	@PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/python -m pytest -q --durations=25; rc=$$?; \
 	  if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; [ $$rc = 0 ] || exit $$rc; \
 	  echo "make test: the daemons' integration tests again, Consul with ACLs on (PORTSIDE_CONSUL_ACL=1)"; \
 	  PATH="$(CURDIR)/$(VENV):$$PATH" PORTSIDE_CONSUL_ACL=1 $(VENV)/python -m pytest -q tests/integration/registrator \
