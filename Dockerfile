@@ -13,7 +13,7 @@ RUN (getent group portside >/dev/null || groupadd --system --gid 10001 portside)
  && chown portside:portside /etc/portside/conf.d /run/portside
 COPY build/wheels /tmp/wheels
 RUN python3 -m venv /opt/portside \
- && /opt/portside/bin/pip install --no-cache-dir --no-index --find-links /tmp/wheels portside uvloop \
+ && /opt/portside/bin/pip install --no-cache-dir --no-index --find-links /tmp/wheels portside uvloop orjson \
  && rm -rf /tmp/wheels
 ENV PATH=/opt/portside/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1

@@ -168,11 +168,70 @@ def _each(data: Any) -> list[Any]:
     return data if isinstance(data, list) else []
 
 
-def decode_health(data: Any) -> Decoded:
-    """/v1/health/service/<name> -> Decoded(tuple of instances in the one sort order)."""
-    entries = _each(data)
+class Previous:
+    """The instances of a service's last answer by entry signature, so the next answer decodes only the
+    entries that changed: at 60 instances a full decode took 2.6 ms of each change's ~4 ms of CPU here.
+
+    The signature is the IDs and ModifyIndex of the entry's service, node and checks: Consul raises an object's
+    ModifyIndex whenever it writes a change to it. An entry without them is always decoded in full. A Consul
+    that lied about its indexes could only make us keep an instance we had already decoded and checked."""
+
+    __slots__ = ("by_signature",)
+
+    def __init__(self) -> None:
+        self.by_signature: dict[tuple[Any, ...], Instance] = {}
+
+
+def _positive(value: Any) -> bool:
+    return type(value) is int and value > 0
+
+
+def entry_signature(entry: Any) -> tuple[Any, ...] | None:
+    """(service ID, its index, node, its index, then check ID and index for each check); None when the entry
+    does not carry them all."""
+    if type(entry) is not dict:
+        return None
+    node, svc, checks = entry.get("Node"), entry.get("Service"), entry.get("Checks")
+    if type(node) is not dict or type(svc) is not dict or type(checks) is not list:
+        return None
+    sid, sidx, nname, nidx = svc.get("ID"), svc.get("ModifyIndex"), node.get("Node"), node.get("ModifyIndex")
+    if type(sid) is not str or type(nname) is not str or not _positive(sidx) or not _positive(nidx):
+        return None
+    sig: list[Any] = [sid, sidx, nname, nidx]
+    for check in checks:
+        if type(check) is not dict:
+            return None
+        cid, cidx = check.get("CheckID"), check.get("ModifyIndex")
+        if type(cid) is not str or not _positive(cidx):
+            return None
+        sig += (cid, cidx)
+    return tuple(sig)
+
+
+def _decode_entries(entries: list[Any], previous: Previous | None) -> list[Instance]:
     memo = Memo()
-    found = [i for i in (decode_instance(e, memo) for e in entries) if i is not None]
+    if previous is None:
+        return [i for i in (decode_instance(e, memo) for e in entries) if i is not None]
+    known, seen = previous.by_signature, {}
+    found = []
+    for entry in entries:
+        sig = entry_signature(entry)
+        instance = known.get(sig) if sig is not None else None
+        if instance is None:
+            instance = decode_instance(entry, memo)
+        if instance is not None:
+            found.append(instance)
+            if sig is not None:
+                seen[sig] = instance
+    previous.by_signature = seen
+    return found
+
+
+def decode_health(data: Any, previous: Previous | None = None) -> Decoded:
+    """/v1/health/service/<name> -> Decoded(tuple of instances in the one sort order). `previous` (kept by the
+    caller per service) lets unchanged entries of the last answer be reused rather than decoded again."""
+    entries = _each(data)
+    found = _decode_entries(entries, previous)
     bad = len(entries) - len(found) + (0 if isinstance(data, list) or data is None else 1)
     return Decoded(tuple(sorted(found, key=sort_key)), bad)
 

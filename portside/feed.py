@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 from portside.backoff import Backoff
 from portside.catalog import Catalog, Check, Instance, Node, ServiceSummary, by_node, sort_key
-from portside.catalogjson import decode_checks, decode_health, decode_nodes, decode_service_list
+from portside.catalogjson import Previous, decode_checks, decode_health, decode_nodes, decode_service_list
 from portside.consul import Answer, ConsulError, WatchObserver, paths
 from portside.feeddiff import (
     decode_node_services,
@@ -43,6 +43,7 @@ from portside.run import cancel_all
 log = logging.getLogger("portside.feed")
 
 NOT_PASSING = 'Status != "passing"'
+KEPT_ANSWERS = 256  # services whose last answer is kept to decode only what changed in the next (see _previous)
 T = TypeVar("T")
 
 
@@ -126,6 +127,7 @@ class Feed:
         self._by_node_cache: dict[str, set[str]] = {}
         self._by_node_of: Catalog | None = None
         self.followed = Followed(self._follow_watch, self._on_followed, self._unfollowed)
+        self._answers: dict[str, Previous] = {}
 
     # ---- followed services (feedfollow.py) ----------------------------------------------------------------
     def follow(self, names: Iterable[str]) -> None:
@@ -136,8 +138,17 @@ class Feed:
     def _follow_watch(self, name: str) -> Any:
         return self._watch(health_path(name), self.params, f"watch service {name}")
 
+    def _previous(self, name: str) -> Previous:
+        """The last answer of a service that changes: the services read after the first sync, at most
+        KEPT_ANSWERS of them (the least recently read goes), so memory does not grow with the catalog."""
+        previous = self._answers.pop(name, None) or Previous()
+        self._answers[name] = previous
+        while len(self._answers) > KEPT_ANSWERS:
+            del self._answers[next(iter(self._answers))]
+        return previous
+
     def _on_followed(self, name: str, index: int, data: Any) -> None:
-        decoded = decode_health(data)
+        decoded = decode_health(data, self._previous(name))
         self._index = max(self._index, index)
         self.stats["skipped_entries"] += decoded.skipped
         self.stats["followed_answers"] += 1
@@ -215,7 +226,7 @@ class Feed:
         got = await self._read(health_path(name), "read service health")
         if got is None:
             return name, None
-        decoded = decode_health(got.data)
+        decoded = decode_health(got.data, self._previous(name) if self.synced.is_set() else None)
         self.stats["skipped_entries"] += decoded.skipped
         self._index = max(self._index, got.index)
         return name, decoded.value

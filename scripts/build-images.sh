@@ -18,7 +18,7 @@ stamp="$wheels/.stamp"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ -n "$(find portside registrator dns_balancer consul_templates -newer "$stamp" -name '*.py' -print -quit)" ]; then
   say "building wheels (host pip, cp311 manylinux)"
   rm -rf "$wheels"; mkdir -p "$wheels"
-  .venv/bin/pip wheel -q --wheel-dir "$wheels" . uvloop >/dev/null
+  .venv/bin/pip wheel -q --wheel-dir "$wheels" . uvloop orjson >/dev/null
   touch "$stamp"
 fi
 say "portside image on $base"

@@ -35,6 +35,11 @@ from portside.consul.watch import WatchObserver, target_of, watch_loop
 from portside.settings import ConsulSettings
 from portside.watchrules import blocking_timeout
 
+try:  # optional (the `speed` extra, in the image): parses Consul's answers ~2x faster than json
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - exercised when orjson is not installed
+    _fast_loads = None  # type: ignore[assignment]
+
 CALL_TIMEOUT = 30.0  # a call that does not block answers in well under this, or the agent is in trouble
 
 
@@ -138,6 +143,11 @@ class ConsulClient:
     def _decode(self, reply: _Reply, what: str) -> Any:
         if reply.status == 404 or not reply.body.strip():
             return None
+        if _fast_loads is not None:
+            try:
+                return _fast_loads(reply.body)
+            except ValueError:  # what orjson refuses and json may take (NaN, ints past 64 bits): json decides
+                pass
         try:
             return json.loads(reply.body.decode("utf-8"))
         except UnicodeDecodeError as exc:

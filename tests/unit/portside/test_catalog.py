@@ -9,12 +9,14 @@ from hypothesis import strategies as st
 
 from portside.catalog import CRITICAL, MAINTENANCE, NIL, PASSING, WARNING, Catalog, FrozenMap, aggregated_status, judge
 from portside.catalogjson import (
+    Previous,
     decode_checks,
     decode_health,
     decode_instance,
     decode_kv,
     decode_nodes,
     decode_service_list,
+    entry_signature,
 )
 
 
@@ -161,3 +163,45 @@ def test_aggregated_status_is_consul_templates_filter_status() -> None:
     assert both(check("_node_maintenance", "critical"), check("a", "bogus")) == (CRITICAL, "")
     assert both(check("_service_maintenance:web-1", "bogus")) == (CRITICAL, MAINTENANCE)  # its own status unread
     assert both() == (PASSING, PASSING)
+
+
+def indexed(sid: str, sidx: int = 7, nidx: int = 3, checks: list[dict] | None = None, **svc: object) -> dict:
+    e = entry(sid, checks=checks if checks is not None else [
+        {"CheckID": "serfHealth", "Status": "passing", "Node": "n1", "ModifyIndex": 5}], ModifyIndex=sidx, **svc)
+    e["Node"]["ModifyIndex"] = nidx
+    return e
+
+
+def test_an_unchanged_entry_of_the_last_answer_is_reused_and_a_changed_one_decoded_again() -> None:
+    previous = Previous()
+    first = decode_health([indexed("a"), indexed("b")], previous).value
+    second = decode_health([indexed("a"), indexed("b", sidx=8, Port=81)], previous).value
+    assert second[0] is first[0]  # same signature: the instance decoded before, not a copy
+    assert second[1] is not first[1] and second[1].port == 81
+    assert second == decode_health([indexed("a"), indexed("b", sidx=8, Port=81)]).value  # as a full decode
+    # a check that moved (its ModifyIndex rose) is decoded again: the status follows
+    moved = [{"CheckID": "serfHealth", "Status": "critical", "Node": "n1", "ModifyIndex": 9}]
+    third = decode_health([indexed("a", checks=moved), indexed("b", sidx=8, Port=81)], previous).value
+    assert third[0].status == CRITICAL and third[1] is second[1]
+    # only the last answer is kept: what went is forgotten
+    assert len(previous.by_signature) == 2
+
+
+def test_an_entry_without_indexes_is_always_decoded_in_full() -> None:
+    previous = Previous()
+    no_index = entry("a")  # no node ModifyIndex: no signature
+    assert entry_signature(no_index) is None
+    assert entry_signature(indexed("a", sidx=0)) is None and entry_signature(indexed("a", sidx=True)) is None
+    assert entry_signature(indexed("a", checks=["junk"])) is None
+    one = decode_health([no_index], previous).value
+    two = decode_health([entry("a", Port=99)], previous).value
+    assert one[0].port == 80 and two[0].port == 99 and previous.by_signature == {}
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c"]), max_size=4), st.lists(st.integers(1, 3), min_size=4, max_size=4))
+@settings(max_examples=60)
+def test_decoding_with_the_last_answer_equals_a_full_decode(ids: list[str], ports: list[int]) -> None:
+    previous = Previous()
+    for port in ports:  # the same entries at the same indexes always carry the same port here, as in Consul
+        answer = [indexed(i, sidx=port, Port=port) for i in ids]
+        assert decode_health(answer, previous) == decode_health(answer)

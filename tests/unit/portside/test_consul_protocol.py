@@ -136,3 +136,20 @@ async def test_a_watch_rides_out_garbage_and_yields_the_first_good_answer() -> N
         assert await asyncio.wait_for(anext(watch), 10) == (9, {"web": []})
         await watch.aclose()
     assert len(requests) == len(broken) + 1
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["orjson", "json"])
+async def test_answers_decode_the_same_with_or_without_the_fast_parser(fast: bool, monkeypatch: pytest.MonkeyPatch
+                                                                        ) -> None:
+    if not fast:
+        monkeypatch.setattr(client_module, "_fast_loads", None)
+    elif client_module._fast_loads is None:
+        pytest.skip("orjson is not installed")
+    # what json takes and orjson refuses (NaN, an int past 64 bits) still decodes: json decides
+    body = b'{"web": ["a"], "n": NaN, "big": 123456789012345678901234567890}'
+    async with broken_consul(lambda _: (http(body=body), "close")) as (client, _):
+        got = await client.get_indexed(paths.catalog_services(), what="list catalog services")
+    assert got.data["web"] == ["a"] and got.data["big"] == 123456789012345678901234567890
+    async with broken_consul(lambda _: (http(body=b'{"a": "\xff"}'), "close")) as (client, _):
+        with pytest.raises(ConsulBadAnswer, match="invalid UTF-8"):
+            await client.get_indexed(paths.catalog_services(), what="list catalog services")
