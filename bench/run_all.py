@@ -52,7 +52,7 @@ STEPS = (
          ("--changes", "3", "--services", "100", "--once-runs", "1"), 60, 240),
     Step("render_languages", "render_languages.py", ("--changes", "10", "--renders", "10"),
          ("--services", "5", "--instances", "10", "--changes", "3", "--renders", "3"), 40, 150),
-    Step("stream_latency", "stream_latency.py", ("--changes", "10", "--spacing", "0.05,0.5", "--burst", "40"),
+    Step("stream_latency", "stream_latency.py", ("--changes", "20", "--spacing", "0.02,0.05,0.1,0.5", "--burst", "40"),
          ("--changes", "3", "--spacing", "0.1", "--burst", "10"), 90, 240),
     Step("registrator_burst", "registrator_burst.py", ("--singles", "10", "--sizes", "50"),
          ("--singles", "2", "--sizes", "5"), 120, 300),
