@@ -37,7 +37,7 @@ log = logging.getLogger("consul_templates.watch")
 
 POLL_INTERVAL = 60.0  # datacenters have no blocking index: poll them
 DEFAULT_CAP = 64  # connections to the agent when the adapter does not say (its own default)
-FEED_WATCHES = 3  # blocking queries per datacenter feed
+FEED_WATCHES = 4  # blocking queries per datacenter feed
 RESERVE = 2  # the datacenters poll and a spare
 QUEUED_GAP = 1.0  # seconds between rounds of reading the queries beyond the budget
 

@@ -48,7 +48,7 @@ class DaemonConfig:
     recursion_from: tuple[Network, ...] | None = None  # clients that may use the recursors
     remote_idle: float = 300.0  # stop mirroring another datacenter (or reading prepared queries) unasked this long
     remote_wait: float = 3.0  # hold a first question for another datacenter or a prepared query at most this long
-    remote_max: int = 4  # other datacenters mirrored at once (each: 3 blocking queries + fetch_pool // 2 reads)
+    remote_max: int = 4  # other datacenters mirrored at once (each: 4 blocking queries + fetch_pool // 2 reads)
 
 
 def other_datacenters(config: DaemonConfig, consul: ConsulClient, responder: Responder, mirror: Mirror,

@@ -1,13 +1,13 @@
 """Source: other datacenters, each mirrored on demand by a catalog feed of its own (`Feed(dc=...)`).
 
 A name like `web.service.dc2.consul` starts a `Site` for dc2 the first time it is asked: the same feed as the
-local one (three blocking queries and a bounded read pool, through the local agent and its servers over the WAN)
+local one (four blocking queries and a bounded read pool, through the local agent and its servers over the WAN)
 and a zone of dc2's names only (`ZoneConfig.bare_names=False`: `web.service.dc2.consul`, never
 `web.service.consul`), built off the loop by a `ZonePublisher` like the local zone. The first query is held
 (`Pending`) until dc2's first sync is served, at most `wait` seconds (then SERVFAIL, never a guessed NXDOMAIN).
 Then dc2's parts are lent to the local zone's table (leases.py): later questions take the fast path like local
 names, and dc2's changes reach the table part by part. A site nobody asked about for `idle` seconds is stopped
-and forgotten. At most `max_sites` are mirrored at once (each holds 3 blocking queries and a read pool of
+and forgotten. At most `max_sites` are mirrored at once (each holds 4 blocking queries and a read pool of
 `pool_size` against the agent's connection cap, which the local mirror must never run short of): a question
 for one more datacenter is SERVFAIL until one of them goes idle.
 

@@ -1,15 +1,17 @@
 """Source: one datacenter's catalog kept in memory with a fixed number of connections, whatever its size.
 
-Three blocking queries tell WHAT moved (see feeddiff.py for the rules): the service list, the checks that are
-not passing, the nodes. The services they name are then read with non-blocking /v1/health/service/<name>
+Four blocking queries tell WHAT moved (see feeddiff.py for the rules): the service list, the critical checks,
+the warning checks, the nodes. The services they name are then read with non-blocking /v1/health/service/<name>
 requests through a pool of at most `pool_size` at once, and one new immutable `Catalog` is published with
 the set of services that changed. What the three cannot attribute (an instance without checks, an address or
 port change, a passing re-registration) is caught by a sweep of /v1/catalog/node-services/<node>, one read per
 node through the same pool, each time the service list's index moves (coalesced: one sweep at a time).
 
-Connections: 3 blocking queries + `pool_size`, however many services exist. Why the checks watch is filtered:
-measured on a dev agent with 50,000 checks, /v1/health/state/any is a 23.7 MB answer that takes Consul
-0.7 s on every check change; the non-passing ones are a few kB in a healthy fleet.
+Connections: 4 blocking queries + `pool_size`, however many services exist. Why two watches of one state each
+rather than every check: measured on a dev agent with 50,000 checks, /v1/health/state/any is a 23.7 MB answer
+that takes Consul 0.7 s on every check change, and filtered to `Status != "passing"` still 65 ms (Consul
+evaluates the filter over every check); /v1/health/state/critical and /warning are read from Consul's index by
+status, 1-3 ms, and only a few kB in a healthy fleet.
 
 The blocking-query rules (index reset, backoff, filtered answers) are `ConsulClient.watch`'s. During an
 outage the watches retry on their own and failed reads are retried with backoff: the last good catalog stays
@@ -42,7 +44,7 @@ from portside.run import cancel_all
 
 log = logging.getLogger("portside.feed")
 
-NOT_PASSING = 'Status != "passing"'
+NOT_PASSING = ("critical", "warning")  # Consul's check states besides passing (maintenance is critical)
 KEPT_ANSWERS = 256  # services whose last answer is kept to decode only what changed in the next (see _previous)
 T = TypeVar("T")
 
@@ -117,7 +119,8 @@ class Feed:
         self.stats = {"fetches": 0, "fetch_errors": 0, "sweeps": 0, "swept_nodes": 0, "sweep_moved": 0,
                       "skipped_entries": 0, "publications": 0, "sweeps_by_service": 0, "followed_answers": 0}
         self._summaries: dict[str, ServiceSummary] | None = None
-        self._checks: dict[tuple[str, str], Check] | None = None
+        self._checks: dict[tuple[str, str], Check] | None = None  # the not passing ones, once both states answered
+        self._checks_in: dict[str, dict[tuple[str, str], Check]] = {}  # by state, as each watch last saw them
         self._nodes: dict[str, Node] | None = None
         self._index = 0
         self._todo: set[str] = set()
@@ -183,13 +186,15 @@ class Feed:
             self._sweep_due = self._sweep_due or (not first and self.sweep_enabled)
             self._note(index, decoded.skipped)
 
-    async def _watch_checks(self) -> None:
-        params = [*self.params, ("filter", NOT_PASSING)]
-        async for index, data in self._watch(paths.health_state("any"), params, "read checks"):
+    async def _watch_checks(self, state: str) -> None:
+        async for index, data in self._watch(paths.health_state(state), self.params, f"read {state} checks"):
             decoded = decode_checks(data)
-            if self._checks is not None:
-                self._todo |= diff_checks(self._checks, decoded.value, self._by_node())
-            self._checks = decoded.value
+            self._checks_in[state] = decoded.value
+            if len(self._checks_in) == len(NOT_PASSING):
+                merged = {key: check for s in NOT_PASSING for key, check in self._checks_in[s].items()}
+                if self._checks is not None:
+                    self._todo |= diff_checks(self._checks, merged, self._by_node)
+                self._checks = merged
             self._note(index, decoded.skipped)
 
     async def _watch_nodes(self) -> None:
@@ -279,7 +284,8 @@ class Feed:
     # ---- the one writer ---------------------------------------------------------------------------------
     async def run(self) -> None:
         watches = [asyncio.create_task(c, name=f"feed-{n}") for n, c in (
-            ("services", self._watch_services()), ("checks", self._watch_checks()), ("nodes", self._watch_nodes()))]
+            ("services", self._watch_services()), ("nodes", self._watch_nodes()),
+            *((f"{state}-checks", self._watch_checks(state)) for state in NOT_PASSING))]
         try:
             await self._work(watches)
         finally:

@@ -57,10 +57,10 @@ class FakeConsul:
             return {name: [] for name in self.entries}
         if path == "/v1/catalog/nodes":
             return self.nodes
-        if path == "/v1/health/state/any":
+        if path.startswith("/v1/health/state/"):
             checks = [c for e in all_entries for c in e["Checks"]]
-            return [c for c in checks if c["Status"] != "passing"] if ("filter", 'Status != "passing"') in params \
-                else checks
+            state = path.rsplit("/", 1)[1]
+            return checks if state == "any" else [c for c in checks if c["Status"] == state]
         if path.startswith("/v1/catalog/node-services/"):
             node = path.rsplit("/", 1)[1]
             return {"Node": next(n for n in self.nodes if n["Node"] == node),

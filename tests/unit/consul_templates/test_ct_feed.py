@@ -37,10 +37,10 @@ async def test_template_over_every_service_from_the_feed(tmp_path: Path) -> None
         assert len(lines(dest)) == 200 and "svc7: svc7-0 svc7-1" in lines(dest)
         assert "svc101: svc101-1 svc101-0" in lines(dest)  # by node (n0, n1), then ID
         assert not [p for p in consul.reads if p.startswith("/v1/health/service/")]  # the first sync is bulk
-        # the feed's blocking queries, and as many services followed as the budget allows (64 - 3 - 8 - 2)
-        assert runner.watches.followed() == 51 and len(runner.watches) == 3 + 51
+        # the feed's blocking queries, and as many services followed as the budget allows (64 - 4 - 8 - 2)
+        assert runner.watches.followed() == 50 and len(runner.watches) == 4 + 50
         followed = runner.watches.feeds[None].followed.names
-        assert "svc7" not in followed and followed == set(sorted(f"svc{k}" for k in range(200))[:51])
+        assert "svc7" not in followed and followed == set(sorted(f"svc{k}" for k in range(200))[:50])
         consul.set_status("svc7-1", "critical")
         await consul.bump()
         await until(lambda: "svc7: svc7-0" in lines(dest))
@@ -83,7 +83,7 @@ async def test_a_followed_service_changes_in_one_round_trip(tmp_path: Path) -> N
         await until(lambda: dest.exists() and "svc1-1=passing" in dest.read_text())
         feed = runner.watches.feeds[None]
         await until(lambda: feed.followed.answered == {"svc1"})
-        assert len(runner.watches) == 3 + 1
+        assert len(runner.watches) == 4 + 1
         reads = len(consul.reads)
         consul.set_status("svc1-1", "critical")
         await consul.bump()
@@ -91,7 +91,7 @@ async def test_a_followed_service_changes_in_one_round_trip(tmp_path: Path) -> N
         assert "/v1/health/service/svc1" not in consul.reads[reads:]  # its own query brought it
         assert feed.stats["followed_answers"] >= 2
         runner.watches.sync({Dependency(SERVICE, "svc2")})  # templates read another: svc1 handed back to the feed
-        assert feed.followed.names == {"svc2"} and len(runner.watches) == 3 + 1
+        assert feed.followed.names == {"svc2"} and len(runner.watches) == 4 + 1
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
