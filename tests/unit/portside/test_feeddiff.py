@@ -37,6 +37,20 @@ def test_a_node_check_moves_every_service_on_its_node() -> None:
     assert diff_checks({("n2", "c1"): svc}, {("n2", "c1"): svc}, nodes) == set()
 
 
+def test_the_node_map_is_built_only_when_a_node_check_moved() -> None:
+    built: list[int] = []
+
+    def nodes() -> dict[str, set[str]]:
+        built.append(1)
+        return {"n1": {"web", "db"}}
+
+    svc = Check("n2", "c1", "critical", service_id="api-1", service_name="api")
+    assert diff_checks({}, {("n2", "c1"): svc}, nodes) == {"api"} and built == []
+    serf = Check("n1", "serfHealth", "critical")
+    assert diff_checks({}, {("n1", "serfHealth"): serf, ("n2", "c1"): svc}, nodes) == {"web", "db", "api"}
+    assert built == [1]
+
+
 def test_a_changed_node_record_moves_its_services() -> None:
     nodes = {"n1": {"web"}, "n2": {"api"}}
     old = {"n1": Node("n1", "127.0.0.1"), "n2": Node("n2", "127.0.0.2")}
