@@ -10,6 +10,7 @@ the same way once decoded. The paths returned here are already encoded and must 
 
 from __future__ import annotations
 
+import functools
 import urllib.parse
 
 
@@ -36,6 +37,11 @@ def segment(value: str, kind: str) -> str:
 
 def usable(value: str) -> bool:
     """Whether `value` can be one path segment (for data read from Consul: skip what cannot be asked for)."""
+    return isinstance(value, str) and _usable(value)
+
+
+@functools.lru_cache(maxsize=16384)  # asked again of every service name a template reads, on every render
+def _usable(value: str) -> bool:
     try:
         segment(value, "value")
     except UnsafeSegment:
