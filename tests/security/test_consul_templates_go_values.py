@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from consul_templates.ctfuncs.queries import KeyQuery
@@ -50,14 +50,16 @@ def _render(template: str, value: str) -> str:
 
 @settings(max_examples=60, deadline=None)
 @given(value=HOSTILE, template=st.sampled_from(LAUNDERERS))
+@example(value="1", template='{{ key "x" | toYAML }}')  # YAML quotes a string that reads as a number
 def test_no_function_launders_a_value_into_nginx_syntax(value: str, template: str) -> None:
     try:
         printed = _render(template, value)
     except RenderError:  # refused, or another error (JSON of a NUL byte): the file is not written either way
         return
-    # Syntax the template's own formatting adds (`printf "%q"` quotes) is the author's; what the value brings is not:
-    # every unsafe character printed must also be printed for a harmless value of the same length.
-    harmless = _render(template, "a" * len(value))
+    # Syntax the template's own formatting adds (`printf "%q"` quotes, toYAML's quotes around "1") is the author's;
+    # what the value brings is not: every unsafe character printed must also be printed for the same value with each
+    # of its unsafe characters replaced by a letter (its safe characters kept, so it formats the same way).
+    harmless = _render(template, "".join("a" if _unsafe(c) else c for c in value))
     assert _unsafe(printed) <= _unsafe(harmless), (template, value, printed)
 
 
