@@ -54,6 +54,7 @@ class Registrator:
         self.drain_started: dict[str, float] = {}
         self.paused: set[str] = set()
         self.running: set[str] = set()  # containers known to run: they hold their service IDs
+        self.synced_at: dict[str, float] = {}  # container -> when it was last inspected running (monotonic)
         self.reported: dict[str, set[str]] = {}  # container id -> the problems logged for it
         self.snapshot: Mapping[str, Mapping[str, Any]] | None = None  # the agent, while a reconcile's syncs run
         self.writer = (ConsulWriter(consul, cfg, metrics, self.running.__contains__) if cfg.kv_prefix is None
@@ -114,6 +115,7 @@ class Registrator:
         if not state.get("Running"):
             return  # exited meanwhile; its die event follows in order
         self.running.add(cid)
+        self.synced_at[cid] = time.monotonic()
         if state.get("Paused"):
             self.paused.add(cid)
         else:
@@ -191,8 +193,11 @@ class Registrator:
         try:
             listing = await self.docker.containers()
             running = {c.id for c in listing if c.state in ("running", "paused")}
+            # A container started since the listing was asked for is not in it, yet runs: its own start event
+            # syncs it. The listing must not make it look gone (cleanup would deregister it until the next resync).
+            late = self.running & self._synced_since(t0)
             self.running.clear()
-            self.running.update(running)
+            self.running.update(running | late)
             actual = await self.writer.agent_services()
             self.writer.adopt(actual)
             self.snapshot = actual
@@ -200,20 +205,26 @@ class Registrator:
                 await asyncio.gather(*(self.dispatch.submit(Event(cid, "sync", {})) for cid in running))
             finally:
                 self.snapshot = None
-            await self._settle({c.id for c in listing}, running)
+            await self._settle({c.id for c in listing}, running, t0)
         except (ConsulError, DockerError, OSError) as exc:
             self.metrics.errors.labels("reconcile").inc()
             log.error("reconcile failed: %s", exc)
         finally:
             self.metrics.reconcile.observe(time.monotonic() - t0)
 
-    async def _settle(self, present: set[str], running: set[str]) -> None:
+    def _synced_since(self, t: float) -> set[str]:
+        return {cid for cid, at in self.synced_at.items() if at >= t}
+
+    async def _settle(self, present: set[str], running: set[str], listed_at: float) -> None:
+        running = running | (self.running & self._synced_since(listed_at))  # started since the listing
         for cid in [c for c in self.wanted if c not in running]:
             self.wanted.pop(cid, None)
         for cid in [c for c in self.kept if c not in present]:
             self.kept.pop(cid, None)
         for cid in [c for c in self.reported if c not in running]:
             self.reported.pop(cid, None)
+        for cid in [c for c in self.synced_at if c not in running]:
+            del self.synced_at[cid]
         actual = await self.writer.agent_services()
         desired = [s for v in self.wanted.values() for s in v]
         keep = [s.id for v in self.kept.values() for s in v]

@@ -83,3 +83,26 @@ async def test_maintenance_is_kept_across_an_agent_restart(event: Event, outage:
     await poll
     assert SID in consul.services, "not re-registered"
     assert consul.maintenance.get(SID) is True, f"re-registered without its maintenance ({consul.calls})"
+
+
+async def test_a_container_started_while_the_reconcile_runs_is_not_cleaned_up() -> None:
+    """The reconcile's container listing is a moment: a container that starts (and is registered by its own
+    event) while the reconcile is still syncing the listed ones is neither forgotten nor deregistered by the
+    reconcile's cleanup; before, it stayed unregistered until the next -resync."""
+    consul = FakeConsul()
+    late, late_sid = "b" * 64, "n:web2:80"
+    reg = registrator(consul, cleanup=True)
+    docker = reg.docker
+    listed = docker.containers
+
+    async def containers() -> Any:
+        out = await listed()  # the listing holds the first container only
+        docker.containers_by_id[late] = make_container(name="web2")  # type: ignore[attr-defined]
+        await reg.dispatch.submit(Event(late, "start", {}))  # started, and registered, before the cleanup
+        return out
+
+    docker.containers = containers  # type: ignore[method-assign]
+    await reg.reconcile()
+    await idle(reg)
+    assert SID in consul.services and late_sid in consul.services, consul.calls
+    assert late in reg.wanted and late in reg.running
