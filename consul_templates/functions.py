@@ -187,9 +187,10 @@ class Reads:
     used: set[Dependency] = field(default_factory=set)
     missing: set[Dependency] = field(default_factory=set)
     blocked: set[Dependency] = field(default_factory=set)  # key() of a key that does not exist (yet)
+    trail: list[tuple[Dependency, Any]] | None = None  # (dependency, store value) as read, while a loop memo asks
 
 
-_ABSENT = object()
+ABSENT = object()  # a dependency with no data yet
 
 
 def make_functions(
@@ -199,8 +200,10 @@ def make_functions(
 
     def read(dep: Dependency, empty: Any) -> Any:
         reads.used.add(dep)
-        value = store.get(dep, _ABSENT)
-        if value is _ABSENT:
+        value = store.get(dep, ABSENT)
+        if reads.trail is not None:
+            reads.trail.append((dep, value))
+        if value is ABSENT:
             reads.missing.add(dep)
             return empty
         return value

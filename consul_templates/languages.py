@@ -124,12 +124,24 @@ class FilteredStore(Mapping[Dependency, Any]):
 
     store: Mapping[Dependency, Any]
     dropped: frozenset[tuple[Dependency, str, str]] = field(default_factory=frozenset)
+    _filtered: frozenset[Dependency] = field(init=False, repr=False, compare=False, default=frozenset())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_filtered", frozenset(dep for dep, _, _ in self.dropped))
 
     def __getitem__(self, dep: Dependency) -> Any:
         value = self.store[dep]
-        if dep.kind != SERVICE or not self.dropped:
+        if dep not in self._filtered:  # the others keep their identity: the Jinja loop memo's check
             return value
         return tuple(i for i in value if (dep, _id(i), _node(i)) not in self.dropped)
+
+    def get(self, dep: Dependency, default: Any = None) -> Any:  # the hot path of a render: one layer, not three
+        if dep not in self._filtered:
+            return self.store.get(dep, default)
+        try:
+            return self[dep]
+        except KeyError:
+            return default
 
     def __iter__(self) -> Iterator[Dependency]:
         return iter(self.store)

@@ -38,6 +38,7 @@ from consul_templates.languages import (
     UnsafeValue,
     refusal,
 )
+from consul_templates.loopmemo import MEMO_NAME, LoopMemo, plan
 
 __all__ = ["Checked", "Outcome", "RenderError", "Template", "UnsafeValue", "compile_template", "nginx_quote"]
 
@@ -151,7 +152,10 @@ class Template:
         self.env = make_environment(options.search_path or search_path, options.guard,
                                     left=options.left_delimiter, right=options.right_delimiter)
         try:
-            self.compiled = self.env.from_string(text)
+            tree = self.env.parse(text)
+            self.memo = self.env.filters[MEMO_NAME] = LoopMemo(self.env.concat)  # type: ignore[attr-defined]
+            self.memo.blocks = plan(self.env, tree)
+            self.compiled = self.env.from_string(tree)
         except jinja2.TemplateSyntaxError as exc:
             raise RenderError(f"template {name}: syntax error at line {exc.lineno}: {exc.message}") from None
         except RecursionError:
@@ -160,9 +164,19 @@ class Template:
     def render(self, data: RenderInput) -> Outcome:
         reads = Reads()
         functions = make_functions(data.store, reads, data.environ)
+        self.memo.begin(data.store, reads, functions)
         text: str | None = None
         try:
-            text = str(self.compiled.render(functions))
+            text = self._render(functions, reads, data)
+        finally:
+            self.memo.end(complete=text is not None and not reads.missing)
+        if reads.missing or reads.blocked:
+            text = None
+        return Outcome(text, frozenset(reads.used), frozenset(reads.missing), frozenset(reads.blocked))
+
+    def _render(self, functions: dict[str, Any], reads: Reads, data: RenderInput) -> str | None:
+        try:
+            return str(self.compiled.render(functions))
         except UnsafeValue as exc:
             if not reads.missing:  # an incomplete pass: the placeholder data does not count
                 used = frozenset(reads.used)
@@ -174,9 +188,7 @@ class Template:
         except (jinja2.TemplateError, TypeError, ValueError, LookupError, ArithmeticError, AttributeError) as exc:
             if not reads.missing:
                 raise RenderError(f"template {self.name}: {type(exc).__name__}: {exc}", frozenset(reads.used)) from None
-        if reads.missing or reads.blocked:
-            text = None
-        return Outcome(text, frozenset(reads.used), frozenset(reads.missing), frozenset(reads.blocked))
+        return None
 
 
 def compile_template(text: str, name: str, options: CompileOptions) -> Template:

@@ -1,0 +1,129 @@
+"""The loop memo: which loops it takes, and that a memoized render is always the render without it."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consul_templates.functions import KEY, Dependency
+from consul_templates.guards import GUARDS
+from consul_templates.languages import RenderInput, render_guarded
+from consul_templates.loopmemo import LoopMemo
+from consul_templates.render import Template, make_environment
+from consul_templates.watch import Store
+from portside.catalog import Catalog, Instance, ServiceSummary
+from testbed.bulk import EVERY_SERVICE_TEMPLATE
+
+OUTER_NAME = ("{% for s in services() %}{% for i in service(s.name) %}{{ s.name }} {{ i.address }}:{{ i.port }}"
+              "{{ ' ' ~ i.tags|join(',') if i.tags }}\n{% else %}{{ s.name }} none\n{% endfor %}{% endfor %}")
+LOOP_INDEX = ("{% for s in services() %}{{ loop.index }} {% for i in service(s.name, passing_only=False) %}"
+              "{{ i.hostport }}/{{ i.status }} {% endfor %}\n{% endfor %}")
+FREE_NAME = ("{% set w = key_or_default('weight', '1') %}{% for s in services() %}{% for i in service(s.name) %}"
+             "server {{ i.hostport }} weight={{ w }};\n{% endfor %}{% endfor %}")
+KEY_INSIDE = "{% for s in services() %}{{ s.name }}={{ key_or_default('svc/' ~ s.name, 'none') }}\n{% endfor %}"
+TAGGED = ("{% for s in services('a') %}{{ s.name.upper() }}:{% for i in service(s.name, tag='a') %} {{ i.address }}"
+          "{% endfor %}\n{% endfor %}")
+TEMPLATES = [EVERY_SERVICE_TEMPLATE, OUTER_NAME, LOOP_INDEX, FREE_NAME, KEY_INSIDE, TAGGED]
+
+
+class Unmemoized(Template):
+    """The template compiled as written: the reference a memoized render must equal."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name = name
+        self.env = make_environment()
+        self.memo = LoopMemo(self.env.concat)
+        self.compiled = self.env.from_string(text)
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    (EVERY_SERVICE_TEMPLATE, [("s",)]),
+    (LOOP_INDEX, [("i",)]),  # the outer body counts with loop.index: only the inner loop is kept
+    (FREE_NAME, [("s", "w")]),
+    (KEY_INSIDE, [("s",)]),
+    (TAGGED, [("s",)]),
+    ("{% for k, v in [(1, 2)] %}{{ k }}{{ v }}{% endfor %}", [("k", "v")]),
+])
+def test_loops_whose_text_depends_only_on_what_they_read_are_memoized(text: str, names: list[tuple[str, ...]]) -> None:
+    assert [n for _, n in Template("t", text).memo.blocks] == names
+
+
+@pytest.mark.parametrize("body", [
+    "{{ env('HOME') }}",  # the environment is not a store read
+    "{{ [1, 2]|random }}",
+    "{{ [1, 2]|map('random')|list }}",
+    "{{ lipsum(1) }}",
+    "{% set x = s.name %}{{ x }}",
+    "{{ m(s) }}",  # a macro
+    "{{ loop.index }}",
+    "{% include 'other' %}",
+    "{% for t in s.tags recursive %}{{ loop(t) }}{% endfor %}",
+    "{{ c.next() }}",  # a method that may hold state
+    "{{ s.name|nginx_quote }}{{ s|__portside_loop_memo }}",
+])
+def test_loops_that_may_depend_on_anything_else_are_kept_as_written(body: str) -> None:
+    text = ("{% macro m(x) %}{{ x.name }}{% endmacro %}{% set c = cycler(1, 2) %}"
+            "{% for s in services() %}" + body + "{% endfor %}")
+    assert Template("t", text).memo.blocks == []
+
+
+# ---- a memoized render equals the plain one, change after change ------------------------------------------
+ADDRESSES = ["127.0.0.1", "127.0.0.2", "::1", "10.0.0.1;evil", "127.0.0.3"]  # one the nginx guard refuses
+instance = st.tuples(st.sampled_from(ADDRESSES), st.integers(1, 3), st.sampled_from(["passing", "critical"]),
+                     st.sampled_from([(), ("a",), ("a", "b")]))
+step = st.tuples(st.dictionaries(st.sampled_from(["web", "api", "db", "a-b"]),
+                                 st.none() | st.lists(instance, max_size=3), max_size=2),
+                 st.dictionaries(st.sampled_from(["weight", "svc/web", "svc/db"]), st.sampled_from(["1", "2", "x"]),
+                                 max_size=1))
+
+
+def apply(store: Store, change: tuple[dict, dict], index: int) -> None:
+    services, kv = change
+    cat = store.catalogs[None]
+    new = {name: None if spec is None else tuple(
+        Instance(f"{name}-{k}", name, f"n{k}", addr, port, node_address=addr, tags=tags, status=status)
+        for k, (addr, port, status, tags) in enumerate(spec)) for name, spec in services.items()}
+    cat = cat.with_services(new, index)
+    names = {n for n, insts in cat.services.items() if insts}
+    summaries = {n: cat.summaries.get(n) or ServiceSummary(n, tuple(sorted({t for i in cat.services[n]
+                                                                            for t in i.tags})))
+                 for n in sorted(names)}
+    if summaries.keys() != cat.summaries.keys():  # the feed hands out new summaries only when the list moves
+        cat = cat.with_summaries(summaries, index)
+    store.catalogs[None] = cat
+    for key, value in kv.items():
+        store.put(Dependency(KEY, key), value)
+
+
+def outcome(renderer: Template, store: Store) -> tuple:
+    try:
+        out = render_guarded(renderer, RenderInput(store, {}), GUARDS["nginx"])
+    except Exception as exc:  # noqa: BLE001 - the same failure is as good an answer as the same text
+        return ("error", type(exc).__name__, str(exc))
+    return out.text, out.used, out.missing, out.blocked, [d.describe() for d in out.dropped]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(TEMPLATES), st.lists(step, min_size=1, max_size=6))
+def test_a_memoized_render_equals_the_plain_render_after_every_change(text: str, steps: list) -> None:
+    store = Store()
+    store.catalogs[None] = Catalog(datacenter="dc1")
+    memoized, plain = Template("t", text), Unmemoized("t", text)
+    for index, change in enumerate(steps, start=1):
+        apply(store, change, index)
+        assert outcome(memoized, store) == outcome(plain, store)
+
+
+def test_one_changed_service_renders_one_body_again() -> None:
+    store = Store()
+    store.catalogs[None] = Catalog(datacenter="dc1")
+    apply(store, ({f"s{n}": [("127.0.0.1", n % 3 + 1, "passing", ())] for n in range(50)}, {}), 1)
+    t = Template("t", EVERY_SERVICE_TEMPLATE)
+    first = outcome(t, store)
+    assert (t.memo.hits, t.memo.misses) == (0, 50)
+    apply(store, ({"s7": [("127.0.0.2", 9, "passing", ())]}, {}), 2)
+    second = outcome(t, store)
+    assert (t.memo.hits, t.memo.misses) == (49, 51)
+    assert second == outcome(Unmemoized("t", EVERY_SERVICE_TEMPLATE), store) != first
+    assert "upstream s7 {\n    server 127.0.0.2:9;\n}" in second[0]
