@@ -114,6 +114,14 @@ class Dependency:
     dc: str | None = None
     passing: bool = False
     status: tuple[str, ...] = ()  # consul-template's status filter; empty: ("passing",) or ("any",) by `passing`
+    # computed once: every render, watch sync and store read hashes thousands of these
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.kind, self.name, self.tag, self.dc, self.passing, self.status)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def filters(self) -> tuple[str, ...]:
