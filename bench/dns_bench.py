@@ -156,6 +156,47 @@ def one_run(ports: dict[str, int], qfile: str, args: argparse.Namespace) -> dict
     return results
 
 
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the process has used."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def equal_rates(ports: dict[str, int], pids: dict[str, int], qfile: str,
+                args: argparse.Namespace) -> dict[int, dict[str, dict[str, float]]]:
+    """Every server at the same offered rates, in alternating segments: p50/p99 and the server's CPU per query.
+    Separates what a server's code costs from where the machine itself starts queueing."""
+    out: dict[int, dict[str, dict[str, float]]] = {}
+    group = ["ours", "ceiling", "replay"]  # the replaying ceiling runs whatever --only says
+    for rate in args.equal_rates:
+        samples: dict[str, list[float]] = {name: [] for name in group}
+        cpu = dict.fromkeys(group, 0.0)
+        for seg in range(args.segments):
+            for name in group if seg % 2 == 0 else group[::-1]:
+                time.sleep(0.5)
+                before = server_cpu(pids[name])
+                lat = dnsperf(ports[name], qfile, args.latency_duration / args.segments, args.clients, qps=rate,
+                              verbose=True, nice=args.priority)
+                cpu[name] += server_cpu(pids[name]) - before
+                samples[name] += lat.pop("samples", [])  # type: ignore[arg-type]
+        out[rate] = {name: {**percentiles(samples[name]), "cpu_us": 1e6 * cpu[name] / max(len(samples[name]), 1)}
+                     for name in group}
+    return out
+
+
+def print_equal_rates(table: dict[int, dict[str, dict[str, float]]]) -> None:
+    if not table:
+        return
+    print(f"\nsame offered rate for every server: {'rate':>7} {'server':<8} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'CPU us/query':>13} {'p99 / ceiling':>14}")
+    for rate, by_server in table.items():
+        ceil = by_server.get("ceiling", {}).get("p99_ms", 0)
+        for name, r in by_server.items():
+            print(f"{'':>35} {rate:>7} {name:<8} {r.get('p50_ms', 0):>7.3f} {r.get('p99_ms', 0):>7.3f} "
+                  f"{r['cpu_us']:>13.2f} {r.get('p99_ms', 0) / max(ceil, 1e-9):>13.2f}x", flush=True)
+
+
 def print_run(n: int, results: dict[str, dict[str, float]]) -> None:
     print(f"run {n}: {'server':<9} {'max qps':>9} {'mean ms':>8} {'lost':>6}   {'@half qps':>9} {'p50 ms':>7} "
           f"{'p99 ms':>7}")
@@ -186,7 +227,8 @@ def print_ratios(runs: list[dict[str, dict[str, float]]]) -> None:
         print("replaying ceiling (ours' replies, no code) p99 / ceiling p99: " + " ".join(f"{x:.2f}" for x in ratios))
 
 
-def json_rows(runs: list[dict[str, dict[str, float]]]) -> list[dict]:
+def json_rows(runs: list[dict[str, dict[str, float]]],
+              same: dict[int, dict[str, dict[str, float]]] | None = None) -> list[dict]:
     """Medians over the runs: ours vs Consul's DNS (the anchor); the bare responder is in the note."""
     def med(name: str, key: str) -> float | None:
         values = sorted(r[name][key] for r in runs if name in r and key in r[name])
@@ -198,7 +240,13 @@ def json_rows(runs: list[dict[str, dict[str, float]]]) -> list[dict]:
     return [row("DNS max qps (A+SRV)", size, med("ours", "qps"), med("consul", "qps"), "queries/s", "Consul DNS",
                 ceiling),
             row("DNS p99 at half of own max qps", size, med("ours", "half_p99_ms"), med("consul", "half_p99_ms"), "ms",
-                "Consul DNS", ceiling)]
+                "Consul DNS", ceiling),
+            *(row(f"DNS p99 at {rate} qps, every server at this rate", size, r["ours"].get("p99_ms"),
+                  r["ceiling"].get("p99_ms"), "ms", "bare uvloop responder",
+                  f"CPU per query: ours {r['ours']['cpu_us']:.1f} us, bare {r['ceiling']['cpu_us']:.1f} us"
+                  + (f"; bare replaying our replies: p99 {r['replay'].get('p99_ms', 0):.3f} ms, "
+                     f"{r['replay']['cpu_us']:.1f} us" if "replay" in r else ""))
+              for rate, r in (same or {}).items() if {"ours", "ceiling"} <= r.keys())]
 
 
 def main() -> int:
@@ -211,6 +259,10 @@ def main() -> int:
     ap.add_argument("--priority", type=int, default=-10 if os.geteuid() == 0 else 0,
                     help="autogroup nice of the measured processes (root; 0: leave as is)")
     ap.add_argument("--only", choices=SERVERS, action="append")
+    ap.add_argument("--equal-rates", type=lambda text: [int(x) for x in text.split(",") if x],
+                    default=[30000, 50000, 70000],
+                    help="after the runs, ours and both ceilings at each of these offered qps (comma-separated; empty: "
+                    "none), with each one's CPU per query")
     add_json_option(ap)
     args = ap.parse_args()
     args.only = args.only or list(SERVERS[:3])
@@ -230,7 +282,10 @@ def main() -> int:
             runs.append(one_run(ports, qfile, args))
             print_run(n, runs[-1])
         print_ratios(runs)
-        write_rows(args.json, json_rows(runs))
+        pids = {name: p.pid for name, p in zip(("ours", "ceiling", "replay"), procs, strict=True)}
+        same = equal_rates(ports, pids, qfile, args)
+        print_equal_rates(same)
+        write_rows(args.json, json_rows(runs, same))
         return 0
     finally:
         for p in procs:

@@ -45,8 +45,10 @@ class Step:
 # (the floors add up to less than the default budget).
 STEPS = (
     Step("dns_worst_packet", "dns_worst_packet.py", (), (), 20, 90),
-    Step("dns_bench", "dns_bench.py", ("--runs", "1", "--duration", "5", "--latency-duration", "4", "--segments", "2"),
-         ("--runs", "1", "--duration", "2", "--latency-duration", "2", "--segments", "2"), 90, 150),
+    Step("dns_bench", "dns_bench.py", ("--runs", "1", "--duration", "5", "--latency-duration", "4", "--segments", "2",
+                                       "--equal-rates", "50000"),
+         ("--runs", "1", "--duration", "2", "--latency-duration", "2", "--segments", "2", "--equal-rates", ""),
+         90, 170),
     Step("dns_tail", "dns_tail.py", ("--duration", "4"), ("--duration", "2"), 40, 90),
     Step("render_latency", "render_latency.py", ("--changes", "10", "--services", "1000", "--once-runs", "1"),
          ("--changes", "3", "--services", "100", "--once-runs", "1"), 60, 240),
