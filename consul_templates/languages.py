@@ -135,6 +135,11 @@ class FilteredStore(Mapping[Dependency, Any]):
             return value
         return tuple(i for i in value if (dep, _id(i), _node(i)) not in self.dropped)
 
+    @property
+    def fast(self) -> Mapping[Dependency, Any]:
+        """The same values with one layer less: the store itself while nothing is filtered out."""
+        return self if self._filtered else self.store
+
     def get(self, dep: Dependency, default: Any = None) -> Any:  # the hot path of a render: one layer, not three
         if dep not in self._filtered:
             return self.store.get(dep, default)

@@ -38,7 +38,7 @@ from consul_templates.languages import (
     UnsafeValue,
     refusal,
 )
-from consul_templates.loopmemo import MEMO_NAME, LoopMemo, plan
+from consul_templates.loopmemo import MEMO_LOOP_NAME, MEMO_NAME, LoopMemo, plan
 
 __all__ = ["Checked", "Outcome", "RenderError", "Template", "UnsafeValue", "compile_template", "nginx_quote"]
 
@@ -154,6 +154,7 @@ class Template:
         try:
             tree = self.env.parse(text)
             self.memo = self.env.filters[MEMO_NAME] = LoopMemo(self.env.concat)  # type: ignore[attr-defined]
+            self.env.filters[MEMO_LOOP_NAME] = self.memo.loop
             self.memo.blocks = plan(self.env, tree)
             self.compiled = self.env.from_string(tree)
         except jinja2.TemplateSyntaxError as exc:

@@ -59,6 +59,7 @@ class Store(Mapping[Dependency, Any]):
         self._data: dict[Dependency, Any] = {}
         self.catalogs: dict[str | None, Catalog] = {}
         self._views: dict[Dependency, tuple[object, Any]] = {}  # dep -> (the catalog part it was made of, view)
+        self._catalog_puts = False  # whether a catalog dependency was ever put explicitly (tests, --once)
 
     def __getitem__(self, dep: Dependency) -> Any:
         if not dep.from_catalog or dep in self._data:  # a value put explicitly (tests, --once snapshots) wins
@@ -72,7 +73,13 @@ class Store(Mapping[Dependency, Any]):
         self._views[dep] = (source, value)
         return value
 
-    def get(self, dep: Dependency, default: Any = None) -> Any:  # Mapping's get, without its try/except layers
+    def get(self, dep: Dependency, default: Any = None) -> Any:
+        # __getitem__'s catalog path inlined: a render over the catalog asks this once per service and change
+        catalog = self.catalogs.get(dep.dc)
+        if catalog is not None and dep.from_catalog and (not self._catalog_puts or dep not in self._data):
+            memo = self._views.get(dep)
+            if memo is not None and memo[0] is dep.source(catalog):
+                return memo[1]
         try:
             return self[dep]
         except KeyError:
@@ -86,6 +93,7 @@ class Store(Mapping[Dependency, Any]):
 
     def put(self, dep: Dependency, value: Any) -> bool:
         """Store a new value; True when it differs from what was there (or nothing was)."""
+        self._catalog_puts = self._catalog_puts or dep.from_catalog
         if dep in self._data and self._data[dep] == value:
             return False
         self._data[dep] = value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 from consul_templates.functions import KEY, Dependency
 from consul_templates.guards import GUARDS
 from consul_templates.languages import RenderInput, render_guarded
-from consul_templates.loopmemo import LoopMemo
+from consul_templates.loopmemo import MEMO_LOOP_NAME, MEMO_NAME, LoopMemo, plan
 from consul_templates.render import Template, make_environment
 from consul_templates.watch import Store
 from portside.catalog import Catalog, Instance, ServiceSummary
@@ -24,7 +26,9 @@ FREE_NAME = ("{% set w = key_or_default('weight', '1') %}{% for s in services() 
 KEY_INSIDE = "{% for s in services() %}{{ s.name }}={{ key_or_default('svc/' ~ s.name, 'none') }}\n{% endfor %}"
 TAGGED = ("{% for s in services('a') %}{{ s.name.upper() }}:{% for i in service(s.name, tag='a') %} {{ i.address }}"
           "{% endfor %}\n{% endfor %}")
-TEMPLATES = [EVERY_SERVICE_TEMPLATE, OUTER_NAME, LOOP_INDEX, FREE_NAME, KEY_INSIDE, TAGGED]
+FILTERED = ("{% for s in services() if s.name != 'db' %}{% for i in service(s.name) %}{{ i.port }},{% endfor %}"
+            "{% else %}no services{% endfor %}")
+TEMPLATES = [EVERY_SERVICE_TEMPLATE, OUTER_NAME, LOOP_INDEX, FREE_NAME, KEY_INSIDE, TAGGED, FILTERED]
 
 
 class Unmemoized(Template):
@@ -44,9 +48,30 @@ class Unmemoized(Template):
     (KEY_INSIDE, [("s",)]),
     (TAGGED, [("s",)]),
     ("{% for k, v in [(1, 2)] %}{{ k }}{{ v }}{% endfor %}", [("k", "v")]),
+    (FILTERED, [("s",)]),
 ])
 def test_loops_whose_text_depends_only_on_what_they_read_are_memoized(text: str, names: list[tuple[str, ...]]) -> None:
     assert [n for _, n in Template("t", text).memo.blocks] == names
+
+
+@pytest.mark.parametrize(("text", "whole"), [
+    (EVERY_SERVICE_TEMPLATE, True),  # one loop variable, no else, no condition: the memo runs the whole loop
+    (FILTERED, False),  # a condition and an else: Jinja runs the loop, the memo each iteration
+    (LOOP_INDEX, True),  # the inner loop, inside one that counts with loop.index (run by Jinja)
+    ("{% for k, v in [(1, 2)] %}{{ k }}{{ v }}{% endfor %}", False),  # two loop variables
+])
+def test_a_plain_loop_is_handed_to_the_memo_whole(text: str, whole: bool) -> None:
+    t = Template("t", text)
+    source = t.env.compile(t.env.parse(text), raw=True)  # as written: the plan rewrites a parsed tree
+    planned = t.env.compile(_planned(t, text), raw=True)
+    assert MEMO_LOOP_NAME not in source
+    assert (MEMO_LOOP_NAME in planned) is whole and (MEMO_NAME + "'" in planned) is not whole
+
+
+def _planned(t: Template, text: str) -> Any:
+    tree = t.env.parse(text)
+    plan(t.env, tree)
+    return tree
 
 
 @pytest.mark.parametrize("body", [
