@@ -219,7 +219,7 @@ class Runner:
             text = self._render(st)
             if text is not None:
                 staged.append((st, text.encode()))
-        self.watches.sync(d for st in self.states for d in st.used)
+        self.watches.sync(frozenset().union(*(st.used for st in self.states)))  # set unions: no hashing again
         self.metrics.watches.set(len(self.watches))
         if self.dry:
             for st, content in staged:
@@ -291,8 +291,9 @@ class Runner:
 
     async def _install(self, st: TemplateState, content: bytes) -> Installed | None:
         name = st.spec.name
-        digest = hashlib.sha256(content).digest()
-        if digest == st.failed_digest:
+        # hashed only while a refused candidate is remembered (2 MB of nginx config costs ~3 ms to hash)
+        digest = hashlib.sha256(content).digest() if st.failed_digest is not None else None
+        if digest is not None and digest == st.failed_digest:
             log.debug("template %s: same candidate as the one that failed its check; not retried", name)
             st.done = True
             return None
@@ -308,7 +309,7 @@ class Runner:
             log.info("template %s: wrote %s (%d bytes)", name, st.spec.destination, len(content))
             return item
         if item.status == CHECK_FAILED:
-            st.failed_digest = digest
+            st.failed_digest = digest or hashlib.sha256(content).digest()
             self._fail(st, "check_failures", f"template {name}: candidate refused, {st.spec.destination} kept: "
                        f"{item.detail}")
             return None
