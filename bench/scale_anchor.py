@@ -27,13 +27,25 @@ def consul_dns_count(agent: engines.ConsulAgent, name: str) -> int:
     return sum(len(rrset) for rrset in dns.query.tcp(q, "127.0.0.1", port=agent.ports["dns"], timeout=2).answer)
 
 
+_COUNTED: dict[tuple[Path, str], tuple[tuple[int, int, int], int]] = {}
+
+
 def upstream_count(path: Path, name: str) -> int:
-    """Instances the nginx upstream `name` in the file at `path` lists (-1: no such file or upstream)."""
+    """Instances the nginx upstream `name` in the file at `path` lists (-1: no such file or upstream).
+    Read again only when the file changed (both tools replace it by rename: a new inode): at 5,000 services it
+    is 2 MB, and reading and searching it on every poll took the daemons' CPU and several ms per poll."""
     try:
+        st = path.stat()
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        known = _COUNTED.get((path, name))
+        if known is not None and known[0] == stamp:
+            return known[1]
         m = re.search(rf"upstream {name} {{\n(.*?)}}", path.read_text(), re.S)
     except FileNotFoundError:
         return -1
-    return m.group(1).count("server 127.1.") if m else -1
+    count = m.group(1).count("server 127.1.") if m else -1
+    _COUNTED[(path, name)] = (stamp, count)
+    return count
 
 
 class Anchor:
