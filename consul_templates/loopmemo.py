@@ -23,7 +23,8 @@ from typing import Any
 import jinja2
 from jinja2 import nodes
 
-from consul_templates.functions import ABSENT
+from consul_templates.functions import ABSENT, Instance, KeyPair, Node, ServiceSummary
+from portside.catalog import Check, FrozenMap
 
 MEMO_NAME = "__portside_loop_memo"
 MEMO_LOOP_NAME = "__portside_loop_memo_all"
@@ -159,6 +160,20 @@ def _memoized(env: jinja2.Environment, loop: nodes.For, names: tuple[str, ...], 
 
 
 # reads, text, the arguments (kept alive), the dependencies read (a set: adding it to another rehashes nothing)
+# Values an iteration may be keyed on by identity: they cannot change while alive. A namespace(), a cycler or an
+# outer `loop` can (`{% set ns.c = ns.c + 1 %}` between iterations): an iteration given one is rendered, not kept.
+_FROZEN = frozenset({str, int, float, bool, type(None), Instance, ServiceSummary, Node, KeyPair, Check, FrozenMap})
+
+
+def _immutable(value: Any, depth: int = 0) -> bool:
+    kind = type(value)
+    if kind in _FROZEN:
+        return True
+    if kind is tuple or kind is frozenset:
+        return depth < 4 and all(_immutable(v, depth + 1) for v in value)
+    return isinstance(value, str | int | float)  # their subclasses (Checked, Markup) are as immutable
+
+
 Entry = tuple[tuple[tuple[Any, Any], ...], str, tuple[Any, ...], frozenset[Any]]
 
 
@@ -188,6 +203,9 @@ class LoopMemo:
         self.store, self.reads, self.context = {}, None, {}
 
     def __call__(self, block: int, *args: Any) -> str:
+        if not all(map(_immutable, args)):
+            self.misses += 1
+            return self._render(block, args)[0]
         # An entry keeps its arguments alive, so an entry found under their ids was made for these very objects.
         key = (block, *map(id, args))
         entry = self.now.get(key) or self.before.get(key)
@@ -213,9 +231,14 @@ class LoopMemo:
         same steps, inlined: this runs once per service of a template over the catalog, on every change."""
         now, before, get, used, outer = self.now, self.before, self.store.get, self.reads.used, self.reads.trail
         free_ids = tuple(map(id, free))
+        if not all(map(_immutable, free)):
+            return self.concat([self(block, item, *free) for item in items])
         parts = []
         hits = 0
         for item in items:
+            if type(item) not in _FROZEN and not _immutable(item):
+                parts.append(self(block, item, *free))
+                continue
             key = (block, id(item), *free_ids)
             entry = now.get(key) or before.get(key)
             if entry is not None:

@@ -140,6 +140,27 @@ def test_a_memoized_render_equals_the_plain_render_after_every_change(text: str,
         assert outcome(memoized, store) == outcome(plain, store)
 
 
+@pytest.mark.parametrize("text", [
+    # a namespace the outer loop counts with, read by an inner loop over the same item each time
+    "{% set ns = namespace(c=0) %}{% for s in services() %}{% set ns.c = ns.c + 1 %}"
+    "{% for x in [1] %}{{ ns.c }} {% endfor %}{% endfor %}",
+    "{% for s in services() %}{% set outer = loop %}{% for x in [1] %}{{ outer.index }} {% endfor %}{% endfor %}",
+    "{% set c = cycler('a', 'b') %}{% for s in services() %}{{ c.next() }}{% for x in [1] %}{{ c.current }}"
+    "{% endfor %}{% endfor %}",
+    "{% set ns = namespace(c=0) %}{% for s in services() %}{% set ns.c = ns.c + 1 %}"
+    "{% for x in [(1, ns)] %}{{ x[1].c }} {% endfor %}{% endfor %}",  # the mutable one inside an item
+])
+def test_an_iteration_given_something_that_changes_while_alive_is_rendered_each_time(text: str) -> None:
+    store = Store()
+    store.catalogs[None] = Catalog(datacenter="dc1")
+    apply(store, ({"web": [("127.0.0.1", 1, "passing", ())], "api": [("127.0.0.1", 1, "passing", ())],
+                   "db": [("127.0.0.1", 1, "passing", ())]}, {}), 1)
+    memoized = Template("t", text)
+    assert memoized.memo.blocks  # the inner loop is memoized: only its arguments decide
+    assert outcome(memoized, store) == outcome(Unmemoized("t", text), store)
+    assert outcome(memoized, store) == outcome(Unmemoized("t", text), store)
+
+
 def test_one_changed_service_renders_one_body_again() -> None:
     store = Store()
     store.catalogs[None] = Catalog(datacenter="dc1")
