@@ -2,8 +2,8 @@
 
 A template over a whole catalog (`for s in services()` with `service(s.name)` inside) renders every instance on
 every change, though one change moves one service: at 5,000 services x 10 instances that is ~100 ms of Python
-per change. Both tools we measure against render whole files too; this keeps the whole-file contract (the
-output is exactly what a full render gives) and skips the work whose inputs are unchanged.
+per change. This keeps the whole-file contract (the file is still written whole, and is exactly what a full
+render gives) and skips the work whose inputs are unchanged.
 
 `plan()` rewrites, at compile time, each loop whose body is provably a function of its inputs: the loop
 variables, the outer variables it names, and what it reads through the store functions (`service`, `key`,
@@ -12,7 +12,9 @@ with what it read: the store value of each dependency, by identity (the store ha
 value until that dependency changes). A later iteration with the same inputs whose reads all return the same
 values gets the kept text. Anything that could make the text depend on something else keeps the loop as it
 is: `loop`, `{% set %}`, macros, includes, calls other than the store functions and a list of pure ones,
-filters or tests outside Jinja's pure built-ins and ours.
+filters or tests outside Jinja's pure built-ins and ours. At run time an iteration is kept only when its inputs
+cannot change while alive (strings, numbers, the catalog's frozen values, tuples of them): a `namespace()` or an
+outer loop object passed in is rendered every time.
 """
 
 from __future__ import annotations
