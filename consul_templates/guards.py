@@ -10,7 +10,7 @@ so each template has a `syntax` and its guard refuses exactly what could change 
 | `nginx`   | whitespace, control characters, `; { } ' " # \\ $` (nginx expands `$name` variables) |
 | `haproxy` | whitespace, control characters, `# ' " \\ $ %` and `{ }` (anonymous ACLs)            |
 | `json`    | control characters, `"` and `\\` (a value can never leave the JSON string it sits in) |
-| `yaml`    | control characters and line breaks, `" ' \\ #`, `: `, a leading indicator character  |
+| `yaml`    | control characters and line breaks, `" ' \\ #`, `: `, a leading indicator character, `<<` |
 | `env`     | control characters (a newline starts a new variable), `" ' \\ $ #` and a backquote    |
 | `none`    | nothing (the template author vouches for every value)                                |
 
@@ -41,6 +41,7 @@ class Guard:
     starts: tuple[str, ...] = ()  # prefixes refused
     phrases: tuple[str, ...] = ()  # substrings refused anywhere (besides `pattern`)
     trailing: str = ""  # characters refused at the end of a value
+    whole: tuple[str, ...] = ()  # values refused as they are (blanks at the edges aside)
 
     def reason(self, text: str) -> str | None:
         if self.pattern is not None and self.pattern.search(text):
@@ -51,6 +52,8 @@ class Guard:
         for prefix in self.starts:
             if core.startswith(prefix) or core == prefix.strip():
                 return f"starts with {prefix!r}, which has a meaning at the start of a {self.name} value"
+        if core in self.whole:
+            return f"is {core!r}, which {self.name} reads as syntax, not as a value"
         if self.trailing and core[-1:] and core[-1] in self.trailing:
             return f"ends with {core[-1]!r}, which has a meaning at the end of a {self.name} value"
         for phrase in self.phrases:
@@ -66,7 +69,7 @@ GUARDS: dict[str, Guard] = {
     "json": Guard("json", re.compile(rf"[\"\\{_CONTROL}]"), "\" \\, control"),
     "yaml": Guard("yaml", re.compile(rf"[\"'\\#{_CONTROL}\t]"), "\" ' \\ #, tab, line break, control",
                   leading=",[]{}#&*!|>'\"%@`", starts=("- ", "? ", ": ", "= ", "---", "..."), phrases=(": ",),
-                  trailing=":"),
+                  trailing=":", whole=("<<",)),  # YAML 1.1's merge key: a plain `<<` is no string to pyyaml
     "env": Guard("env", re.compile(rf"[\"'\\$#`{_CONTROL}]"), "\" ' \\ $ # `, line break, control"),
     "none": Guard("none", None, ""),
 }
