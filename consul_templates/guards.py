@@ -10,7 +10,8 @@ so each template has a `syntax` and its guard refuses exactly what could change 
 | `nginx`   | whitespace, control characters, `; { } ' " # \\ $` (nginx expands `$name` variables) |
 | `haproxy` | whitespace, control characters, `# ' " \\ $ %` and `{ }` (anonymous ACLs)            |
 | `json`    | control characters, `"` and `\\` (a value can never leave the JSON string it sits in) |
-| `yaml`    | control characters and line breaks, `" ' \\ #`, `: `, a leading indicator character, `<<` |
+| `yaml`    | control characters and line breaks, `" ' \\ #`, `: `, a leading indicator character; `<<`, `=` and   |
+|           | dates or times that do not exist (YAML 1.1 reads them as syntax or refuses the file)  |
 | `env`     | control characters (a newline starts a new variable), `" ' \\ $ #` and a backquote    |
 | `none`    | nothing (the template author vouches for every value)                                |
 
@@ -21,8 +22,11 @@ are not checked again. Numbers and booleans are always safe; None is refused (a 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePath
+
+import yaml
 
 # YAML 1.1 (pyyaml) also breaks lines on NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR and refuses a whole file
 # holding a C1 control, a surrogate or U+FFFE/U+FFFF; nginx and HAProxy do not care, but a value carrying one is
@@ -41,7 +45,7 @@ class Guard:
     starts: tuple[str, ...] = ()  # prefixes refused
     phrases: tuple[str, ...] = ()  # substrings refused anywhere (besides `pattern`)
     trailing: str = ""  # characters refused at the end of a value
-    whole: tuple[str, ...] = ()  # values refused as they are (blanks at the edges aside)
+    plain: Callable[[str], str | None] | None = None  # a last say on the value (blanks at the edges aside)
 
     def reason(self, text: str) -> str | None:
         if self.pattern is not None and self.pattern.search(text):
@@ -52,14 +56,30 @@ class Guard:
         for prefix in self.starts:
             if core.startswith(prefix) or core == prefix.strip():
                 return f"starts with {prefix!r}, which has a meaning at the start of a {self.name} value"
-        if core in self.whole:
-            return f"is {core!r}, which {self.name} reads as syntax, not as a value"
         if self.trailing and core[-1:] and core[-1] in self.trailing:
             return f"ends with {core[-1]!r}, which has a meaning at the end of a {self.name} value"
         for phrase in self.phrases:
             if phrase in text:
                 return f"contains {phrase!r}, which changes {self.name} structure"
-        return None
+        return self.plain(core) if self.plain is not None else None
+
+
+_RESOLVER = yaml.resolver.Resolver()
+_YAML_SYNTAX = {"tag:yaml.org,2002:merge": "<< (the merge key)", "tag:yaml.org,2002:value": "= (the value key)"}
+
+
+def _yaml_plain(core: str) -> str | None:
+    """What YAML 1.1 (pyyaml) makes of the value as a plain scalar: a few forms are syntax, not strings, and a
+    date or time that does not exist makes safe_load refuse the whole file."""
+    tag = _RESOLVER.resolve(yaml.ScalarNode, core, (True, False))
+    if tag in _YAML_SYNTAX:
+        return f"reads as YAML syntax, {_YAML_SYNTAX[tag]}, not as a value"
+    if tag == "tag:yaml.org,2002:timestamp":
+        try:
+            yaml.safe_load(core)
+        except (ValueError, yaml.YAMLError):
+            return "reads as a YAML date or time that does not exist: no YAML reader would load the file"
+    return None
 
 
 GUARDS: dict[str, Guard] = {
@@ -69,7 +89,7 @@ GUARDS: dict[str, Guard] = {
     "json": Guard("json", re.compile(rf"[\"\\{_CONTROL}]"), "\" \\, control"),
     "yaml": Guard("yaml", re.compile(rf"[\"'\\#{_CONTROL}\t]"), "\" ' \\ #, tab, line break, control",
                   leading=",[]{}#&*!|>'\"%@`", starts=("- ", "? ", ": ", "= ", "---", "..."), phrases=(": ",),
-                  trailing=":", whole=("<<",)),  # YAML 1.1's merge key: a plain `<<` is no string to pyyaml
+                  trailing=":", plain=_yaml_plain),
     "env": Guard("env", re.compile(rf"[\"'\\$#`{_CONTROL}]"), "\" ' \\ $ # `, line break, control"),
     "none": Guard("none", None, ""),
 }

@@ -59,6 +59,7 @@ def test_json_encoder_takes_any_value(value: str) -> None:
 @settings(max_examples=500, deadline=None)
 @given(values)
 @example("<<")  # YAML 1.1's merge key: pyyaml's safe_load refuses the whole document
+@example("2001-02-30")  # a date that does not exist: the same
 def test_yaml_values_keep_the_document_shape(value: str) -> None:
     text = "a: {{ key('v') }}\nb: \"{{ key('v') }}\"\nc: '{{ key('v') }}'\nd: 1\n"
     out = render(text, value, "yaml")
@@ -71,9 +72,15 @@ def test_yaml_values_keep_the_document_shape(value: str) -> None:
     assert not isinstance(doc["a"], dict | list)  # a plain scalar stays a scalar (it may be typed: 1, true, null)
 
 
+def test_yaml_dates_that_exist_and_plain_strings_pass() -> None:
+    for value in ("2001-02-28", "2001-12-14 21:59:43.10 -5", "<<x", "a=b", "1.0", "true", "~"):
+        assert GUARDS["yaml"].reason(value) is None, value
+
+
 @pytest.mark.parametrize(("syntax", "value"), [
     ("json", "say \"hi\"\nnow"), ("yaml", "key: value"), ("yaml", "|"), ("yaml", "- item"), ("yaml", "a #b"),
-    ("yaml", "<<"), ("yaml", " << "),
+    ("yaml", "<<"), ("yaml", " << "), ("yaml", "="), ("yaml", "2001-13-45"), ("yaml", "2001-02-30"),
+    ("yaml", "2001-01-01 99:99:99"),
     ("env", "a\nB=2"), ("env", "$HOME"), ("env", "a'b"), ("haproxy", "a b"), ("haproxy", "%[src]"),
     ("haproxy", "x\n  server evil 198.18.0.9:80"), ("nginx", "$http_x_forward_to"), ("nginx", "a;b"),
 ])
