@@ -5,6 +5,8 @@ templates read are followed with a blocking query each while they fit the connec
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,19 @@ def lines(path: Path) -> list[str]:
     return path.read_text().split("|")[:-1]
 
 
+@contextlib.asynccontextmanager
+async def running(consul: FakeConsul, dest: Path, contents: str) -> AsyncIterator[Runner]:
+    """A runner with one template, running until the block ends."""
+    runner = Runner(Config(templates=(TemplateSpec(destination=dest, contents=contents),)), consul)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        yield runner
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
 async def until(pred: Any, timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while not pred():
@@ -29,10 +44,7 @@ async def until(pred: Any, timeout: float = 10.0) -> None:
 async def test_template_over_every_service_from_the_feed(tmp_path: Path) -> None:
     consul = FakeConsul(services=200)
     dest = tmp_path / "all.conf"
-    runner = Runner(Config(templates=(TemplateSpec(destination=dest, contents=EVERY),)), consul)  # type: ignore[arg-type]
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run(stop))
-    try:
+    async with running(consul, dest, EVERY) as runner:
         await until(dest.exists)
         assert len(lines(dest)) == 200 and "svc7: svc7-0 svc7-1" in lines(dest)
         assert "svc101: svc101-1 svc101-0" in lines(dest)  # by node (n0, n1), then ID
@@ -46,9 +58,6 @@ async def test_template_over_every_service_from_the_feed(tmp_path: Path) -> None
         await until(lambda: "svc7: svc7-0" in lines(dest))
         assert [p for p in consul.reads if p.startswith("/v1/health/service/")] == ["/v1/health/service/svc7"]
         assert consul.peak <= runner.watches.pool.size
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 5)
 
 
 async def test_nothing_is_written_while_the_feed_cannot_sync(tmp_path: Path) -> None:
@@ -76,13 +85,8 @@ async def test_a_followed_service_changes_in_one_round_trip(tmp_path: Path) -> N
     catalog-wide wake-up; once no template reads it, the feed serves it again."""
     consul = FakeConsul(services=5)
     dest = tmp_path / "one.conf"
-    runner = Runner(Config(templates=(TemplateSpec(destination=dest, contents=ONE),)), consul)  # type: ignore[arg-type]
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run(stop))
-    try:
-        await until(lambda: dest.exists() and "svc1-1=passing" in dest.read_text())
-        feed = runner.watches.feeds[None]
-        await until(lambda: feed.followed.answered == {"svc1"})
+    async with running(consul, dest, ONE) as runner:
+        feed = await _followed_svc1(runner, dest)
         assert len(runner.watches) == 4 + 1
         reads = len(consul.reads)
         consul.set_status("svc1-1", "critical")
@@ -92,9 +96,6 @@ async def test_a_followed_service_changes_in_one_round_trip(tmp_path: Path) -> N
         assert feed.stats["followed_answers"] >= 2
         runner.watches.sync({Dependency(SERVICE, "svc2")})  # templates read another: svc1 handed back to the feed
         assert feed.followed.names == {"svc2"} and len(runner.watches) == 4 + 1
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 5)
 
 
 async def test_an_older_read_never_overwrites_a_followed_answer() -> None:
@@ -128,12 +129,8 @@ async def test_an_older_read_never_overwrites_a_followed_answer() -> None:
 async def test_a_render_that_reads_the_same_set_sets_nothing_up_again_unless_a_follow_was_lost(tmp_path: Path) -> None:
     """Every render hands the watches what it read; the same set again is a no-op (at 5,000 services the full
     pass cost ~10 ms per change), except that a followed service whose query died is followed again."""
-    consul = FakeConsul(services=5)
     dest = tmp_path / "one.conf"
-    runner = Runner(Config(templates=(TemplateSpec(destination=dest, contents=ONE),)), consul)  # type: ignore[arg-type]
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run(stop))
-    try:
+    async with running(FakeConsul(services=5), dest, ONE) as runner:
         feed = await _followed_svc1(runner, dest)
         passes: list[int] = []
         real = runner.watches._sync_followed
@@ -151,9 +148,6 @@ async def test_a_render_that_reads_the_same_set_sets_nothing_up_again_unless_a_f
         assert len(passes) == 1 and feed.followed.names == {"svc1"}
         runner.watches.sync(wanted)
         assert len(passes) == 1
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 5)
 
 
 async def _followed_svc1(runner: Runner, dest: Path) -> Any:
