@@ -1,42 +1,75 @@
 """Replies to UDP queries seen before, by the query's bytes after the ID: a repeated question (the normal case:
 clients ask the same few names again and again) costs one dict lookup and one concatenation instead of the
-fast path's parsing, slicing and joining (bench: 1.65 us -> ~0.5 us per query; the bare responder's work is
-0.25 us). Rotation is kept exactly: an entry holds one reply per rotation offset, filled as the offsets come up,
-and shares the name's rotation counter with the uncached path, so every spelling of a name (0x20 case, with
-or without EDNS) still advances one counter.
+fast path's parsing, slicing and joining. Rotation is kept exactly: an entry holds one reply per rotation
+offset, filled as the offsets come up, and shares the name's rotation counter with the uncached path, so every
+spelling of a name (0x20 case, with or without EDNS) still advances one counter.
+
+A hit is the UDP protocol's whole work per packet, so it counts without a dict update: each entry holds the
+counting cell of its (qtype, truncated) pair, and `counted()` adds the cells up when metrics are read. An
+offset whose reply would land in another cell than its entry's (the TC bit differs) is never cached.
 
 Bounded: an answer of more than MAX_RECORDS records is not cached (its replies would be large and many), and the
 whole cache is dropped past MAX_ENTRIES entries or MAX_BYTES of replies. A miss costs what it cost before plus
-one insertion; a flood of distinct spellings only makes the cache start over. Dropped on every zone change."""
+one insertion; a flood of distinct spellings only makes the cache start over. Dropped on every zone change and
+while answers are stale (those are counted on the uncached path)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 MAX_RECORDS = 32
 MAX_ENTRIES = 16384
 MAX_BYTES = 16 << 20
 
-Entry = tuple[list[bytes | None], list[int], int]  # replies (after the ID) by rotation offset, counter, qtype
+Entry = tuple[list[bytes | None], list[int], list[int]]  # replies (after the ID) by rotation offset, counter, cell
 
 
 class ReplyCache:
     def __init__(self) -> None:
         self.entries: dict[bytes, Entry] = {}
+        # cleared in place, never replaced: the UDP protocol holds this bound method
+        self.lookup: Callable[[bytes], Entry | None] = self.entries.get
         self.size = 0  # bytes of replies held
+        self.cells: dict[tuple[int, bool], list[int]] = {}  # (qtype, truncated) -> hits, kept across clears
 
     def clear(self) -> None:
-        self.entries = {}
+        self.entries.clear()
         self.size = 0
+
+    def reply(self, data: bytes) -> bytes | None:
+        """The cached reply to this query with its ID, advancing the rotation; None when not cached."""
+        entry = self.lookup(data[2:])
+        if entry is not None:
+            replies, counter, cell = entry
+            tail = replies[counter[0] % len(replies)]
+            if tail is not None:
+                counter[0] += 1
+                cell[0] += 1
+                return data[:2] + tail
+        return None
 
     def remember(self, query: bytes, counter: list[int], count: int, qtype: int, reply: bytes) -> None:
         """`reply` answers `query` at rotation offset (counter - 1) % count (the counter already advanced)."""
         if count > MAX_RECORDS:
             return
         tail = query[2:]
+        cell = self.cells.setdefault((qtype, bool(reply[2] & 0x02)), [0])
         entry = self.entries.get(tail)
         if entry is None:
             if len(self.entries) >= MAX_ENTRIES or self.size >= MAX_BYTES:
                 self.clear()
-            entry = self.entries[tail] = ([None] * count, counter, qtype)
+            entry = self.entries[tail] = ([None] * count, counter, cell)
+        elif entry[2] is not cell:
+            return
         replies = entry[0]
         replies[(counter[0] - 1) % len(replies)] = reply[2:]
         self.size += len(reply)
+
+    def counted(self) -> tuple[dict[int, int], int]:
+        """Hits so far: positive answers by qtype, and how many of them went out truncated."""
+        by_qtype: dict[int, int] = {}
+        truncated = 0
+        for (qtype, tc), (n,) in list(self.cells.items()):
+            by_qtype[qtype] = by_qtype.get(qtype, 0) + n
+            truncated += n if tc else 0
+        return by_qtype, truncated

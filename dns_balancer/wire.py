@@ -88,7 +88,7 @@ class Responder:
         self.zone = zone or Zone()
         self._table = self.zone.table
         self.ready = zone is not None  # until the mirror's first sync, in-zone misses get SERVFAIL, not NXDOMAIN
-        self.stale = False  # the mirror cannot reach Consul: answers come from the last good data
+        self._stale = False
         self.recursion = recursion
         self._ra = 0x80 if recursion else 0
         self.cap = max(0, a_record_limit)
@@ -100,10 +100,26 @@ class Responder:
         # recurse (recursors configured and the server allows that client), else without RA
         self._flags = [bytes((0x84 | (i & 0x03), self._ra | (i & 0x10))) for i in range(32)]
         self._flags_no_ra = [bytes((0x84 | (i & 0x03), i & 0x10)) for i in range(32)]
-        self.truncated = 0
+        self._truncated = 0  # uncached answers sent with TC; the cache counts its own hits
         self.dropped = 0
         self.errors = 0
         self.stale_answers = 0
+
+    @property
+    def stale(self) -> bool:
+        """The mirror cannot reach Consul: answers come from the last good data, and each is counted as stale
+        (on the uncached path: the cache is dropped and not used meanwhile)."""
+        return self._stale
+
+    @stale.setter
+    def stale(self, value: bool) -> None:
+        if value:
+            self.cache.clear()
+        self._stale = value
+
+    @property
+    def truncated(self) -> int:
+        return self._truncated + self.cache.counted()[1]
 
     def set_zone(self, zone: Zone, ready: bool = True) -> None:
         self.zone = zone
@@ -119,8 +135,9 @@ class Responder:
     def query_counts(self) -> dict[tuple[int, int], int]:
         """(qtype, rcode) -> queries answered, positive answers included."""
         merged = dict(self.counts)
-        for qtype, n in list(self.positive.items()):
-            merged[(qtype, NOERROR)] = merged.get((qtype, NOERROR), 0) + n
+        for positive in (self.positive, self.cache.counted()[0]):
+            for qtype, n in list(positive.items()):
+                merged[(qtype, NOERROR)] = merged.get((qtype, NOERROR), 0) + n
         return merged
 
     def refuse(self, data: bytes) -> bytes | None:
@@ -140,21 +157,12 @@ class Responder:
         recursors (RA clear, foreign names REFUSED)."""
         flags = self._flags if recurse else self._flags_no_ra
         # UDP replies whose RA bit is the responder's own (a client that may recurse, or no recursion at all)
-        cacheable = not tcp and (recurse or not self.recursion)
+        cacheable = not tcp and (recurse or not self.recursion) and not self._stale
         try:
-            if cacheable:
-                entry = self.cache.entries.get(data[2:])
-                if entry is not None:
-                    replies, counter, qtype = entry
-                    tail = replies[counter[0] % len(replies)]
-                    if tail is not None:  # else this rotation offset's reply is built below and remembered
-                        counter[0] += 1
-                        self.positive[qtype] = self.positive.get(qtype, 0) + 1
-                        if self.stale:
-                            self.stale_answers += 1
-                        if tail[0] & 0x02:
-                            self.truncated += 1
-                        return data[:2] + tail
+            if cacheable:  # a miss: this rotation offset's reply is built below and remembered
+                cached = self.cache.reply(data)
+                if cached is not None:
+                    return cached
             counts = data[4:12]
             if counts == _PLAIN and not data[2] & 0xF8:  # QUERY, one question, nothing else
                 z = data.find(0, 12)
@@ -220,7 +228,7 @@ class Responder:
                 ans.memo[memo_key] = part
         body, counts, tc = part
         if tc:
-            self.truncated += 1
+            self._truncated += 1
             flags = table[(data[2] & 0x01) | (data[3] & 0x10) | 0x02]
         return b"".join((data[:2], flags, counts, data[12:end], body, opt))
 

@@ -347,7 +347,7 @@ def test_cached_replies_keep_one_rotation_per_name_across_spellings():
     edns = query("web.service.consul", edns=1232)
     seq = _firsts(r, [plain, shout, edns] * 4)
     assert seq == ["127.0.0.2", "127.0.0.3", "127.0.0.4"] * 4  # one counter, whichever spelling and cache state
-    assert len(r.cache.entries) == 3 and r.positive[1] == 12
+    assert len(r.cache.entries) == 3 and r.query_counts()[(1, 0)] == 12
     again = dns.message.from_wire(raw(r, query("web.service.consul", qid=0x4321)))
     assert again.id == 0x4321 and again.question[0].name.to_text() == "web.service.consul."
 
@@ -364,7 +364,7 @@ def test_cache_is_dropped_on_a_zone_change_and_counts_stay_right():
     r.stale = True
     for _ in range(8):
         raw(r, wire)
-    assert r.stale_answers == 8 and r.positive[1] == 15
+    assert r.stale_answers == 8 and r.query_counts()[(1, 0)] == 15 and not r.cache.entries
     big = responder(FORTY)
     for _ in range(3):
         raw(big, query("big.service.consul"))  # 40 records: too many to cache, truncated every time
@@ -396,3 +396,54 @@ def test_cache_serves_clients_by_their_ra_bit():
     raw(rec, query("web.service.consul"))
     cached = dns.message.from_wire(raw(rec, query("web.service.consul"), recurse=False))
     assert not cached.flags & dns.flags.RA
+
+
+def test_cached_hits_are_counted_by_type_and_truncation():
+    twenty = responder({"srv": tuple(inst(i, service="srv") for i in range(20))})
+    srv = query("_srv._tcp.service.consul", "SRV")  # 20 SRV records: over 512 bytes, so TC without EDNS
+    replies = [dns.message.from_wire(raw(twenty, srv)) for _ in range(45)]
+    assert all(m.flags & dns.flags.TC for m in replies) and len(twenty.cache.entries) == 1
+    assert twenty.truncated == 45 and twenty.query_counts()[(dns.rdatatype.SRV, 0)] == 45
+    firsts = [m.answer[0][0].target.to_text() if m.answer else None for m in replies[:20]]
+    assert len(set(firsts)) == 20  # rotated through every instance, cached or not
+    raw(twenty, query("srv.service.consul"))
+    assert twenty.truncated == 45 and twenty.query_counts()[(dns.rdatatype.A, 0)] == 1
+
+
+def test_stale_answers_skip_the_cache():
+    r = responder(THREE)
+    wire = query("web.service.consul")
+    for _ in range(3):  # one reply per rotation offset
+        raw(r, wire)
+    assert r.cache.reply(wire) is not None
+    r.stale = True  # counted one by one on the uncached path from now on
+    assert r.cache.reply(wire) is None
+    for _ in range(4):
+        raw(r, wire)
+    assert not r.cache.entries and r.stale_answers == 4
+    r.stale = False
+    raw(r, wire)
+    raw(r, wire)
+    assert r.stale_answers == 4 and r.query_counts()[(1, 0)] == 10
+
+
+def test_udp_protocol_answers_a_repeated_question_from_the_cache():
+    from dns_balancer.server import DnsServer, ServerConfig, UdpProtocol
+
+    class Transport:
+        def __init__(self) -> None:
+            self.sent: list[tuple[bytes, tuple[str, int]]] = []
+
+        def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+            self.sent.append((data, addr))
+
+    r = responder(THREE)
+    protocol = UdpProtocol(DnsServer(r, ServerConfig()))
+    transport = Transport()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    for qid in range(6):
+        protocol.datagram_received(query("web.service.consul", qid=qid), ("127.0.0.1", 5353))
+    messages = [dns.message.from_wire(data) for data, _ in transport.sent]
+    assert [m.id for m in messages] == list(range(6))
+    assert [m.answer[0][0].address for m in messages] == ["127.0.0.2", "127.0.0.3", "127.0.0.4"] * 2
+    assert r.query_counts()[(1, 0)] == 6 and len(r.cache.entries) == 1
