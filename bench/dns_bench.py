@@ -108,10 +108,11 @@ def wait_http(url: str, check, timeout: float, what: str) -> None:
 
 
 def start_servers(agent: engines.ConsulAgent, tmp: str, nice: int,
-                  qfile: str) -> tuple[dict[str, int], list[subprocess.Popen]]:
-    """Ours (synced with the catalog), the ceiling and the replaying ceiling (ours' recorded replies), each in its
-    own session; returns their ports and processes."""
-    ours_port, http_port, ceiling_port, replay_port = engines.free_ports(4)
+                  qfile: str, spin_ns: int = 0) -> tuple[dict[str, int], list[subprocess.Popen]]:
+    """Ours (synced with the catalog), the ceiling and the replaying ceiling (ours' recorded replies), and with
+    `spin_ns` the replaying ceiling with that much busy work per query ("spin"), each in its own session; returns
+    their ports and processes (in that order)."""
+    ours_port, http_port, ceiling_port, replay_port, spin_port = engines.free_ports(5)
     log = open(os.path.join(tmp, "dns-balancer.log"), "wb")  # noqa: SIM115
     ours = subprocess.Popen(
         [sys.executable, "-m", "dns_balancer", "--listen", f"127.0.0.1:{ours_port}", "--http-addr",
@@ -122,14 +123,17 @@ def start_servers(agent: engines.ConsulAgent, tmp: str, nice: int,
               lambda text: (m := re.search(r"^dns_balancer_zone_instances ([\d.]+)", text, re.M))
               and float(m.group(1)) >= want, 30, "dns-balancer mirror")
     ceilings = []
-    for port, extra in ((ceiling_port, []), (replay_port, ["--replay", f"127.0.0.1:{ours_port}", qfile])):
+    replay = ["--replay", f"127.0.0.1:{ours_port}", qfile]
+    spinning = [(spin_port, [*replay, "--spin", str(spin_ns)])] if spin_ns else []
+    for port, extra in ((ceiling_port, []), (replay_port, replay), *spinning):
         ceiling = subprocess.Popen([sys.executable, str(ROOT / "bench" / "dns_ceiling.py"), str(port), *extra],
                                    stdout=subprocess.PIPE, text=True, start_new_session=True)
         assert ceiling.stdout is not None and ceiling.stdout.readline().strip() == "ready"
         ceilings.append(ceiling)
     for proc in (ours, *ceilings, agent.proc):
         prioritize(proc.pid, nice)  # type: ignore[union-attr]
-    ports = {"consul": agent.ports["dns"], "ours": ours_port, "ceiling": ceiling_port, "replay": replay_port}
+    ports = {"consul": agent.ports["dns"], "ours": ours_port, "ceiling": ceiling_port, "replay": replay_port,
+             "spin": spin_port}
     return ports, [ours, *ceilings]
 
 
@@ -166,9 +170,10 @@ def server_cpu(pid: int) -> float:
 def equal_rates(ports: dict[str, int], pids: dict[str, int], qfile: str,
                 args: argparse.Namespace) -> dict[int, dict[str, dict[str, float]]]:
     """Every server at the same offered rates, in alternating segments: p50/p99 and the server's CPU per query.
-    Separates what a server's code costs from where the machine itself starts queueing."""
+    Separates what a server's code costs from where the machine itself starts queueing; with --spin, how the tail
+    grows with a server's time per packet alone."""
     out: dict[int, dict[str, dict[str, float]]] = {}
-    group = ["ours", "ceiling", "replay"]  # the replaying ceiling runs whatever --only says
+    group = [name for name in ("ours", "ceiling", "replay", "spin") if name in pids]
     for rate in args.equal_rates:
         samples: dict[str, list[float]] = {name: [] for name in group}
         cpu = dict.fromkeys(group, 0.0)
@@ -228,7 +233,7 @@ def print_ratios(runs: list[dict[str, dict[str, float]]]) -> None:
 
 
 def json_rows(runs: list[dict[str, dict[str, float]]],
-              same: dict[int, dict[str, dict[str, float]]] | None = None) -> list[dict]:
+              same: dict[int, dict[str, dict[str, float]]] | None = None, spin_ns: int = 0) -> list[dict]:
     """Medians over the runs: ours vs Consul's DNS (the anchor); the bare responder is in the note."""
     def med(name: str, key: str) -> float | None:
         values = sorted(r[name][key] for r in runs if name in r and key in r[name])
@@ -245,7 +250,9 @@ def json_rows(runs: list[dict[str, dict[str, float]]],
                   r["ceiling"].get("p99_ms"), "ms", "bare uvloop responder",
                   f"CPU per query: ours {r['ours']['cpu_us']:.1f} us, bare {r['ceiling']['cpu_us']:.1f} us"
                   + (f"; bare replaying our replies: p99 {r['replay'].get('p99_ms', 0):.3f} ms, "
-                     f"{r['replay']['cpu_us']:.1f} us" if "replay" in r else ""))
+                     f"{r['replay']['cpu_us']:.1f} us" if "replay" in r else "")
+                  + (f"; the same + {spin_ns} ns busy work per query: p99 {r['spin'].get('p99_ms', 0):.3f} ms, "
+                     f"{r['spin']['cpu_us']:.1f} us" if "spin" in r else ""))
               for rate, r in (same or {}).items() if {"ours", "ceiling"} <= r.keys())]
 
 
@@ -263,6 +270,8 @@ def main() -> int:
                     default=[30000, 50000, 70000],
                     help="after the runs, ours and both ceilings at each of these offered qps (comma-separated; empty: "
                     "none), with each one's CPU per query")
+    ap.add_argument("--spin", type=int, default=0, metavar="NS",
+                    help="in the same-rate runs, also the replaying ceiling with NS ns of busy work per query")
     add_json_option(ap)
     args = ap.parse_args()
     args.only = args.only or list(SERVERS[:3])
@@ -276,16 +285,16 @@ def main() -> int:
         print(f"catalog: {SERVICES} services x {INSTANCES} instances registered in {time.monotonic() - t0:.1f}s; "
               f"{args.runs} runs, dnsperf -c {args.clients} -T 1, priority {args.priority}", flush=True)
         qfile = query_file(tmp)
-        ports, procs = start_servers(agent, tmp, args.priority, qfile)
+        ports, procs = start_servers(agent, tmp, args.priority, qfile, args.spin)
         runs = []
         for n in range(1, args.runs + 1):
             runs.append(one_run(ports, qfile, args))
             print_run(n, runs[-1])
         print_ratios(runs)
-        pids = {name: p.pid for name, p in zip(("ours", "ceiling", "replay"), procs, strict=True)}
+        pids = {name: p.pid for name, p in zip(("ours", "ceiling", "replay", "spin"), procs, strict=False)}
         same = equal_rates(ports, pids, qfile, args)
         print_equal_rates(same)
-        write_rows(args.json, json_rows(runs, same))
+        write_rows(args.json, json_rows(runs, same, args.spin))
         return 0
     finally:
         for p in procs:

@@ -4,13 +4,15 @@
 With --replay HOST:PORT QUERYFILE it first asks that server each query of the dnsperf query file once and then
 answers every query with the reply recorded for its question (a dict lookup on the bytes after the header):
 the same reply sizes as the server replayed, still no parsing, no rotation, no counting. It separates what our
-replies' sizes cost (kernel and dnsperf) from what our code costs."""
+replies' sizes cost (kernel and dnsperf) from what our code costs. --spin NS adds NS nanoseconds of busy work
+per query to the replay: how the tail under load grows with a server's time per packet, nothing else changed."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import socket
+import time
 
 import dns.message
 import dns.rrset
@@ -59,10 +61,27 @@ class Replayer(Responder):
         self.transport.sendto(data[:2] + self.table.get(data[12:], self.tail), addr)  # type: ignore[union-attr]
 
 
-async def main(port: int, replay: list[str] | None) -> None:
+class SpinningReplayer(Replayer):
+    def __init__(self, table: dict[bytes, bytes], spin_ns: int) -> None:
+        super().__init__(table)
+        self.spin_ns = spin_ns
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        until = time.perf_counter_ns() + self.spin_ns
+        while time.perf_counter_ns() < until:
+            pass
+        super().datagram_received(data, addr)
+
+
+async def main(port: int, replay: list[str] | None, spin_ns: int) -> None:
     loop = asyncio.get_running_loop()
     table = recorded(*replay) if replay else None
-    factory = (lambda: Replayer(table)) if table else (lambda: Responder(reply()))
+
+    def factory() -> Responder:
+        if table is None:
+            return Responder(reply())
+        return SpinningReplayer(table, spin_ns) if spin_ns else Replayer(table)
+
     await loop.create_datagram_endpoint(factory, local_addr=("127.0.0.1", port))
     print("ready", flush=True)
     await asyncio.Event().wait()
@@ -72,5 +91,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("port", type=int)
     ap.add_argument("--replay", nargs=2, metavar=("HOST:PORT", "QUERYFILE"))
+    ap.add_argument("--spin", type=int, default=0, metavar="NS", help="with --replay: busy work per query")
     args = ap.parse_args()
-    uvloop.run(main(args.port, args.replay))
+    uvloop.run(main(args.port, args.replay, args.spin))

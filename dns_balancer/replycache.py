@@ -21,7 +21,8 @@ MAX_RECORDS = 32
 MAX_ENTRIES = 16384
 MAX_BYTES = 16 << 20
 
-Entry = tuple[list[bytes | None], list[int], list[int]]  # replies (after the ID) by rotation offset, counter, cell
+# replies (after the ID) by rotation offset, the name's rotation counter, the counting cell, how many offsets
+Entry = tuple[list[bytes | None], list[int], list[int], int]
 
 
 class ReplyCache:
@@ -40,8 +41,8 @@ class ReplyCache:
         """The cached reply to this query with its ID, advancing the rotation; None when not cached."""
         entry = self.lookup(data[2:])
         if entry is not None:
-            replies, counter, cell = entry
-            tail = replies[counter[0] % len(replies)]
+            replies, counter, cell, n = entry
+            tail = replies[counter[0] % n]
             if tail is not None:
                 counter[0] += 1
                 cell[0] += 1
@@ -58,11 +59,11 @@ class ReplyCache:
         if entry is None:
             if len(self.entries) >= MAX_ENTRIES or self.size >= MAX_BYTES:
                 self.clear()
-            entry = self.entries[tail] = ([None] * count, counter, cell)
+            entry = self.entries[tail] = ([None] * count, counter, cell, count)
         elif entry[2] is not cell:
             return
         replies = entry[0]
-        replies[(counter[0] - 1) % len(replies)] = reply[2:]
+        replies[(counter[0] - 1) % entry[3]] = reply[2:]
         self.size += len(reply)
 
     def counted(self) -> tuple[dict[int, int], int]:
