@@ -46,7 +46,7 @@ class Step:
 STEPS = (
     Step("dns_worst_packet", "dns_worst_packet.py", (), (), 20, 90),
     Step("dns_bench", "dns_bench.py", ("--runs", "1", "--duration", "5", "--latency-duration", "4", "--segments", "2",
-                                       "--equal-rates", "50000"),
+                                       "--equal-rates", "50000", "--spin", "500"),
          ("--runs", "1", "--duration", "2", "--latency-duration", "2", "--segments", "2", "--equal-rates", ""),
          90, 170),
     Step("dns_tail", "dns_tail.py", ("--duration", "4"), ("--duration", "2"), 40, 90),
