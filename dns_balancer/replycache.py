@@ -28,7 +28,7 @@ Entry = tuple[list[bytes | None], list[int], list[int], int]
 class ReplyCache:
     def __init__(self) -> None:
         self.entries: dict[bytes, Entry] = {}
-        # cleared in place, never replaced: the UDP protocol holds this bound method
+        # cleared in place, never replaced, so this bound method stays valid (one attribute less per packet)
         self.lookup: Callable[[bytes], Entry | None] = self.entries.get
         self.size = 0  # bytes of replies held
         self.cells: dict[tuple[int, bool], list[int]] = {}  # (qtype, truncated) -> hits, kept across clears

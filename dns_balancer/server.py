@@ -51,7 +51,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self, server: DnsServer) -> None:
         self.server = server
         self.answer = server.responder.answer
-        self.lookup = server.responder.cache.lookup
+        self.cached = server.responder.cache.reply
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -60,15 +60,10 @@ class UdpProtocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         # a repeated question first, before `answer`'s own set-up: at high rates the p99 grows steeply with each
         # 100 ns spent per packet (bench/dns_bench.py --spin)
-        entry = self.lookup(data[2:])  # ReplyCache.reply, inlined: this is all the work of a repeated question
-        if entry is not None:
-            replies, counter, cell, n = entry
-            tail = replies[counter[0] % n]
-            if tail is not None:
-                counter[0] += 1
-                cell[0] += 1
-                self.transport.sendto(data[:2] + tail, addr)  # type: ignore[union-attr]
-                return
+        cached = self.cached(data)
+        if cached is not None:
+            self.transport.sendto(cached, addr)  # type: ignore[union-attr]
+            return
         reply = self.answer(data)
         if reply.__class__ is bytes:
             self.transport.sendto(reply, addr)  # type: ignore[union-attr]
