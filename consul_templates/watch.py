@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from typing import Any, Protocol
 
 from consul_templates import kvplan
-from consul_templates.functions import NODES, SERVICE, SERVICES, Dependency
+from consul_templates.functions import ABSENT, NODES, SERVICE, SERVICES, Dependency
 from portside.backoff import Backoff
 from portside.catalog import Catalog
 from portside.consul import ConsulError, WatchObserver, paths
@@ -84,6 +84,23 @@ class Store(Mapping[Dependency, Any]):
             return self[dep]
         except KeyError:
             return default
+
+    def service_sources(self) -> dict[str | None, Mapping[str, Any]] | None:
+        """Each datacenter's services by name, what every service dependency's view is made from
+        (`Dependency.source`); None once a catalog dependency was put explicitly (its value is not a view)."""
+        if self._catalog_puts:
+            return None
+        return {dc: catalog.services for dc, catalog in self.catalogs.items()}
+
+    def source_of(self, dep: Dependency, value: Any) -> object:
+        """The catalog's value `value` was made from, when `value` is this store's current view of the service
+        dependency `dep` (the same view comes back while that object stays); ABSENT otherwise."""
+        catalog = self.catalogs.get(dep.dc)
+        if catalog is None or self._catalog_puts or dep.kind != SERVICE or not dep.from_catalog:
+            return ABSENT
+        memo = self._views.get(dep)
+        source = dep.source(catalog)
+        return source if memo is not None and memo[1] is value and memo[0] is source else ABSENT
 
     def __iter__(self) -> Iterator[Dependency]:
         return iter([*self._data, *self._views])

@@ -140,6 +140,28 @@ def test_a_memoized_render_equals_the_plain_render_after_every_change(text: str,
         assert outcome(memoized, store) == outcome(plain, store)
 
 
+# nothing the guard drops: every render reads the store itself, so a whole loop is checked by the catalog's values
+benign = st.tuples(st.sampled_from(ADDRESSES[:3]), st.integers(1, 3), st.sampled_from(["passing", "critical"]),
+                   st.sampled_from([(), ("a",)]))
+benign_step = st.tuples(st.dictionaries(st.sampled_from(["web", "api", "db", "a-b"]),
+                                        st.lists(benign, min_size=1, max_size=3), min_size=1, max_size=2),
+                        st.dictionaries(st.sampled_from(["weight", "svc/web"]), st.sampled_from(["1", "2"]),
+                                        max_size=1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(TEMPLATES), st.lists(benign_step, min_size=2, max_size=6))
+def test_a_loop_checked_whole_equals_the_plain_render_after_every_change(text: str, steps: list) -> None:
+    store = Store()
+    store.catalogs[None] = Catalog(datacenter="dc1").with_services(
+        {n: (Instance(f"{n}-0", n, "n0", "127.0.0.1", 1),) for n in ("web", "api", "db", "a-b")}, 1)
+    apply(store, ({}, {}), 1)
+    memoized, plain = Template("t", text), Unmemoized("t", text)
+    for index, change in enumerate(steps, start=2):
+        apply(store, change, index)
+        assert outcome(memoized, store) == outcome(plain, store)
+
+
 @pytest.mark.parametrize("text", [
     # a namespace the outer loop counts with, read by an inner loop over the same item each time
     "{% set ns = namespace(c=0) %}{% for s in services() %}{% set ns.c = ns.c + 1 %}"
