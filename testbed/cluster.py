@@ -40,6 +40,7 @@ class ClusterAgent(engines.ConsulAgent):
     join: list[str] = field(default_factory=list)
     datacenter: str = ""  # Consul's default (dc1) when empty
     join_wan: list[str] = field(default_factory=list)  # servers only: other datacenters' servers (Serf WAN)
+    log_level: str = "info"  # Serf's suspicions and failures are logged at info: a slow detection can be read
 
     def mode_args(self) -> list[str]:
         args = ["-data-dir", str(self.workdir / "data"), "-hcl", TIMING]
@@ -137,8 +138,22 @@ class ConsulCluster:
 
     def seen_failed(self, agent: ClusterAgent) -> bool:
         """Every running agent's Serf has marked `agent` failed (member status 4)."""
-        return all({m["Name"]: m["Status"] for m in a.api("/v1/agent/members")}.get(agent.node) == 4
-                   for a in self.agents if a.alive)
+        return all(status == 4 for status in self.member_status(agent).values())
+
+    def member_status(self, agent: ClusterAgent) -> dict[str, int | None]:
+        """`agent`'s Serf member status as each running agent sees it (1 alive, 3 left, 4 failed)."""
+        return {a.node: {m["Name"]: m["Status"] for m in a.api("/v1/agent/members")}.get(agent.node)
+                for a in self.agents if a.alive}
+
+    def gossip_about(self, agent: ClusterAgent, lines: int = 12) -> str:
+        """The last memberlist/serf lines naming `agent` in each running agent's log: why it is (not) failed yet."""
+        out = []
+        for a in self.agents:
+            if a.alive:
+                log = (a.workdir / "consul.log").read_text(errors="replace").splitlines()
+                mine = [ln for ln in log if agent.node in ln and ("memberlist" in ln or "serf" in ln)]
+                out.append(f"--- {a.node}:\n" + "\n".join(mine[-lines:]))
+        return "\n".join(out)
 
     def leader(self) -> ClusterAgent:
         addr = self.up()[0].api("/v1/status/leader")

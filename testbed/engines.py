@@ -176,6 +176,7 @@ class ConsulAgent:
     bind: str = "127.0.0.1"
     node: str = "portside-dev"
     extra_args: list[str] = field(default_factory=list)
+    log_level: str = "warn"
     proc_env: dict[str, str] = field(default_factory=dict)  # e.g. DOCKER_HOST for docker-exec checks
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="psc-", dir="/tmp")))
     proc: subprocess.Popen | None = None
@@ -222,7 +223,7 @@ class ConsulAgent:
         self.proc = subprocess.Popen(
             [self.binary, "agent", *self.mode_args(), "-node", self.node, "-bind", self.bind, "-client", self.bind,
              "-http-port", str(p["http"]), "-dns-port", str(p["dns"]), "-serf-lan-port", str(p["serf_lan"]),
-             "-serf-wan-port", str(p["serf_wan"]), "-server-port", str(p["server"]), "-log-level", "warn",
+             "-serf-wan-port", str(p["serf_wan"]), "-server-port", str(p["server"]), "-log-level", self.log_level,
              "-config-file", str(hcl), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **self.proc_env},
         )
