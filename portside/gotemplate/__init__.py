@@ -28,7 +28,8 @@ Public API (stable)
     - `.option(*opts) -> Template`                     "missingkey=default|invalid|zero|error"
     - `.lookup(name) -> Template | None`, `.templates() -> list[Template]`, `.defined_templates() -> str`
     - `.clone() -> Template`                           an independent copy of the set
-    - `.execute(data=None) -> str`                     ExecError on failure
+    - `.execute(data=None, *, memo=None) -> str`       ExecError on failure; `memo`: see "Memo sites" below
+    - `.memoize(pure: frozenset[str] | None) -> Template` the functions whose ranges may be memo sites
     - `.execute_template(name, data=None) -> str`      TemplateError if no such template
 `finalize(value, text) -> str` (optional, not in Go): called for every `{{action}}` that prints, with the value
     and Go's text for it; what it returns is written. An exception it raises fails the render with an ExecError
@@ -62,6 +63,10 @@ The execution hook: `GoFunc(fn, params, context=True)` (or `@go_func(..., contex
 `.execute_template(name, data=None) -> str` (runs another template of the set, sharing the depth budget: a
 template that calls itself through a function ends in ExecDepthError, not a crash). consul-template's
 `executeTemplate` is built on it.
+
+Memo sites (not in Go; memo.py): after `memoize(pure)`, a `range` whose body depends only on its element, its
+index and the functions named in `pure` keeps its iterations through the `RangeMemo` given to `execute`: the
+caller decides which elements it keys on and when a kept text is still right. Output is Go's either way.
 
 Values (Python -> Go)
 ---------------------

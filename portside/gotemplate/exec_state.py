@@ -36,7 +36,7 @@ class State:
     """Mutable per execution; nothing in it is shared with another execution."""
 
     __slots__ = ("tmpl", "out", "write", "vars", "node", "depth", "frames", "leaf", "frame_budget", "dot_iface",
-                 "missingkey", "funcs", "finalize", "data")
+                 "missingkey", "funcs", "finalize", "data", "memo")
 
     def __init__(self, tmpl: Template, data: Any, frames: int = 0, frame_budget: int | None = None,
                  depth: int = 0) -> None:
@@ -57,6 +57,7 @@ class State:
         self.funcs: Mapping[str, Any] = common.funcs
         self.finalize: Callable[[Any, str], str] | None = common.finalize
         self.data = data
+        self.memo: Any = None  # memo.RangeMemo of this execution, if the caller gave one
 
     # ---- errors -------------------------------------------------------------------------------------------
     def error(self, msg: str, cls: type[ExecError] = ExecError) -> ExecError:

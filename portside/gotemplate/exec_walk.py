@@ -15,6 +15,7 @@ from portside.gotemplate.exec_state import NOFINAL, Break, Continue, State
 from portside.gotemplate.gofmt import sprint_action, sprintf
 from portside.gotemplate.gonum import format_float
 from portside.gotemplate.gostr import quote
+from portside.gotemplate.memo import RangeMemo, memo_items, pure_range
 
 if TYPE_CHECKING:
     from portside.gotemplate.template import Template
@@ -34,8 +35,9 @@ class Compiled:
     leaf: int  # frames the deepest pipeline evaluation adds on top
 
 
-def compile_tree(root: N.ListNode) -> Compiled:
-    c = _Compiler()
+def compile_tree(root: N.ListNode, pure: frozenset[str] | None = None) -> Compiled:
+    """`pure`: the functions the caller vouches for (memo.py); None compiles no memo site."""
+    c = _Compiler(pure)
     body = c.list(root)
     return Compiled(body, c.max_path, c.max_leaf)
 
@@ -54,7 +56,9 @@ def _paren_depth(node: N.Node | None) -> int:
 
 
 class _Compiler:
-    def __init__(self) -> None:
+    def __init__(self, pure: frozenset[str] | None = None) -> None:
+        self.pure = pure
+        self.in_site = False  # compiling a memo site's body: its inner ranges run as written
         self.path = 0
         self.max_path = 0
         self.max_leaf = 0
@@ -110,11 +114,15 @@ class _Compiler:
         frames = _FRAMES["range" if isinstance(n, N.RangeNode) else "branch"]
         self._leaf(n.pipe)
         self._down(frames)
+        site = (isinstance(n, N.RangeNode) and self.pure is not None and not self.in_site
+                and pure_range(n, self.pure))
+        self.in_site, outer = self.in_site or site, self.in_site
         body = self.list(n.list)
+        self.in_site = outer
         else_body = self.list(n.else_list) if n.else_list else None
         self.path -= frames
         if isinstance(n, N.RangeNode):
-            return _range(n, body, else_body)
+            return _range(n, body, else_body, site)
         return _if_with(n, body, else_body)
 
 
@@ -226,9 +234,9 @@ def _if_with(node: N.BranchNode, body: Run, else_body: Run | None) -> Run:
     return run_branch
 
 
-def _range(node: N.RangeNode, body: Run, else_body: Run | None) -> Run:
+def _range(node: N.RangeNode, body: Run, else_body: Run | None, site: bool = False) -> Run:
     ev = compile_pipeline(node.pipe)
-    loop = _range_loop(node, body)
+    loop = _range_loop(node, body, site)
 
     def run_range(st: State, dot: Any) -> None:
         st.node = node
@@ -248,9 +256,9 @@ def _range(node: N.RangeNode, body: Run, else_body: Run | None) -> Run:
     return run_range
 
 
-def _range_loop(node: N.RangeNode, body: Run) -> Callable[[State, Any], bool]:
+def _range_loop(node: N.RangeNode, body: Run, site: bool) -> Callable[[State, Any], bool]:
     """One range over val; False when it ran no iteration (the else branch's turn)."""
-    run_items = _range_items(node, body)
+    run_items = memo_items(node, _range_items(node, body)) if site else _range_items(node, body)
     ndecl = len(node.pipe.decl)
 
     def loop(st: State, val: Any) -> bool:
@@ -331,11 +339,14 @@ def _template(node: N.TemplateNode) -> Run:
     return run_template
 
 
-def execute(tmpl: Template, data: Any, *, frames: int = 0, budget: int | None = None, depth: int = 0) -> str:
-    """Run `tmpl` over `data` and return what it writes; ExecError (with .output) when it fails."""
+def execute(tmpl: Template, data: Any, *, frames: int = 0, budget: int | None = None, depth: int = 0,
+            memo: RangeMemo | None = None) -> str:
+    """Run `tmpl` over `data` and return what it writes; ExecError (with .output) when it fails. `memo` keeps
+    the iterations of the memo sites (memo.py) between executions."""
     dot = MISSING if data is None else data
     st = State(tmpl, dot, frames, budget, depth)
     st.data = data
+    st.memo = memo
     compiled = tmpl.compiled()
     try:
         if compiled is None:
@@ -358,4 +369,4 @@ def run_nested(st: State, name: str, data: Any) -> str:
     tmpl = st.tmpl.lookup(name)
     if tmpl is None:
         raise TemplateError(f"template: no template {quote(name)} associated with template {quote(st.tmpl.name)}")
-    return execute(tmpl, data, frames=st.nested_frames(), budget=st.frame_budget, depth=st.depth)
+    return execute(tmpl, data, frames=st.nested_frames(), budget=st.frame_budget, depth=st.depth, memo=st.memo)

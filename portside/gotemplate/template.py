@@ -17,6 +17,7 @@ from portside.gotemplate.exec_state import missing_key_mode
 from portside.gotemplate.exec_walk import Compiled, compile_tree, execute
 from portside.gotemplate.funcs import GoFunc, as_gofunc
 from portside.gotemplate.gostr import is_ident_char, quote
+from portside.gotemplate.memo import RangeMemo
 from portside.gotemplate.nodes import is_empty_tree
 from portside.gotemplate.parser import Tree, parse
 
@@ -26,13 +27,14 @@ Finalize = Callable[[Any, str], str]
 class _Common:
     """What every template of one set shares."""
 
-    __slots__ = ("templates", "funcs", "missingkey", "finalize")
+    __slots__ = ("templates", "funcs", "missingkey", "finalize", "pure")
 
     def __init__(self) -> None:
         self.templates: dict[str, Template] = {}
         self.funcs: dict[str, GoFunc] = {}
         self.missingkey = 0
         self.finalize: Finalize | None = None
+        self.pure: frozenset[str] | None = None
 
 
 class _FuncNames:
@@ -118,6 +120,15 @@ class Template:
         self.common.finalize = hook
         return self
 
+    def memoize(self, pure: frozenset[str] | None) -> Template:
+        """Make memo sites of the set's ranges whose bodies depend only on their element and on the functions
+        named in `pure` (memo.py); `execute(data, memo=...)` then keeps their iterations. None: no sites."""
+        self.common.pure = pure
+        for t in self.common.templates.values():
+            t._cache = None
+        self._cache = None
+        return self
+
     def parse(self, text: str) -> Template:
         """Parse text into this template, adding its {{define}}/{{block}} templates to the set."""
         trees = parse(self._name, text, self._left, self._right, _FuncNames(self.common.funcs))
@@ -153,6 +164,7 @@ class Template:
         common.funcs = dict(self.common.funcs)
         common.missingkey = self.common.missingkey
         common.finalize = self.common.finalize
+        common.pure = self.common.pure
         copy = None
         for name, t in self.common.templates.items():
             nt = Template(name, delims=(t._left, t._right), _common=common)
@@ -183,13 +195,13 @@ class Template:
             return None
         cache = self._cache
         if cache is None or cache[0] is not tree:
-            cache = (tree, compile_tree(tree.root))
+            cache = (tree, compile_tree(tree.root, self.common.pure))
             self._cache = cache
         return cache[1]
 
     # ---- executing ----------------------------------------------------------------------------------------
-    def execute(self, data: Any = None) -> str:
-        return execute(self, data)
+    def execute(self, data: Any = None, *, memo: RangeMemo | None = None) -> str:
+        return execute(self, data, memo=memo)
 
     def execute_template(self, name: str, data: Any = None) -> str:
         tmpl = self.lookup(name)

@@ -1,0 +1,140 @@
+"""Ranges whose iterations a caller may keep between executions (not in Go: an optimisation the caller opts into).
+
+A template executed again and again over mostly unchanged data (consul-template's `range services` with
+`range service .Name` inside, re-rendered on every catalog change) spends its time re-running iterations whose
+text cannot have changed. `Template.memoize(pure)` names the functions the caller vouches for: functions whose
+result depends only on their arguments and on reads the caller's memo sees. A `range` whose body can then only
+depend on its element (and index) and on those functions is a memo site: at run time each iteration asks the
+`RangeMemo` given to `execute` for its kept text, and hands over the text it wrote when it had to run.
+
+What makes a body a function of its element, checked on the parse tree (`pure_range`):
+- every variable it reads or assigns is declared inside the body (or by the range itself): no `$`, no outer
+  variable, so nothing set between iterations can reach it;
+- every function it calls is one the caller named pure (so no `call`, no function the caller did not vouch for);
+- no `{{template}}`/`{{block}}` (another tree, which this check does not see);
+- no `{{break}}`/`{{continue}}` of this range (an inner range's own are fine): its iterations are independent.
+Fields and methods of the element are read as they are; the memo decides at run time which elements it keys on
+(values that cannot change while alive), and renders the others every time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from portside.gotemplate import nodes as N
+
+if TYPE_CHECKING:
+    from portside.gotemplate.exec_state import State
+
+RunItems = Callable[["State", Any, bool], None]  # exec_walk's run_items: a range's (index, element) pairs
+
+
+class RangeMemo(Protocol):
+    """The caller's store of kept iterations for one execution (`Template.execute(data, memo=...)`)."""
+
+    def get(self, site: int, key: tuple[Any, ...]) -> str | None:
+        """The kept text of the iteration at `site` (the range node's id) with `key` (whether dot is an
+        interface value, the index or None when the body cannot see it, the element), or None: then it runs and
+        `keep` or `abort` follows."""
+
+    def start(self) -> Any:
+        """An iteration begins to run: what it reads from now on is its own (returns what `keep` needs)."""
+
+    def keep(self, site: int, key: tuple[Any, ...], text: str, token: Any) -> None:
+        """The iteration ran and wrote `text`."""
+
+    def abort(self, token: Any) -> None:
+        """The iteration raised: nothing is kept."""
+
+
+def pure_range(node: N.RangeNode, pure: frozenset[str]) -> bool:
+    """Whether the range's body is a function of its element, index and the `pure` functions (module docstring)."""
+    pipe = node.pipe
+    if pipe.is_assign:  # `range $x = ...` sets an outer variable on every iteration
+        return False
+    declared = {v.ident[0] for v in pipe.decl}
+    return _list(node.list, pure, declared, 0)
+
+
+def _list(lst: N.ListNode | None, pure: frozenset[str], declared: set[str], loops: int) -> bool:
+    return lst is None or all(_node(n, pure, declared, loops) for n in lst.nodes)
+
+
+def _node(n: N.Node, pure: frozenset[str], declared: set[str], loops: int) -> bool:
+    if isinstance(n, N.TextNode | N.CommentNode):
+        return True
+    if isinstance(n, N.ActionNode):
+        return _pipe(n.pipe, pure, declared)
+    if isinstance(n, N.BranchNode):
+        inner = loops + 1 if isinstance(n, N.RangeNode) else loops
+        scope = set(declared)  # what the structure declares ends at its {{end}}
+        return (_pipe(n.pipe, pure, scope) and _list(n.list, pure, scope, inner)
+                and _list(n.else_list, pure, scope, loops))
+    if isinstance(n, N.BreakNode | N.ContinueNode):
+        return loops > 0
+    return False  # {{template}}, and anything the parser may make later
+
+
+def _pipe(pipe: N.PipeNode | None, pure: frozenset[str], declared: set[str]) -> bool:
+    if pipe is None:
+        return True
+    if not all(_arg(a, pure, declared) for c in pipe.cmds for a in c.args):
+        return False
+    names = {v.ident[0] for v in pipe.decl}
+    if pipe.is_assign:
+        return names <= declared
+    declared |= names  # in the current scope: a nested structure works on a copy
+    return True
+
+
+def _arg(a: N.Node, pure: frozenset[str], declared: set[str]) -> bool:
+    if isinstance(a, N.IdentifierNode):
+        return a.ident in pure
+    if isinstance(a, N.VariableNode):
+        return a.ident[0] in declared
+    if isinstance(a, N.ChainNode):
+        return _arg(a.node, pure, declared)
+    if isinstance(a, N.PipeNode):
+        return _pipe(a, pure, declared)
+    return isinstance(a, N.FieldNode | N.DotNode | N.NilNode | N.BoolNode | N.NumberNode | N.StringNode)
+
+
+def memo_items(node: N.RangeNode, plain: RunItems) -> RunItems:
+    """run_items of a memo site: an iteration the execution's memo has kept is written as kept; one it has not
+    runs as `plain` runs it, into a buffer of its own, and is handed to the memo."""
+    site = id(node)
+    indexed = len(node.pipe.decl) > 1  # the body sees the index only through a second variable
+
+    def run_items(st: State, pairs: Any, iface: bool) -> None:
+        memo = st.memo
+        if memo is None:
+            plain(st, pairs, iface)
+            return
+        for index, elem in pairs:
+            key = (iface, index if indexed else None, elem)
+            text = memo.get(site, key)
+            if text is None:
+                text = _run_kept(st, memo, site, key, index, plain)
+            st.write(text)
+
+    return run_items
+
+
+def _run_kept(st: State, memo: RangeMemo, site: int, key: tuple[Any, Any, Any], index: Any, plain: RunItems) -> str:
+    """One iteration, run, its text handed to the memo. What it wrote before an error is still written."""
+    out, write = st.out, st.write
+    buf: list[str] = []
+    st.out, st.write = buf, buf.append
+    token = memo.start()
+    try:
+        plain(st, ((index, key[2]),), key[0])
+    except BaseException:
+        memo.abort(token)
+        st.out, st.write = out, write
+        out.extend(buf)
+        raise
+    st.out, st.write = out, write
+    text = "".join(buf)
+    memo.keep(site, key, text, token)
+    return text
