@@ -26,6 +26,7 @@ from consul_templates.ctfuncs.source import StoreSource
 from consul_templates.ctfuncs.sprig import NOT_IMPLEMENTED
 from consul_templates.ctfuncs.types import first_dirty
 from consul_templates.functions import locate
+from consul_templates.gomemo import PURE, GoLoopMemo
 from consul_templates.guards import GUARDS, Guard
 from consul_templates.languages import CompileOptions, Outcome, RenderError, RenderInput, UnsafeValue, refusal
 from portside.gotemplate import ParseError, Template, TemplateError
@@ -71,7 +72,8 @@ class GoTemplate:
             "", delims=(options.left_delimiter or "", options.right_delimiter or ""),
             funcs=function_map(self.guard, tuple(function_denylist)),
             missingkey="error" if options.error_on_missing_key else "zero",
-            finalize=None if self.guard is GUARDS["none"] else _finalize(self.guard))
+            finalize=None if self.guard is GUARDS["none"] else _finalize(self.guard)).memoize(PURE)
+        self.memo = GoLoopMemo()
         try:
             self.compiled.parse(text)
         except ParseError as exc:
@@ -80,14 +82,19 @@ class GoTemplate:
     def render(self, data: RenderInput) -> Outcome:
         source = StoreSource(data.store)
         text: str | None
+        self.memo.begin(source)
+        complete = False
         with bind(Render(source, data.environ, self.now)):
             try:
-                text = self.compiled.execute(None)
+                text = self.compiled.execute(None, memo=self.memo)
+                complete = True
             except TemplateError as exc:
                 if source.missing:  # a first pass over empty data: the real data will render it
                     text = None
                 else:
                     raise self._error(exc, data, source) from None
+            finally:
+                self.memo.end(complete)
         if source.missing or source.blocked:
             text = None
         return Outcome(text, frozenset(source.used), frozenset(source.missing), frozenset(source.blocked))

@@ -29,6 +29,7 @@ from consul_templates.functions import DATACENTERS, KEY, KEYS, NODES, SERVICE, S
 from portside.consul import paths
 
 ABSENT: Any = object()
+BLOCKED: Any = object()  # in a trail: the render was blocked there (gomemo.py keeps no such iteration)
 
 
 class Source(Protocol):
@@ -141,6 +142,7 @@ class StoreSource:
     used: set[Dependency] = field(default_factory=set)
     missing: set[Dependency] = field(default_factory=set)
     blocked: set[Dependency] = field(default_factory=set)
+    trail: list[tuple[Any, Any]] | None = None  # while a memo records an iteration: each read and its value
 
     def recall(self, query: Query) -> Any:
         if isinstance(query, NodeQuery) and not query.name:
@@ -154,7 +156,12 @@ class StoreSource:
         value = self.store.get(dep, ABSENT)
         if value is ABSENT:
             self.missing.add(dep)
+        if self.trail is not None:
+            self.trail.append((dep, value))
         return value
 
     def block(self, query: Query) -> None:
-        self.blocked.add(dependency(query))
+        dep = dependency(query)
+        self.blocked.add(dep)
+        if self.trail is not None:
+            self.trail.append((dep, BLOCKED))

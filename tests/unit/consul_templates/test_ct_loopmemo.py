@@ -8,14 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consul_templates.functions import KEY, Dependency
-from consul_templates.guards import GUARDS
-from consul_templates.languages import RenderInput, render_guarded
 from consul_templates.loopmemo import MEMO_LOOP_NAME, MEMO_NAME, LoopMemo, plan
 from consul_templates.render import Template, make_environment
 from consul_templates.watch import Store
-from portside.catalog import Catalog, Instance, ServiceSummary
+from portside.catalog import Catalog, Instance
 from testbed.bulk import EVERY_SERVICE_TEMPLATE
+from tests.unit.consul_templates.memo_steps import apply, benign_step, outcome, step
 
 OUTER_NAME = ("{% for s in services() %}{% for i in service(s.name) %}{{ s.name }} {{ i.address }}:{{ i.port }}"
               "{{ ' ' ~ i.tags|join(',') if i.tags }}\n{% else %}{{ s.name }} none\n{% endfor %}{% endfor %}")
@@ -94,41 +92,6 @@ def test_loops_that_may_depend_on_anything_else_are_kept_as_written(body: str) -
 
 
 # ---- a memoized render equals the plain one, change after change ------------------------------------------
-ADDRESSES = ["127.0.0.1", "127.0.0.2", "::1", "10.0.0.1;evil", "127.0.0.3"]  # one the nginx guard refuses
-instance = st.tuples(st.sampled_from(ADDRESSES), st.integers(1, 3), st.sampled_from(["passing", "critical"]),
-                     st.sampled_from([(), ("a",), ("a", "b")]))
-step = st.tuples(st.dictionaries(st.sampled_from(["web", "api", "db", "a-b"]),
-                                 st.none() | st.lists(instance, max_size=3), max_size=2),
-                 st.dictionaries(st.sampled_from(["weight", "svc/web", "svc/db"]), st.sampled_from(["1", "2", "x"]),
-                                 max_size=1))
-
-
-def apply(store: Store, change: tuple[dict, dict], index: int) -> None:
-    services, kv = change
-    cat = store.catalogs[None]
-    new = {name: None if spec is None else tuple(
-        Instance(f"{name}-{k}", name, f"n{k}", addr, port, node_address=addr, tags=tags, status=status)
-        for k, (addr, port, status, tags) in enumerate(spec)) for name, spec in services.items()}
-    cat = cat.with_services(new, index)
-    names = {n for n, insts in cat.services.items() if insts}
-    summaries = {n: cat.summaries.get(n) or ServiceSummary(n, tuple(sorted({t for i in cat.services[n]
-                                                                            for t in i.tags})))
-                 for n in sorted(names)}
-    if summaries.keys() != cat.summaries.keys():  # the feed hands out new summaries only when the list moves
-        cat = cat.with_summaries(summaries, index)
-    store.catalogs[None] = cat
-    for key, value in kv.items():
-        store.put(Dependency(KEY, key), value)
-
-
-def outcome(renderer: Template, store: Store) -> tuple:
-    try:
-        out = render_guarded(renderer, RenderInput(store, {}), GUARDS["nginx"])
-    except Exception as exc:  # noqa: BLE001 - the same failure is as good an answer as the same text
-        return ("error", type(exc).__name__, str(exc))
-    return out.text, out.used, out.missing, out.blocked, [d.describe() for d in out.dropped]
-
-
 @settings(max_examples=60, deadline=None)
 @given(st.sampled_from(TEMPLATES), st.lists(step, min_size=1, max_size=6))
 def test_a_memoized_render_equals_the_plain_render_after_every_change(text: str, steps: list) -> None:
@@ -138,15 +101,6 @@ def test_a_memoized_render_equals_the_plain_render_after_every_change(text: str,
     for index, change in enumerate(steps, start=1):
         apply(store, change, index)
         assert outcome(memoized, store) == outcome(plain, store)
-
-
-# nothing the guard drops: every render reads the store itself, so a whole loop is checked by the catalog's values
-benign = st.tuples(st.sampled_from(ADDRESSES[:3]), st.integers(1, 3), st.sampled_from(["passing", "critical"]),
-                   st.sampled_from([(), ("a",)]))
-benign_step = st.tuples(st.dictionaries(st.sampled_from(["web", "api", "db", "a-b"]),
-                                        st.lists(benign, min_size=1, max_size=3), min_size=1, max_size=2),
-                        st.dictionaries(st.sampled_from(["weight", "svc/web"]), st.sampled_from(["1", "2"]),
-                                        max_size=1))
 
 
 @settings(max_examples=60, deadline=None)
