@@ -325,7 +325,10 @@ class LoopMemo:
                    checks: list[WalkCheck] | None = None, changed: Iterable[int] | None = None) -> None:
         """Keep a loop whose every iteration was kept, with the check of each (only the changed ones anew)."""
         if any(e is None for e in entries):
-            return  # an iteration read something with no data yet: it must be read again
+            # an iteration read something with no data yet: it must be read again, and no walk is kept; the
+            # kept iterations' reads (the rendered ones counted theirs) are still this render's
+            self.reads.used.update(*(e[3] for e in entries if e is not None))
+            return
         kept: list[Entry] = entries  # type: ignore[assignment]
         if checks is None or changed is None:
             checks = [self._check(e) for e in kept]

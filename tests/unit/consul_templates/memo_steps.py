@@ -19,8 +19,8 @@ instance = st.tuples(st.sampled_from(ADDRESSES), st.integers(1, 3), st.sampled_f
                      st.sampled_from([(), ("a",), ("a", "b")]))
 step = st.tuples(st.dictionaries(st.sampled_from(["web", "api", "db", "a-b"]),
                                  st.none() | st.lists(instance, max_size=3), max_size=2),
-                 st.dictionaries(st.sampled_from(["weight", "svc/web", "svc/db"]), st.sampled_from(["1", "2", "x"]),
-                                 max_size=1))
+                 st.dictionaries(st.sampled_from(["weight", "svc/web", "svc/db"]),
+                                 st.sampled_from(["1", "2", "x", None]), max_size=1))  # None: the key is deleted
 
 # nothing the guard drops: every render reads the store itself, so a whole loop is checked by the catalog's values
 benign = st.tuples(st.sampled_from(ADDRESSES[:3]), st.integers(1, 3), st.sampled_from(["passing", "critical"]),

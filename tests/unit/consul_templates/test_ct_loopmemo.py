@@ -149,3 +149,19 @@ def test_one_changed_service_renders_one_body_again() -> None:
     assert (t.memo.hits, t.memo.misses) == (49, 51)
     assert second == outcome(Unmemoized("t", EVERY_SERVICE_TEMPLATE), store) != first
     assert "upstream s7 {\n    server 127.0.0.2:9;\n}" in second[0]
+
+
+def test_a_loop_checked_whole_still_reports_every_read_when_one_iteration_cannot_be_kept() -> None:
+    """The iterations kept by the whole-loop check count their reads even when a changed one read a value that
+    does not exist (which is not kept): the watches follow what the render read."""
+    text = ("{% for s in services() %}{% for i in service(s.name) %}{{ i.address }}{% if i.port == 3 %}"
+            "{{ key_or_default('k', 'x') }}{% endif %}\n{% endfor %}{% endfor %}")
+    store = Store()
+    store.catalogs[None] = Catalog(datacenter="dc1")
+    apply(store, ({n: [("127.0.0.1", 1, "passing", ())] for n in ("web", "api", "db")}, {}), 1)
+    memoized = Template("t", text)
+    assert outcome(memoized, store) == outcome(Unmemoized("t", text), store)
+    apply(store, ({"web": [("127.0.0.2", 1, "passing", ())]}, {}), 2)
+    assert outcome(memoized, store) == outcome(Unmemoized("t", text), store)  # the loop is now checked whole
+    apply(store, ({"web": [("127.0.0.2", 3, "passing", ())]}, {}), 3)
+    assert outcome(memoized, store) == outcome(Unmemoized("t", text), store)
