@@ -61,8 +61,8 @@ STEPS = (
     Step("registrator_scale", "registrator_scale.py", ("--containers", "300", "--rounds", "1"),
          ("--containers", "10", "--rounds", "1"), 150, 420),
     Step("scale_feed", "scale_feed.py", ("--sizes", "100,1000,5000", "--flips", "10", "--qps-seconds", "3",
-                                         "--anchor"),
-         ("--sizes", "20,100", "--flips", "3", "--qps-seconds", "1", "--anchor"), 150, 600),
+                                         "--anchor", "--go"),
+         ("--sizes", "20,100", "--flips", "3", "--qps-seconds", "1", "--anchor", "--go"), 150, 600),
 )
 
 

@@ -104,7 +104,10 @@ def json_rows(rows: list[tuple[int, dict[str, float]]], latency: dict[int, dict[
             out.append(row("catalog: DNS qps (same 50 names)", size, r["qps"], r.get("consul_qps"), "queries/s",
                            cdns if "consul_qps" in r else "", note))
     for size, by_target in sorted(latency.items()):
-        for ours, theirs, what, name in (("dns", "consul_dns", "DNS answer", cdns), ("file", "ct_file", "file", ct)):
+        for ours, theirs, what, name in (("dns", "consul_dns", "DNS answer", cdns), ("file", "ct_file", "file", ct),
+                                         ("go_file", "ct_file_go", "file (the .ctmpl)", ct)):
+            if ours not in by_target:
+                continue
             for p in (50, 99):
                 anchor = pct(by_target[theirs], p) if theirs in by_target else None
                 out.append(row(f"catalog: health flip -> {what} p{p}", size, pct(by_target[ours], p), anchor, "ms",

@@ -29,12 +29,14 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import dns.message
 import dns.query
 
 from bench.benchjson import add_json_option, write_rows
+from bench.render_latency import CT_BIG
 from bench.scale_anchor import Anchor, anchor_agent, consul_dns_count, json_rows, upstream_count
 from dns_balancer.zone import ZoneConfig, build_zone, plan
 from portside.catalog import Catalog, Instance
@@ -93,12 +95,27 @@ class Daemons:
                                       "--http-addr", f"127.0.0.1:{self.http_port}", "--ttl", "0"],
                                      env=self.env, cwd=ROOT, stdout=self.logs[0], stderr=subprocess.STDOUT)
         self.ct: subprocess.Popen | None = None
+        self.go: subprocess.Popen | None = None
+        self.go_dest = work / "every-go.conf"
 
     def start_ct(self) -> subprocess.Popen:
         self.ct = subprocess.Popen([sys.executable, "-m", "consul_templates", "--template", f"{self.src}:{self.dest}",
                                     "--log-level", "warning"], env=self.env, cwd=ROOT, stdout=self.logs[1],
                                    stderr=subprocess.STDOUT)
         return self.ct
+
+    def start_go(self, services: int) -> None:
+        """A second consul-templates over consul-template's own .ctmpl of the same file (CT_BIG), as a user who
+        switches brings it; until its file lists every service."""
+        src, self.go_dest = self.work / "every.ctmpl", self.work / "every-go.conf"
+        src.write_text(CT_BIG)
+        self.go_dest.unlink(missing_ok=True)
+        self.logs.append(open(self.work / "ct-go.log", "wb"))  # noqa: SIM115
+        self.go = subprocess.Popen([sys.executable, "-m", "consul_templates", "--template",
+                                    f"{src}:{self.go_dest}", "--log-level", "warning"], env=self.env, cwd=ROOT,
+                                   stdout=self.logs[-1], stderr=subprocess.STDOUT)
+        engines.wait_until(lambda: self.go_dest.exists() and self.go_dest.read_text().count("upstream ") > services,
+                           600, f"consul-templates (.ctmpl) sync of {services} services", interval=0.05)
 
     def dns_ready(self) -> bool:
         try:
@@ -120,7 +137,7 @@ class Daemons:
         return float(m.group(1)) if m else 0.0
 
     def close(self) -> str:
-        for p in (self.dnsb, self.ct):
+        for p in (self.dnsb, self.ct, self.go):
             if p is not None:
                 p.terminate()
                 p.wait(10)
@@ -168,13 +185,18 @@ def qps(d: Daemons, services: int, seconds: float, port: int | None = None) -> f
 
 
 def flips(agent: engines.ConsulAgent, d: Daemons, layout: bulk.Layout, n: int,
-          anchor: Anchor | None = None) -> dict[str, list[float]]:
+          anchor: Anchor | None = None, go: bool = False) -> dict[str, list[float]]:
     """ms from each health flip until each target shows it: ours (dns, file) and, with an anchor, Consul's own
-    DNS (consul_dns) and consul-template's file (ct_file), polled together so no target waits on another."""
+    DNS (consul_dns) and consul-template's file (ct_file), polled together so no target waits on another.
+    `go`: ours over the .ctmpl (go_file) and consul-template's file only, in a pass of their own."""
     node, sid, _ = layout.placement(7, 1)
-    targets = {"dns": lambda: d.srv_count("svc7.service.consul"), "file": lambda: d.upstream_count("svc7")}
+    targets: dict[str, Callable[[], int]] = {"dns": lambda: d.srv_count("svc7.service.consul"),
+                                             "file": lambda: d.upstream_count("svc7")}
+    if go:
+        targets = {"go_file": lambda: upstream_count(d.go_dest, "svc7")}
     if anchor is not None:
-        targets["consul_dns"] = lambda: consul_dns_count(agent, "svc7.service.consul")
+        if not go:
+            targets["consul_dns"] = lambda: consul_dns_count(agent, "svc7.service.consul")
         targets["ct_file"] = lambda: anchor.upstream_count("svc7")
     out: dict[str, list[float]] = {name: [] for name in targets}
     for k in range(n):
@@ -254,6 +276,9 @@ def parse_args() -> argparse.Namespace:
                         help="side by side with the anchors: Consul's own DNS (qps, flips) and consul-template "
                         "v0.41.1 (first sync, flips) over the same catalog; the agent then allows 8192 connections "
                         "per client, since consul-template holds one per service")
+    parser.add_argument("--go", action="store_true",
+                        help="also flips through consul-templates over consul-template's .ctmpl of the same file "
+                        "(at the smallest and largest size), in a pass of their own with consul-template")
     add_json_option(parser)
     return parser.parse_args()
 
@@ -285,6 +310,12 @@ def main() -> int:
                         row["consul_qps"] = qps(d, size, args.qps_seconds, port=agent.ports["dns"])
                 if size in (sizes[0], sizes[-1]):
                     latency[size] = flips(agent, d, layout, args.flips, anchor)
+                    if args.go:
+                        d.start_go(size)
+                        both = flips(agent, d, layout, args.flips, anchor, go=True)
+                        latency[size]["go_file"] = both["go_file"]
+                        if "ct_file" in both:
+                            latency[size]["ct_file_go"] = both["ct_file"]
                 row["dns_429"] = d.responses_429()
             finally:
                 if anchor is not None:
