@@ -17,6 +17,7 @@ exist, an empty `safeLs`), is never kept: it must be read again.
 
 from __future__ import annotations
 
+from operator import is_
 from typing import Any
 
 from consul_templates.ctfuncs.source import ABSENT, BLOCKED, StoreSource
@@ -50,6 +51,9 @@ def _keyable(value: Any) -> bool:
 # an iteration's element (kept alive: its id is part of the key), reads, text, the dependencies it read, and for
 # an iteration that read one service: (datacenter, name, the catalog's value its view was made from)
 Entry = tuple[Any, tuple[tuple[Any, Any], ...], str, frozenset[Any], tuple[Any, str, object] | None]
+# a whole range: its elements (kept alive: their ids are the entries' keys), each one's key and entry, and the
+# union of what they read
+Walk = tuple[tuple[Any, ...], list[tuple[Any, ...]], list[Entry], frozenset[Any]]
 
 
 class GoLoopMemo:
@@ -59,6 +63,9 @@ class GoLoopMemo:
     def __init__(self) -> None:
         self.before: dict[tuple[Any, ...], Entry] = {}
         self.now: dict[tuple[Any, ...], Entry] = {}
+        self.walks_before: dict[tuple[int, bool], Walk] = {}
+        self.walks_now: dict[tuple[int, bool], Walk] = {}
+        self._open: tuple[tuple[int, bool], Walk, list[int]] | None = None  # the walk a range is going through
         self.source: StoreSource | None = None
         self.store: Any = {}
         self.sources: Any = None
@@ -75,9 +82,12 @@ class GoLoopMemo:
         """After a render: keep what it used (all of it, if it finished), drop what it did not."""
         if complete:
             self.before, self.now = self.now, {}
+            self.walks_before, self.walks_now = self.walks_now, {}
         else:
             self.before.update(self.now)
             self.now = {}
+            self.walks_before.update(self.walks_now)
+            self.walks_now = {}
         self.source, self.store, self.sources = None, {}, None
 
     def get(self, site: int, key: tuple[Any, Any, Any]) -> str | None:
@@ -105,6 +115,70 @@ class GoLoopMemo:
         if source.trail is not None:
             source.trail.extend(entry[1])
         return entry[2]
+
+    # ---- a whole range ------------------------------------------------------------------------------------------
+    # The same range over the same elements as before (the store hands out the same list until the service list
+    # moves): each iteration that read one service is kept while the catalog holds the same object for it, in one
+    # pass; the others are left to get() and, if need be, a run.
+    def walk(self, site: int, iface: bool, elems: list[Any]) -> list[str | None] | None:
+        wkey = (site, iface)
+        w = self.walks_now.get(wkey) or self.walks_before.get(wkey)
+        sources, source = self.sources, self.source
+        assert source is not None
+        if (w is None or sources is None or source.trail is not None or len(w[0]) != len(elems)
+                or not all(map(is_, w[0], elems))):
+            self._open = None
+            return None
+        texts: list[str | None] = []
+        again = []
+        for i, entry in enumerate(w[2]):
+            check = entry[4]
+            services = sources.get(check[0]) if check is not None else None
+            if services is not None and services.get(check[1]) is check[2]:  # type: ignore[index]
+                texts.append(entry[2])
+            else:
+                texts.append(None)
+                again.append(i)
+        self.hits += len(elems) - len(again)
+        now = self.now
+        now.update(zip(w[1], w[2], strict=True))
+        for i in again:  # left open: get() checks it as before, and only a new entry is found here after it
+            del now[w[1][i]]
+        self._open = (wkey, w, again)
+        return texts
+
+    def walked(self, site: int, iface: bool, elems: list[Any], texts: list[str] | None) -> None:
+        """Count the range's reads and keep it as a walk when every iteration of it is kept (one that read no
+        data yet is not). The iterations left open counted their own reads."""
+        opened, self._open = self._open, None
+        source = self.source
+        assert source is not None
+        wkey = (site, iface)
+        if opened is None or opened[0] != wkey:
+            self._keep_walk(wkey, elems)  # ran through get() and keep(), which counted each one's reads
+            return
+        _, w, again = opened
+        entries = list(w[2])
+        same = True
+        for i in again:
+            entry = self.now.get(w[1][i]) if texts is not None else None
+            if entry is None:
+                # not kept (or the range raised): the other iterations' reads count all the same
+                left = set(again)
+                source.used.update(*(e[3] for j, e in enumerate(w[2]) if j not in left))
+                return
+            same = same and entry[3] == entries[i][3]
+            entries[i] = entry
+        reads = w[3] if same else frozenset().union(*(e[3] for e in entries))
+        source.used.update(reads)
+        self.walks_now[wkey] = (w[0], w[1], entries, reads)
+
+    def _keep_walk(self, wkey: tuple[int, bool], elems: list[Any]) -> None:
+        keys = [(wkey[0], wkey[1], None, id(e)) for e in elems]
+        entries = [self.now.get(k) for k in keys]
+        if all(e is not None for e in entries):
+            kept: list[Entry] = entries  # type: ignore[assignment]
+            self.walks_now[wkey] = (tuple(elems), keys, kept, frozenset().union(*(e[3] for e in kept)))
 
     def start(self) -> Any:
         source = self.source

@@ -47,6 +47,13 @@ class RangeMemo(Protocol):
     def abort(self, token: Any) -> None:
         """The iteration raised: nothing is kept."""
 
+    def walk(self, site: int, iface: bool, elems: list[Any]) -> list[str | None] | None:
+        """A range whose body cannot see the index, as a whole, before its iterations: per element the kept
+        text, or None where `get` and maybe a run must decide; None when the memo has nothing to say."""
+
+    def walked(self, site: int, iface: bool, elems: list[Any], texts: list[str] | None) -> None:
+        """The range is over (after `walk`, always): `texts` is what each iteration wrote, None if one raised."""
+
 
 def pure_range(node: N.RangeNode, pure: frozenset[str]) -> bool:
     """Whether the range's body is a function of its element, index and the `pure` functions (module docstring)."""
@@ -111,14 +118,42 @@ def memo_items(node: N.RangeNode, plain: RunItems) -> RunItems:
         if memo is None:
             plain(st, pairs, iface)
             return
+        if not indexed:
+            _walk(st, memo, site, list(pairs), iface, plain)
+            return
         for index, elem in pairs:
-            key = (iface, index if indexed else None, elem)
+            key = (iface, index, elem)
             text = memo.get(site, key)
             if text is None:
                 text = _run_kept(st, memo, site, key, index, plain)
             st.write(text)
 
     return run_items
+
+
+def _walk(st: State, memo: RangeMemo, site: int, pairs: list[tuple[Any, Any]], iface: bool, plain: RunItems) -> None:
+    """A range the memo may answer as a whole: 5,000 kept iterations cost one call and one write."""
+    elems = [elem for _, elem in pairs]
+    kept = memo.walk(site, iface, elems)
+    texts: list[str | None] = kept if kept is not None else [None] * len(elems)
+    done = False
+    try:
+        last = 0
+        for i, text in enumerate(texts):
+            if text is not None:
+                continue
+            st.write("".join(texts[last:i]))  # type: ignore[arg-type]
+            index, elem = pairs[i]
+            key = (iface, None, elem)
+            text = memo.get(site, key)
+            if text is None:
+                text = _run_kept(st, memo, site, key, index, plain)
+            st.write(text)
+            texts[i], last = text, i + 1
+        st.write("".join(texts[last:]))  # type: ignore[arg-type]
+        done = True
+    finally:
+        memo.walked(site, iface, elems, texts if done else None)  # type: ignore[arg-type]
 
 
 def _run_kept(st: State, memo: RangeMemo, site: int, key: tuple[Any, Any, Any], index: Any, plain: RunItems) -> str:

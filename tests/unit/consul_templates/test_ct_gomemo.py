@@ -205,3 +205,19 @@ def test_render_input_errors_keep_the_memo_of_the_iterations_that_ran() -> None:
     with pytest.raises(Exception, match="index out of range"):
         t.render(RenderInput(store, {}))
     assert t.memo.before  # what ran before the error is kept for the next render
+
+
+def test_a_range_walked_whole_whose_changed_iteration_cannot_be_kept_reads_and_renders_as_the_plain_one() -> None:
+    text = ('{{ range services }}{{ range service .Name }}{{ .Address }}{{ if eq .Port 3 }}{{ keyOrDefault "k" "x" }}'
+            '{{ end }}\n{{ end }}{{ end }}')
+    store = go_store()
+    go_apply(store, ({n: [("127.0.0.1", 1, "passing", ())] for n in ("web", "api", "db")}, {}), 1)
+    memoized = compile_go(text)
+    for index, change in enumerate([{"web": [("127.0.0.2", 1, "passing", ())]},  # now walked whole
+                                    {"web": [("127.0.0.2", 3, "passing", ())]},  # reads a key with no data
+                                    {"web": [("127.0.0.3", 3, "passing", ())]},
+                                    {"web": [("127.0.0.3", 1, "passing", ())]}], start=2):
+        assert outcome(memoized, store) == outcome(Unmemoized(text), store)
+        go_apply(store, (change, {}), index)
+    assert outcome(memoized, store) == outcome(Unmemoized(text), store)
+    assert memoized.memo.hits > 0

@@ -14,7 +14,8 @@ class KeepAll:
 
     def __init__(self) -> None:
         self.kept: dict[tuple[int, Any], str] = {}
-        self.hits = self.runs = self.aborts = 0
+        self.hits = self.runs = self.aborts = self.walks = 0
+        self.walked_texts: list[list[str] | None] = []
 
     def get(self, site: int, key: tuple[Any, ...]) -> str | None:
         text = self.kept.get((site, _hashable(key)))
@@ -30,6 +31,13 @@ class KeepAll:
 
     def abort(self, token: Any) -> None:
         self.aborts += 1
+
+    def walk(self, site: int, iface: bool, elems: list[Any]) -> list[str | None] | None:
+        self.walks += 1
+        return None
+
+    def walked(self, site: int, iface: bool, elems: list[Any], texts: list[str] | None) -> None:
+        self.walked_texts.append(texts)
 
 
 def _hashable(key: tuple[Any, ...]) -> Any:
