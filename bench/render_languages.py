@@ -34,17 +34,7 @@ from testbed import bulk, engines
 
 ROOT = Path(__file__).resolve().parent.parent
 
-GO = """\
-{{- range services }}{{ if .Tags | contains "bulk" }}
-upstream {{ .Name }} {
-{{- range service .Name }}
-    server {{ .Address }}:{{ .Port }};
-{{- else }}
-    server 127.0.0.1:1 down;
-{{- end }}
-}
-{{- end }}{{ end }}
-"""
+GO = '{{- range services }}{{ if .Tags | contains "bulk" }}' + bulk.CTMPL_UPSTREAM + "\n{{- end }}{{ end }}\n"
 JINJA = """\
 {% for s in services() if "bulk" in s.tags %}
 upstream {{ s.name }} {

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.benchjson import add_json_option, row, write_rows
-from testbed import engines
+from testbed import bulk, engines
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,17 +64,7 @@ upstream {{ s.name }} {
 }
 {% endfor %}
 """
-CT_BIG = """\
-{{- range services }}
-upstream {{ .Name }} {
-{{- range service .Name }}
-    server {{ .Address }}:{{ .Port }};
-{{- else }}
-    server 127.0.0.1:1 down;
-{{- end }}
-}
-{{- end }}
-"""
+CT_BIG = bulk.EVERY_SERVICE_CTMPL
 
 
 def consul_template_binary() -> str:

@@ -22,6 +22,7 @@ from typing import Any
 
 from consul_templates.ctfuncs.source import ABSENT, BLOCKED, StoreSource
 from consul_templates.ctfuncs.types import CONSUL_TYPES
+from consul_templates.memobase import KeptRenders, ServiceCheck
 
 # Go's builtins but `call` (it calls whatever function value it is given)
 _BUILTINS = {"and", "or", "not", "len", "index", "slice", "print", "printf", "println", "eq", "ne", "lt", "le", "gt",
@@ -50,45 +51,28 @@ def _keyable(value: Any) -> bool:
 
 # an iteration's element (kept alive: its id is part of the key), reads, text, the dependencies it read, and for
 # an iteration that read one service: (datacenter, name, the catalog's value its view was made from)
-Entry = tuple[Any, tuple[tuple[Any, Any], ...], str, frozenset[Any], tuple[Any, str, object] | None]
+Entry = tuple[Any, tuple[tuple[Any, Any], ...], str, frozenset[Any], ServiceCheck]
 # a whole range: its elements (kept alive: their ids are the entries' keys), each one's key and entry, and the
 # union of what they read
 Walk = tuple[tuple[Any, ...], list[tuple[Any, ...]], list[Entry], frozenset[Any]]
 
 
-class GoLoopMemo:
+class GoLoopMemo(KeptRenders[Entry, Walk]):
     """The kept iterations of one template's memo sites, from the last render and the current one
     (portside.gotemplate.memo.RangeMemo)."""
 
     def __init__(self) -> None:
-        self.before: dict[tuple[Any, ...], Entry] = {}
-        self.now: dict[tuple[Any, ...], Entry] = {}
-        self.walks_before: dict[tuple[int, bool], Walk] = {}
-        self.walks_now: dict[tuple[int, bool], Walk] = {}
+        super().__init__()
         self._open: tuple[tuple[int, bool], Walk, list[int]] | None = None  # the walk a range is going through
         self.source: StoreSource | None = None
-        self.store: Any = {}
-        self.sources: Any = None
-        self.hits = self.misses = 0
 
     def begin(self, source: StoreSource) -> None:
         self.source = source
-        self.store = getattr(source.store, "fast", source.store)  # the store itself while nothing is filtered out
-        # each datacenter's services by name, while every service read is the store's own view of them
-        sources = getattr(self.store, "service_sources", None)
-        self.sources = sources() if sources is not None else None
+        self.bind(source.store)
 
     def end(self, complete: bool) -> None:
-        """After a render: keep what it used (all of it, if it finished), drop what it did not."""
-        if complete:
-            self.before, self.now = self.now, {}
-            self.walks_before, self.walks_now = self.walks_now, {}
-        else:
-            self.before.update(self.now)
-            self.now = {}
-            self.walks_before.update(self.walks_now)
-            self.walks_now = {}
-        self.source, self.store, self.sources = None, {}, None
+        super().end(complete)
+        self.source = None
 
     def get(self, site: int, key: tuple[Any, Any, Any]) -> str | None:
         iface, index, elem = key
@@ -100,11 +84,7 @@ class GoLoopMemo:
             return None
         source = self.source
         assert source is not None
-        check = entry[4]
-        services = self.sources.get(check[0]) if check is not None and self.sources is not None else None
-        if services is None or services.get(check[1]) is not check[2]:  # type: ignore[index]
-            # A service's view is made from its catalog entry alone, which keeps its identity while the service
-            # does not change: one dict lookup where a store read costs several.
+        if not self.still(entry[4]):
             get = self.store.get
             for dep, value in entry[1]:
                 if get(dep, ABSENT) is not value:
@@ -193,14 +173,7 @@ class GoLoopMemo:
         if _keyable(elem) and _keyable(index) and all(v is not ABSENT and v is not None and v is not BLOCKED
                                                       for _, v in trail):
             self.now[(site, iface, index, id(elem))] = (elem, tuple(trail), text, frozenset(d for d, _ in trail),
-                                                        self._check(trail))
-
-    def _check(self, trail: list[tuple[Any, Any]]) -> tuple[Any, str, object] | None:
-        if len(trail) != 1 or self.sources is None:
-            return None
-        dep, value = trail[0]
-        source = self.store.source_of(dep, value)
-        return None if source is ABSENT else (dep.dc, dep.name, source)
+                                                        self.service_check(trail))
 
     def abort(self, token: Any) -> None:
         self._close(token)

@@ -31,6 +31,7 @@ import jinja2
 from jinja2 import nodes
 
 from consul_templates.functions import ABSENT, Instance, KeyPair, Node, ServiceSummary
+from consul_templates.memobase import KeptRenders, ServiceCheck
 from portside.catalog import Check, FrozenMap
 
 MEMO_NAME = "__portside_loop_memo"
@@ -182,47 +183,30 @@ def _immutable(value: Any, depth: int = 0) -> bool:
 
 
 Entry = tuple[tuple[tuple[Any, Any], ...], str, tuple[Any, ...], frozenset[Any]]
-# an iteration that read one service: (datacenter, name, the catalog's value it was made from); None otherwise
-WalkCheck = tuple[Any, str, object] | None
+WalkCheck = ServiceCheck
 # a whole loop: its items and outer values (kept alive: the ids of these objects are its keys), and per
 # iteration the key, entry, text and check; the union of what they read
 Walk = tuple[tuple[Any, ...], tuple[Any, ...], list[tuple[int, ...]], list[Entry], list[str], list[WalkCheck],
              frozenset[Any]]
 
 
-class LoopMemo:
+class LoopMemo(KeptRenders[Entry, Walk]):
     """The kept texts of one template's memoized loops, from the last render and the current one."""
 
     def __init__(self, concat: Callable[[Iterable[str]], str]) -> None:
+        super().__init__()
         self.blocks: list[tuple[jinja2.Template, tuple[str, ...]]] = []
         self.concat = concat
-        self.before: dict[tuple[int, ...], Entry] = {}
-        self.now: dict[tuple[int, ...], Entry] = {}
-        self.walks_before: dict[tuple[int, ...], Walk] = {}
-        self.walks_now: dict[tuple[int, ...], Walk] = {}
-        self.store: Mapping[Any, Any] = {}
-        self.sources: Mapping[Any, Mapping[str, Any]] | None = None
         self.reads: Any = None
         self.context: dict[str, Any] = {}
-        self.hits = self.misses = 0
 
     def begin(self, store: Mapping[Any, Any], reads: Any, context: dict[str, Any]) -> None:
-        self.store, self.reads, self.context = getattr(store, "fast", store), reads, context
-        # each datacenter's services by name, while every service read is the store's own view of them
-        sources = getattr(self.store, "service_sources", None)
-        self.sources = sources() if sources is not None else None
+        self.bind(store)
+        self.reads, self.context = reads, context
 
     def end(self, complete: bool) -> None:
-        """After a render: keep what it used (all of it, if it finished), drop what it did not."""
-        if complete:
-            self.before, self.now = self.now, {}
-            self.walks_before, self.walks_now = self.walks_now, {}
-        else:
-            self.before.update(self.now)
-            self.now = {}
-            self.walks_before.update(self.walks_now)
-            self.walks_now = {}
-        self.store, self.reads, self.context, self.sources = {}, None, {}, None
+        super().end(complete)
+        self.reads, self.context = None, {}
 
     def __call__(self, block: int, *args: Any) -> str:
         if not all(map(_immutable, args)):
@@ -340,13 +324,7 @@ class LoopMemo:
         self.reads.used.update(reads)
 
     def _check(self, entry: Entry) -> WalkCheck:
-        trail = entry[0]
-        if len(trail) != 1:
-            return None
-        dep, value = trail[0]
-        source_of = getattr(self.store, "source_of", None)
-        source = source_of(dep, value) if source_of is not None else ABSENT
-        return None if source is ABSENT else (dep.dc, dep.name, source)
+        return self.service_check(entry[0])
 
     def _replay(self, entry: Entry) -> None:
         """A kept text's reads count as this render's reads (what the watches follow)."""

@@ -22,6 +22,16 @@ upstream {{ s.name }} {
 }
 {% endfor %}
 """
+# its Go twin, consul-template's own .ctmpl of the same file (the anchor renders it; so can consul-templates)
+CTMPL_UPSTREAM = """
+upstream {{ .Name }} {
+{{- range service .Name }}
+    server {{ .Address }}:{{ .Port }};
+{{- else }}
+    server 127.0.0.1:1 down;
+{{- end }}
+}"""
+EVERY_SERVICE_CTMPL = "{{- range services }}" + CTMPL_UPSTREAM + "\n{{- end }}\n"
 TXN_OPS = 64  # Consul refuses a transaction of more than 128 operations; half keeps each request small
 
 

@@ -25,10 +25,9 @@ from consul_templates.ctfuncs.queries import (
     ServiceQuery,
     ServicesQuery,
 )
-from consul_templates.functions import DATACENTERS, KEY, KEYS, NODES, SERVICE, SERVICES, Dependency
+from consul_templates.functions import ABSENT, DATACENTERS, KEY, KEYS, NODES, SERVICE, SERVICES, Dependency
 from portside.consul import paths
 
-ABSENT: Any = object()
 BLOCKED: Any = object()  # in a trail: the render was blocked there (gomemo.py keeps no such iteration)
 
 

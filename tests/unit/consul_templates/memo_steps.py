@@ -12,7 +12,7 @@ from consul_templates.functions import KEY, Dependency
 from consul_templates.guards import GUARDS
 from consul_templates.languages import RenderInput, render_guarded
 from consul_templates.watch import Store
-from portside.catalog import Instance, ServiceSummary
+from portside.catalog import Catalog, Instance, ServiceSummary
 
 ADDRESSES = ["127.0.0.1", "127.0.0.2", "::1", "10.0.0.1;evil", "127.0.0.3"]  # one the nginx guard refuses
 instance = st.tuples(st.sampled_from(ADDRESSES), st.integers(1, 3), st.sampled_from(["passing", "critical"]),
@@ -48,6 +48,29 @@ def apply(store: Store, change: tuple[dict, dict], index: int,
     store.catalogs[None] = cat
     for key, value in kv.items():
         store.put(kv_dependency(key), value)
+
+
+def empty_store() -> Store:
+    store = Store()
+    store.catalogs[None] = Catalog(datacenter="dc1")
+    return store
+
+
+def seeded_store(kv_dependency: Callable[[str], Dependency] = lambda key: Dependency(KEY, key)) -> Store:
+    """Every service the benign changes name, one instance each: each benign step then changes a service."""
+    store = empty_store()
+    store.catalogs[None] = store.catalogs[None].with_services(
+        {n: (Instance(f"{n}-0", n, "n0", "127.0.0.1", 1),) for n in ("web", "api", "db", "a-b")}, 1)
+    apply(store, ({}, {}), 1, kv_dependency)
+    return store
+
+
+def renders_alike(memoized: Any, plain: Any, store: Store, steps: list, start: int,
+                  kv_dependency: Callable[[str], Dependency] = lambda key: Dependency(KEY, key)) -> None:
+    """After each change, the memoized render gives what the plain one gives: text, reads, what is missing."""
+    for index, change in enumerate(steps, start=start):
+        apply(store, change, index, kv_dependency)
+        assert outcome(memoized, store) == outcome(plain, store)
 
 
 def outcome(renderer: Any, store: Store) -> tuple:

@@ -10,26 +10,18 @@ from hypothesis import strategies as st
 
 from consul_templates.ctfuncs.queries import KeyQuery, PrefixQuery
 from consul_templates.ctfuncs.source import dependency
+from consul_templates.functions import Dependency
 from consul_templates.gomemo import GoLoopMemo
 from consul_templates.gotemplates import GoTemplate
 from consul_templates.guards import GUARDS
 from consul_templates.languages import CompileOptions, RenderInput
 from consul_templates.watch import Store
-from portside.catalog import Catalog, Instance
 from portside.gotemplate import Template
-from tests.unit.consul_templates.memo_steps import apply, benign_step, outcome, step
+from testbed.bulk import EVERY_SERVICE_CTMPL
+from tests.unit.consul_templates import memo_steps as ms
+from tests.unit.consul_templates.memo_steps import empty_store, outcome
 
-EVERY = """\
-{{- range services }}
-upstream {{ .Name }} {
-{{- range service .Name }}
-    server {{ .Address }}:{{ .Port }};
-{{- else }}
-    server 127.0.0.1:1 down;
-{{- end }}
-}
-{{- end }}
-"""
+EVERY = EVERY_SERVICE_CTMPL
 OUTER_VAR = ('{{ range services }}{{ $s := . }}{{ range service .Name }}{{ $s.Name }} {{ .Address }}:{{ .Port }}'
              '{{ if .Tags }} {{ join "," .Tags }}{{ end }}\n{{ else }}{{ .Name }} none\n{{ end }}{{ end }}')
 INDEXED = ('{{ range $i, $s := services }}{{ $i }} {{ range service $s.Name "any" }}{{ .Address }}:{{ .Port }}/'
@@ -120,41 +112,28 @@ def test_without_memoize_the_engine_compiles_no_site() -> None:
     assert compiled is not None and _closures(compiled.body, "run_items", set()) == 0
 
 
-def go_store(index: int = 1) -> Store:
-    store = Store()
-    store.catalogs[None] = Catalog(datacenter="dc1")
-    return store
+def go_key(key: str) -> Dependency:
+    return dependency(KeyQuery.parse(key))
 
 
 def go_apply(store: Store, change: tuple[dict, dict], index: int) -> None:
-    apply(store, change, index, kv_dependency=lambda key: dependency(KeyQuery.parse(key)))
+    ms.apply(store, change, index, go_key)
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.sampled_from(TEMPLATES), st.lists(step, min_size=1, max_size=6))
+@given(st.sampled_from(TEMPLATES), st.lists(ms.step, min_size=1, max_size=6))
 def test_a_memoized_go_render_equals_the_plain_render_after_every_change(text: str, steps: list) -> None:
-    store = go_store()
-    memoized, plain = compile_go(text), Unmemoized(text)
-    for index, change in enumerate(steps, start=1):
-        go_apply(store, change, index)
-        assert outcome(memoized, store) == outcome(plain, store)
+    ms.renders_alike(compile_go(text), Unmemoized(text), empty_store(), steps, 1, go_key)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sampled_from(TEMPLATES), st.lists(benign_step, min_size=2, max_size=6))
+@given(st.sampled_from(TEMPLATES), st.lists(ms.benign_step, min_size=2, max_size=6))
 def test_a_memoized_go_render_equals_the_plain_render_when_nothing_is_dropped(text: str, steps: list) -> None:
-    store = go_store()
-    store.catalogs[None] = store.catalogs[None].with_services(
-        {n: (Instance(f"{n}-0", n, "n0", "127.0.0.1", 1),) for n in ("web", "api", "db", "a-b")}, 1)
-    go_apply(store, ({}, {}), 1)
-    memoized, plain = compile_go(text), Unmemoized(text)
-    for index, change in enumerate(steps, start=2):
-        go_apply(store, change, index)
-        assert outcome(memoized, store) == outcome(plain, store)
+    ms.renders_alike(compile_go(text), Unmemoized(text), ms.seeded_store(go_key), steps, 2, go_key)
 
 
 def test_one_changed_service_runs_one_iteration_again() -> None:
-    store = go_store()
+    store = empty_store()
     go_apply(store, ({f"s{n}": [("127.0.0.1", n % 3 + 1, "passing", ())] for n in range(50)}, {}), 1)
     t = compile_go(EVERY)
     first = outcome(t, store)
@@ -167,7 +146,7 @@ def test_one_changed_service_runs_one_iteration_again() -> None:
 
 
 def test_a_blocked_read_is_never_kept() -> None:
-    store = go_store()
+    store = empty_store()
     go_apply(store, ({"web": [("127.0.0.1", 1, "passing", ())], "db": [("127.0.0.1", 1, "passing", ())]},
                      {"svc/web": "1"}), 1)
     t = compile_go(KEY_BLOCKS)
@@ -180,7 +159,7 @@ def test_a_blocked_read_is_never_kept() -> None:
 
 def test_an_iteration_that_blocked_the_render_is_never_kept() -> None:
     """safeLs of an empty prefix answers (an empty list) and blocks: kept, it would unblock the next render."""
-    store = go_store()
+    store = empty_store()
     go_apply(store, ({"web": [("127.0.0.1", 1, "passing", ())]}, {}), 1)
     store.put(dependency(PrefixQuery.parse("svc/web")), [])
     t = compile_go(SAFE_LS)
@@ -196,7 +175,7 @@ def test_elements_that_may_change_while_alive_are_not_keyed() -> None:
 
 
 def test_render_input_errors_keep_the_memo_of_the_iterations_that_ran() -> None:
-    store = go_store()
+    store = empty_store()
     go_apply(store, ({"web": [("127.0.0.1", 1, "passing", ())]}, {}), 1)
     t = compile_go('{{ range services }}{{ .Name }}{{ end }}{{ if eq (len services) 2 }}{{ fail }}{{ end }}'
                    .replace("{{ fail }}", '{{ index "x" 5 }}'))
@@ -210,7 +189,7 @@ def test_render_input_errors_keep_the_memo_of_the_iterations_that_ran() -> None:
 def test_a_range_walked_whole_whose_changed_iteration_cannot_be_kept_reads_and_renders_as_the_plain_one() -> None:
     text = ('{{ range services }}{{ range service .Name }}{{ .Address }}{{ if eq .Port 3 }}{{ keyOrDefault "k" "x" }}'
             '{{ end }}\n{{ end }}{{ end }}')
-    store = go_store()
+    store = empty_store()
     go_apply(store, ({n: [("127.0.0.1", 1, "passing", ())] for n in ("web", "api", "db")}, {}), 1)
     memoized = compile_go(text)
     for index, change in enumerate([{"web": [("127.0.0.2", 1, "passing", ())]},  # now walked whole

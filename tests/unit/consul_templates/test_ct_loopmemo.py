@@ -11,9 +11,17 @@ from hypothesis import strategies as st
 from consul_templates.loopmemo import MEMO_LOOP_NAME, MEMO_NAME, LoopMemo, plan
 from consul_templates.render import Template, make_environment
 from consul_templates.watch import Store
-from portside.catalog import Catalog, Instance
+from portside.catalog import Catalog
 from testbed.bulk import EVERY_SERVICE_TEMPLATE
-from tests.unit.consul_templates.memo_steps import apply, benign_step, outcome, step
+from tests.unit.consul_templates.memo_steps import (
+    apply,
+    benign_step,
+    empty_store,
+    outcome,
+    renders_alike,
+    seeded_store,
+    step,
+)
 
 OUTER_NAME = ("{% for s in services() %}{% for i in service(s.name) %}{{ s.name }} {{ i.address }}:{{ i.port }}"
               "{{ ' ' ~ i.tags|join(',') if i.tags }}\n{% else %}{{ s.name }} none\n{% endfor %}{% endfor %}")
@@ -95,25 +103,13 @@ def test_loops_that_may_depend_on_anything_else_are_kept_as_written(body: str) -
 @settings(max_examples=60, deadline=None)
 @given(st.sampled_from(TEMPLATES), st.lists(step, min_size=1, max_size=6))
 def test_a_memoized_render_equals_the_plain_render_after_every_change(text: str, steps: list) -> None:
-    store = Store()
-    store.catalogs[None] = Catalog(datacenter="dc1")
-    memoized, plain = Template("t", text), Unmemoized("t", text)
-    for index, change in enumerate(steps, start=1):
-        apply(store, change, index)
-        assert outcome(memoized, store) == outcome(plain, store)
+    renders_alike(Template("t", text), Unmemoized("t", text), empty_store(), steps, 1)
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.sampled_from(TEMPLATES), st.lists(benign_step, min_size=2, max_size=6))
 def test_a_loop_checked_whole_equals_the_plain_render_after_every_change(text: str, steps: list) -> None:
-    store = Store()
-    store.catalogs[None] = Catalog(datacenter="dc1").with_services(
-        {n: (Instance(f"{n}-0", n, "n0", "127.0.0.1", 1),) for n in ("web", "api", "db", "a-b")}, 1)
-    apply(store, ({}, {}), 1)
-    memoized, plain = Template("t", text), Unmemoized("t", text)
-    for index, change in enumerate(steps, start=2):
-        apply(store, change, index)
-        assert outcome(memoized, store) == outcome(plain, store)
+    renders_alike(Template("t", text), Unmemoized("t", text), seeded_store(), steps, 2)
 
 
 @pytest.mark.parametrize("text", [
