@@ -136,9 +136,11 @@ class ConsulCluster:
         serf_health = {c["Node"]: c["Status"] for c in checks if c["CheckID"] == "serfHealth"}
         return all(members.get(n) == 1 and serf_health.get(n) == "passing" for n in running)
 
-    def seen_failed(self, agent: ClusterAgent) -> bool:
-        """Every running agent's Serf has marked `agent` failed (member status 4)."""
-        return all(status == 4 for status in self.member_status(agent).values())
+    def seen_gone(self, agent: ClusterAgent) -> bool:
+        """Every running agent's Serf has marked `agent` failed (member status 4) or left (3): a dead server is
+        marked failed, and Consul's autopilot (CleanupDeadServers, on by default) then forces it to leave, often
+        within a second, so "failed everywhere at once" is a race. Either way no agent sends it requests."""
+        return all(status in (3, 4) for status in self.member_status(agent).values())
 
     def member_status(self, agent: ClusterAgent) -> dict[str, int | None]:
         """`agent`'s Serf member status as each running agent sees it (1 alive, 3 left, 4 failed)."""
