@@ -230,27 +230,42 @@ def _catalog_tagged(i: catalog.Instance) -> GoMap:
                  key="string", elem="api.ServiceAddress")
 
 
-def health_from_catalog(instances: Sequence[catalog.Instance], query: ServiceQuery) -> list[HealthService]:
+def health_from_catalog(instances: Sequence[catalog.Instance], query: ServiceQuery,
+                        kept: dict[catalog.Instance, HealthService] | None = None) -> list[HealthService]:
     """`service` from the catalog's instances of one service (already in node, ID order): tag and status filters
     as consul-template applies them (on the aggregated status: a check in an undefined state matches only
-    `any`)."""
+    `any`). `kept`: the records of the last call for the same query, by instance, replaced by this call's. A
+    change to one instance re-reads its whole service, and a record is made of its instance alone: finding an
+    equal instance's record costs ~2 us where building one costs ~25."""
     out = []
+    made: dict[catalog.Instance, HealthService] = {}
     for i in instances:
         if query.tag and query.tag not in i.tags:
             continue
         status = catalog.aggregated_status(i)
         if not query.accepts(status):
             continue
-        out.append(HealthService(
-            Node=taint(i.node), NodeID=taint(i.node_id), NodeAddress=taint(i.node_address),
-            NodeTaggedAddresses=_frozen_map(i.node_tagged_addresses), NodeMeta=_frozen_map(i.node_meta),
-            ServiceMeta=_frozen_map(i.meta), Address=taint(i.address),
-            ServiceTaggedAddresses=_catalog_tagged(i), ID=taint(i.id),
-            Name=taint(i.service), Tags=sorted_tags(i.tags_as_registered),
-            Checks=GoSlice((_catalog_check(c) for c in i.checks), elem="*api.HealthCheck", name="api.HealthChecks"),
-            Status=taint(status), Port=i.port, Weights=AgentWeights(i.weight_passing, i.weight_warning),
-        ))
+        record = kept.get(i) if kept is not None else None
+        if record is None:
+            record = _record(i, status)
+        made[i] = record
+        out.append(record)
+    if kept is not None:
+        kept.clear()
+        kept.update(made)
     return out
+
+
+def _record(i: catalog.Instance, status: str) -> HealthService:
+    return HealthService(
+        Node=taint(i.node), NodeID=taint(i.node_id), NodeAddress=taint(i.node_address),
+        NodeTaggedAddresses=_frozen_map(i.node_tagged_addresses), NodeMeta=_frozen_map(i.node_meta),
+        ServiceMeta=_frozen_map(i.meta), Address=taint(i.address),
+        ServiceTaggedAddresses=_catalog_tagged(i), ID=taint(i.id),
+        Name=taint(i.service), Tags=sorted_tags(i.tags_as_registered),
+        Checks=GoSlice((_catalog_check(c) for c in i.checks), elem="*api.HealthCheck", name="api.HealthChecks"),
+        Status=taint(status), Port=i.port, Weights=AgentWeights(i.weight_passing, i.weight_warning),
+    )
 
 
 def services_from_catalog(summaries: Mapping[str, catalog.ServiceSummary]) -> list[CatalogSnippet]:

@@ -10,6 +10,7 @@ one watched `Dependency` whose answer is decoded once per change by consul_json.
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -68,7 +69,7 @@ class GoDependency(Dependency):
         """The value from a synced portside.catalog.Catalog (the catalog feed's, where it serves this kind)."""
         q = self.target
         if isinstance(q, ServiceQuery):
-            return consul_json.health_from_catalog(catalog.services.get(q.name, ()), q)
+            return consul_json.health_from_catalog(catalog.services.get(q.name, ()), q, _records(self))
         if isinstance(q, ServicesQuery):
             return consul_json.services_from_catalog(catalog.summaries)
         return consul_json.nodes_from_catalog(catalog.nodes)
@@ -102,6 +103,18 @@ class GoQueryDependency(GoDependency):
         if q.name:
             return paths.catalog_node(q.name), params
         return paths.agent_self(), params
+
+
+# the records of each service dependency's last view, by instance (consul_json.health_from_catalog), for as long
+# as the dependency lives (dependency() interns them)
+_KEPT: weakref.WeakKeyDictionary[GoDependency, dict[Any, Any]] = weakref.WeakKeyDictionary()
+
+
+def _records(dep: GoDependency) -> dict[Any, Any]:
+    kept = _KEPT.get(dep)
+    if kept is None:
+        kept = _KEPT[dep] = {}
+    return kept
 
 
 def _local_node(q: Any) -> bool:

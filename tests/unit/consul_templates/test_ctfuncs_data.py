@@ -236,3 +236,22 @@ def test_the_catalog_view_prints_what_consul_templates_decoder_prints(raw: list[
     assert marshal(ours) == marshal(theirs)
     template = GoTemplate("t", '{{ printf "%+v" . }}', CompileOptions(guard=GUARDS["none"]))
     assert template.compiled.execute(ours) == template.compiled.execute(theirs)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_health_entries(), min_size=1, max_size=4),
+       st.sampled_from(["web|any", "web|passing", "a.web|any", "web|critical,warning"]))
+def test_a_view_made_with_the_last_views_records_is_the_view_made_anew(answers: list, text: str) -> None:
+    """Records of equal instances are taken from the last view; each view equals one made from scratch, printed
+    the same, and an instance that changed gets a record of its own."""
+    query = ServiceQuery.parse(text)
+    kept: dict[Any, Any] = {}
+    before: dict[Any, Any] = {}
+    for raw in answers:
+        instances = decode_health(raw).value
+        ours = cj.health_from_catalog(instances, query, kept)
+        fresh = cj.health_from_catalog(instances, query)
+        assert marshal(ours) == marshal(fresh) and ours == fresh
+        for i, record in kept.items():  # reused exactly when an equal instance was there
+            assert record is before[i] if i in before else all(record is not r for r in before.values())
+        before = dict(kept)
