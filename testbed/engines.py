@@ -209,9 +209,33 @@ class ConsulAgent:
 
     def start(self) -> ConsulAgent:
         self.binary = self.binary or consul_binary()
-        if not self.ports:
-            http, dns, lan, wan, server = free_ports(5)
-            self.ports = {"http": http, "dns": dns, "serf_lan": lan, "serf_wan": wan, "server": server}
+        chosen = not self.ports
+        for attempt in range(3):
+            if chosen:  # free now; a container's published port (docker picks from the same range) may take one
+                http, dns, lan, wan, server = free_ports(5)
+                self.ports = {"http": http, "dns": dns, "serf_lan": lan, "serf_wan": wan, "server": server}
+            self._spawn()
+            try:
+                # the agent answers, or has exited (then at once, not after the whole wait)
+                wait_until(lambda: self.proc.poll() is not None or self.ready(), 60,  # type: ignore[union-attr]
+                           f"consul agent {self.node}")
+                if self.proc is not None and self.proc.poll() is None:
+                    if self.acl:  # the management token exists once the leader has set ACLs up
+                        wait_until(lambda: self.api("/v1/acl/token/self"), 30, "consul ACLs")
+                        consul_acl.provision(self)
+                    return self
+                why = "exited"
+            except TimeoutError as exc:
+                why = str(exc)
+            tail = (self.workdir / "consul.log").read_text(errors="replace")[-2000:]
+            if chosen and attempt < 2 and "address already in use" in tail:
+                self.stop(keep_dir=True)
+                continue
+            self.stop()
+            raise RuntimeError(f"consul did not start ({why}); log tail:\n{tail}")
+        raise AssertionError("unreachable")
+
+    def _spawn(self) -> None:
         hcl = self.workdir / "ports.hcl"
         config = "ports { grpc = -1\n grpc_tls = -1 }\n"
         if self.acl:
@@ -227,16 +251,6 @@ class ConsulAgent:
              "-config-file", str(hcl), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **self.proc_env},
         )
-        try:
-            wait_until(lambda: self.proc.poll() is None and self.ready(), 60, f"consul agent {self.node}")  # type: ignore
-            if self.acl:  # the management token exists once the leader has set ACLs up
-                wait_until(lambda: self.api("/v1/acl/token/self"), 30, "consul ACLs")
-                consul_acl.provision(self)
-        except TimeoutError:
-            self.stop()
-            tail = (self.workdir / "consul.log").read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"consul did not start; log tail:\n{tail}") from None
-        return self
 
     def mode_args(self) -> list[str]:
         """What kind of agent: here a dev server (testbed/cluster.py runs real servers and clients)."""
