@@ -1,17 +1,26 @@
 """dns-balancer vs Consul's own DNS vs a bare uvloop responder, with dnsperf, on loopback (run by dns_qps.sh).
 
 One Consul dev agent with 50 services x 10 instances; the query file asks A and SRV for each service. Each run
-gives every server a saturating run (qps, mean latency), then runs rate-limited to half its own max with
+gives every server saturating runs (qps, mean latency), then runs rate-limited to half its own max with
 per-query latencies (-v) for p50/p99. Ours and the ceiling are measured in alternating segments (ours, ceiling,
-ceiling, ours, ...) so both see the same background, and Consul after them (its Go runtime keeps working for a
-while after a burst). Several runs (default 5) on the same servers; a table per run and one of the ratios:
-ours/consul qps, ours/ceiling qps, ours/ceiling p99 at half load (target <= 1.2 in every run). `--only replay`
-adds the ceiling replaying ours' recorded replies (dns_ceiling.py --replay): same reply sizes, none of our code.
+ceiling, ours, ...), both the saturating and the rate-limited runs, so both see the same background, and Consul
+after them (its Go runtime keeps working for a while after a burst). Several runs (default 5) on the same
+servers; a table per run and one of the ratios: ours/consul qps, ours/ceiling qps, ours/ceiling p99 at half load
+(target <= 1.2 in every run). `--only replay` adds the ceiling replaying ours' recorded replies (dns_ceiling.py
+--replay): same reply sizes, none of our code.
 
 The machine is shared: other work decides the tail unless the measured processes come first. With Linux
 autogroups nice only counts inside a session, so (as root, --priority, default -10) each server, the Consul
 agent and each dnsperf run in a session of their own whose autogroup gets that nice value: all three servers
-alike, nothing else changed."""
+alike, nothing else changed.
+
+Where the tail came from: the scheduler. Unpinned, a server is often woken on dnsperf's CPU (the waker's), and
+the two then take turns on one core while the other idles. Measured at 66-68k qps on the 2-core machine: a run
+where ours shared dnsperf's CPU had 35,000-63,000 involuntary context switches in 3 s and a p99 of 1.2-1.6 ms;
+a run where it did not, ~120-700 and 0.12 ms. The bare responder gets the same when it lands there (p99 2-3 ms
+in such runs); which server a run catches it on decided the ratio. So dnsperf runs on the first CPU and every
+Python server (ours, the ceilings) on the others; the Consul agent is left to the scheduler, as confined to one
+core of two its DNS answered ~40% fewer queries (--no-pin: leave every placement to the scheduler)."""
 
 from __future__ import annotations
 
@@ -34,6 +43,26 @@ ROOT = Path(__file__).resolve().parent.parent
 
 SERVICES, INSTANCES = 50, 10
 SERVERS = ("consul", "ours", "ceiling", "replay")
+PLACEMENT: dict[str, list[int]] = {}  # "load" (dnsperf) and "servers": their CPUs, when pinned
+
+
+def split_cpus(pin: bool) -> None:
+    """dnsperf on the first CPU this process may use, the servers on the rest (with at least 2 CPUs)."""
+    PLACEMENT.clear()
+    cpus = sorted(os.sched_getaffinity(0))
+    if pin and len(cpus) >= 2:
+        PLACEMENT.update(load=cpus[:1], servers=cpus[1:])
+
+
+def place(pid: int, role: str = "servers") -> None:
+    """Every thread of `pid` on its role's CPUs (threads it starts later inherit it); no-op when not pinned."""
+    cpus = PLACEMENT.get(role)
+    if not cpus:
+        return
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(int(tid), cpus)
 
 
 def register_catalog(agent: engines.ConsulAgent) -> None:
@@ -67,6 +96,8 @@ def dnsperf(port: int, qfile: str, seconds: float, clients: int, qps: float | No
             verbose: bool = False, nice: int = 0, server: str = "127.0.0.1") -> dict[str, float]:
     cmd = ["dnsperf", "-s", server, "-p", str(port), "-d", qfile, "-l", str(seconds), "-c", str(clients),
            "-T", "1"]
+    if PLACEMENT.get("load"):  # set before it starts its threads
+        cmd = ["taskset", "-c", ",".join(map(str, PLACEMENT["load"])), *cmd]
     if qps:
         cmd += ["-Q", str(int(qps))]
     if verbose:
@@ -132,24 +163,37 @@ def start_servers(agent: engines.ConsulAgent, tmp: str, nice: int,
         ceilings.append(ceiling)
     for proc in (ours, *ceilings, agent.proc):
         prioritize(proc.pid, nice)  # type: ignore[union-attr]
+    for proc in (ours, *ceilings):  # not Consul: a Go server confined to one core of two answers ~40% less
+        place(proc.pid)
     ports = {"consul": agent.ports["dns"], "ours": ours_port, "ceiling": ceiling_port, "replay": replay_port,
              "spin": spin_port}
     return ports, [ours, *ceilings]
 
 
+def saturate(ports: dict[str, int], qfile: str, order: list[str], args: argparse.Namespace) -> dict[str, dict]:
+    """Each server's saturating runs: `order` names it once per segment; qps, mean and lost are its segments'
+    means. A max from one run moved by up to 45% between runs here, and half of it is the rate its tail is
+    measured at; the segments average that out and let every server see the same background."""
+    got: dict[str, list[dict[str, float]]] = {}
+    for name in order:
+        time.sleep(2 if name == "consul" else 1)  # let the previous server settle
+        seconds = args.duration / order.count(name)
+        got.setdefault(name, []).append(dnsperf(ports[name], qfile, seconds, args.clients, nice=args.priority))
+    return {name: {key: sum(r.get(key, 0) for r in runs) / len(runs) for key in ("qps", "mean_ms", "lost")}
+            for name, runs in got.items()}
+
+
 def one_run(ports: dict[str, int], qfile: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    results: dict[str, dict[str, float]] = {}
-    for name in args.only:
-        time.sleep(2)  # let the previous server (Consul's Go runtime above all) settle
-        results[name] = dnsperf(ports[name], qfile, args.duration, args.clients, nice=args.priority)
-    samples: dict[str, list[float]] = {name: [] for name in args.only}
     group = [name for name in ("ours", "ceiling", "replay") if name in args.only]
     order = [name for seg in range(args.segments) for name in (group if seg % 2 == 0 else group[::-1])]
+    # Consul after the others: its Go runtime keeps working for a while after a burst
     order += ["consul"] * ("consul" in args.only)
+    results = saturate(ports, qfile, order, args)
+    samples: dict[str, list[float]] = {name: [] for name in args.only}
     for name in order:
         time.sleep(1)
         half = results[name].get("qps", 0) / 2
-        seconds = args.latency_duration / (1 if name == "consul" else args.segments)
+        seconds = args.latency_duration / order.count(name)
         lat = dnsperf(ports[name], qfile, seconds, args.clients, qps=half, verbose=True, nice=args.priority)
         samples[name] += lat.pop("samples", [])  # type: ignore[arg-type]
         results[name]["half_qps"] = results[name].get("half_qps", 0) + lat.get("qps", 0) * seconds
@@ -167,6 +211,12 @@ def server_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def preempted(pid: int) -> int:
+    """Involuntary context switches of the process's main thread (the one that answers) so far."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("nonvoluntary_ctxt_switches"))
+
+
 def equal_rates(ports: dict[str, int], pids: dict[str, int], qfile: str,
                 args: argparse.Namespace) -> dict[int, dict[str, dict[str, float]]]:
     """Every server at the same offered rates, in alternating segments: p50/p99 and the server's CPU per query.
@@ -177,16 +227,18 @@ def equal_rates(ports: dict[str, int], pids: dict[str, int], qfile: str,
     for rate in args.equal_rates:
         samples: dict[str, list[float]] = {name: [] for name in group}
         cpu = dict.fromkeys(group, 0.0)
+        inv = dict.fromkeys(group, 0)
         for seg in range(args.segments):
             for name in group if seg % 2 == 0 else group[::-1]:
                 time.sleep(0.5)
-                before = server_cpu(pids[name])
+                before, inv_before = server_cpu(pids[name]), preempted(pids[name])
                 lat = dnsperf(ports[name], qfile, args.latency_duration / args.segments, args.clients, qps=rate,
                               verbose=True, nice=args.priority)
                 cpu[name] += server_cpu(pids[name]) - before
+                inv[name] += preempted(pids[name]) - inv_before
                 samples[name] += lat.pop("samples", [])  # type: ignore[arg-type]
-        out[rate] = {name: {**percentiles(samples[name]), "cpu_us": 1e6 * cpu[name] / max(len(samples[name]), 1)}
-                     for name in group}
+        out[rate] = {name: {**percentiles(samples[name]), "cpu_us": 1e6 * cpu[name] / max(len(samples[name]), 1),
+                            "preempted": inv[name]} for name in group}
     return out
 
 
@@ -194,12 +246,13 @@ def print_equal_rates(table: dict[int, dict[str, dict[str, float]]]) -> None:
     if not table:
         return
     print(f"\nsame offered rate for every server: {'rate':>7} {'server':<8} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'CPU us/query':>13} {'p99 / ceiling':>14}")
+          f"{'CPU us/query':>13} {'p99 / ceiling':>14} {'preempted':>10}")
     for rate, by_server in table.items():
         ceil = by_server.get("ceiling", {}).get("p99_ms", 0)
         for name, r in by_server.items():
             print(f"{'':>35} {rate:>7} {name:<8} {r.get('p50_ms', 0):>7.3f} {r.get('p99_ms', 0):>7.3f} "
-                  f"{r['cpu_us']:>13.2f} {r.get('p99_ms', 0) / max(ceil, 1e-9):>13.2f}x", flush=True)
+                  f"{r['cpu_us']:>13.2f} {r.get('p99_ms', 0) / max(ceil, 1e-9):>13.2f}x {r.get('preempted', 0):>10}",
+                  flush=True)
 
 
 def print_run(n: int, results: dict[str, dict[str, float]]) -> None:
@@ -265,6 +318,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--priority", type=int, default=-10 if os.geteuid() == 0 else 0,
                     help="autogroup nice of the measured processes (root; 0: leave as is)")
+    ap.add_argument("--no-pin", dest="pin", action="store_false",
+                    help="leave CPU placement to the scheduler (default: dnsperf on CPU 0, the servers on the others)")
     ap.add_argument("--only", choices=SERVERS, action="append")
     ap.add_argument("--equal-rates", type=lambda text: [int(x) for x in text.split(",") if x],
                     default=[30000, 50000, 70000],
@@ -275,6 +330,7 @@ def main() -> int:
     add_json_option(ap)
     args = ap.parse_args()
     args.only = args.only or list(SERVERS[:3])
+    split_cpus(args.pin)
     procs: list[subprocess.Popen] = []
     agent = engines.ConsulAgent(node="bench")
     tmp = tempfile.mkdtemp(prefix="dnsbench-")
@@ -283,7 +339,9 @@ def main() -> int:
         t0 = time.monotonic()
         register_catalog(agent)
         print(f"catalog: {SERVICES} services x {INSTANCES} instances registered in {time.monotonic() - t0:.1f}s; "
-              f"{args.runs} runs, dnsperf -c {args.clients} -T 1, priority {args.priority}", flush=True)
+              f"{args.runs} runs, dnsperf -c {args.clients} -T 1, priority {args.priority}, "
+              + (f"dnsperf on CPU {PLACEMENT['load']}, servers on {PLACEMENT['servers']}" if PLACEMENT
+                 else "CPU placement left to the scheduler"), flush=True)
         qfile = query_file(tmp)
         ports, procs = start_servers(agent, tmp, args.priority, qfile, args.spin)
         runs = []

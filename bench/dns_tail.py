@@ -17,7 +17,7 @@ import threading
 import time
 
 from bench.benchjson import add_json_option, row, write_rows
-from bench.dns_bench import ROOT, dnsperf, prioritize, query_file, register_catalog, wait_http
+from bench.dns_bench import ROOT, dnsperf, place, prioritize, query_file, register_catalog, split_cpus, wait_http
 from testbed import engines
 
 
@@ -83,9 +83,12 @@ def main() -> int:
     ap.add_argument("--priority", type=int, default=0, help="autogroup nice of server, agent and dnsperf (root)")
     ap.add_argument("--churn", type=float, default=0,
                     help="register/deregister an instance of svc00 every CHURN seconds during the measured run")
+    ap.add_argument("--no-pin", dest="pin", action="store_false",
+                    help="leave CPU placement to the scheduler (default: dnsperf on CPU 0, the rest on the others)")
     ap.add_argument("--no-freeze", action="store_true", help="leave the daemon's heap unfrozen (for comparison)")
     add_json_option(ap)
     args = ap.parse_args()
+    split_cpus(args.pin)
     rows: list[dict] = []
     agent = engines.ConsulAgent(node="bench").start()
     tmp = tempfile.mkdtemp(prefix="dnstail-")
@@ -101,6 +104,7 @@ def main() -> int:
                                      "warning"], env=env, cwd=ROOT, start_new_session=True)
             for pid in (proc.pid, agent.proc.pid):  # type: ignore[union-attr]
                 prioritize(pid, args.priority)
+                place(pid)
             wait_http(f"http://127.0.0.1:{http}/metrics",
                       lambda text: (m := re.search(r"^dns_balancer_zone_instances ([\d.]+)", text, re.M))
                       and float(m.group(1)) >= 500, 30, "mirror")
