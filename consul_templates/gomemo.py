@@ -22,7 +22,7 @@ from typing import Any
 
 from consul_templates.ctfuncs.source import ABSENT, BLOCKED, StoreSource
 from consul_templates.ctfuncs.types import CONSUL_TYPES
-from consul_templates.memobase import KeptRenders, ServiceCheck
+from consul_templates.memobase import Checks, KeptRenders, ServiceCheck
 
 # Go's builtins but `call` (it calls whatever function value it is given)
 _BUILTINS = {"and", "or", "not", "len", "index", "slice", "print", "printf", "println", "eq", "ne", "lt", "le", "gt",
@@ -54,7 +54,7 @@ def _keyable(value: Any) -> bool:
 Entry = tuple[Any, tuple[tuple[Any, Any], ...], str, frozenset[Any], ServiceCheck]
 # a whole range: its elements (kept alive: their ids are the entries' keys), each one's key and entry, and the
 # union of what they read
-Walk = tuple[tuple[Any, ...], list[tuple[Any, ...]], list[Entry], frozenset[Any]]
+Walk = tuple[tuple[Any, ...], list[tuple[Any, ...]], list[Entry], frozenset[Any], Checks]
 
 
 class GoLoopMemo(KeptRenders[Entry, Walk]):
@@ -109,16 +109,10 @@ class GoLoopMemo(KeptRenders[Entry, Walk]):
                 or not all(map(is_, w[0], elems))):
             self._open = None
             return None
-        texts: list[str | None] = []
-        again = []
-        for i, entry in enumerate(w[2]):
-            check = entry[4]
-            services = sources.get(check[0]) if check is not None else None
-            if services is not None and services.get(check[1]) is check[2]:  # type: ignore[index]
-                texts.append(entry[2])
-            else:
-                texts.append(None)
-                again.append(i)
+        texts: list[str | None] = [entry[2] for entry in w[2]]
+        again = w[4].failing(sources)
+        for i in again:
+            texts[i] = None
         self.hits += len(elems) - len(again)
         now = self.now
         now.update(zip(w[1], w[2], strict=True))
@@ -151,14 +145,15 @@ class GoLoopMemo(KeptRenders[Entry, Walk]):
             entries[i] = entry
         reads = w[3] if same else frozenset().union(*(e[3] for e in entries))
         source.used.update(reads)
-        self.walks_now[wkey] = (w[0], w[1], entries, reads)
+        self.walks_now[wkey] = (w[0], w[1], entries, reads, w[4].replaced({i: entries[i][4] for i in again}))
 
     def _keep_walk(self, wkey: tuple[int, bool], elems: list[Any]) -> None:
         keys = [(wkey[0], wkey[1], None, id(e)) for e in elems]
         entries = [self.now.get(k) for k in keys]
         if all(e is not None for e in entries):
             kept: list[Entry] = entries  # type: ignore[assignment]
-            self.walks_now[wkey] = (tuple(elems), keys, kept, frozenset().union(*(e[3] for e in kept)))
+            self.walks_now[wkey] = (tuple(elems), keys, kept, frozenset().union(*(e[3] for e in kept)),
+                                    Checks([e[4] for e in kept]))
 
     def start(self) -> Any:
         source = self.source

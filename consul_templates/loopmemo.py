@@ -31,7 +31,7 @@ import jinja2
 from jinja2 import nodes
 
 from consul_templates.functions import ABSENT, Instance, KeyPair, Node, ServiceSummary
-from consul_templates.memobase import KeptRenders, ServiceCheck
+from consul_templates.memobase import Checks, KeptRenders, ServiceCheck
 from portside.catalog import Check, FrozenMap
 
 MEMO_NAME = "__portside_loop_memo"
@@ -186,8 +186,7 @@ Entry = tuple[tuple[tuple[Any, Any], ...], str, tuple[Any, ...], frozenset[Any]]
 WalkCheck = ServiceCheck
 # a whole loop: its items and outer values (kept alive: the ids of these objects are its keys), and per
 # iteration the key, entry, text and check; the union of what they read
-Walk = tuple[tuple[Any, ...], tuple[Any, ...], list[tuple[int, ...]], list[Entry], list[str], list[WalkCheck],
-             frozenset[Any]]
+Walk = tuple[tuple[Any, ...], tuple[Any, ...], list[tuple[int, ...]], list[Entry], list[str], Checks, frozenset[Any]]
 
 
 class LoopMemo(KeptRenders[Entry, Walk]):
@@ -283,14 +282,8 @@ class LoopMemo(KeptRenders[Entry, Walk]):
         sources = self.sources
         assert sources is not None
         found: list[Entry | None] = list(entries)
-        parts, checks = list(parts), list(checks)
-        again = []
-        for i, check in enumerate(checks):
-            if check is not None:
-                services = sources.get(check[0])
-                if services is not None and services.get(check[1]) is check[2]:
-                    continue
-            again.append(i)
+        parts = list(parts)
+        again = checks.failing(sources)
         self.hits += len(items) - len(again)
         self.now.update(zip(keys, entries, strict=True))
         for i in again:  # as the per-iteration path: kept if what it read is unchanged, rendered otherwise
@@ -298,7 +291,7 @@ class LoopMemo(KeptRenders[Entry, Walk]):
             parts[i] = self(block, items[i], *free)
             found[i] = self.now.get(keys[i])
         if again:
-            self._keep_walk(wkey, items, free, keys, found, parts, checks, again)
+            self._keep_walk(wkey, items, free, keys, found, parts, checks, again, walk)
         else:
             self.walks_now[wkey] = walk
             self.reads.used.update(walk[6])
@@ -306,20 +299,24 @@ class LoopMemo(KeptRenders[Entry, Walk]):
 
     def _keep_walk(self, wkey: tuple[int, ...], items: tuple[Any, ...], free: tuple[Any, ...],
                    keys: list[tuple[int, ...]], entries: list[Entry | None], parts: list[str],
-                   checks: list[WalkCheck] | None = None, changed: Iterable[int] | None = None) -> None:
-        """Keep a loop whose every iteration was kept, with the check of each (only the changed ones anew)."""
-        if any(e is None for e in entries):
+                   checks: Checks | None = None, changed: Iterable[int] | None = None,
+                   before: Walk | None = None) -> None:
+        """Keep a loop whose every iteration was kept, with the check of each (only the changed ones anew).
+        `before`: the walk these changed iterations came from; its reads are kept when theirs did not move (the
+        union over 5,000 iterations cost ~1.5 ms per change)."""
+        if None in entries:
             # an iteration read something with no data yet: it must be read again, and no walk is kept; the
             # kept iterations' reads (the rendered ones counted theirs) are still this render's
             self.reads.used.update(*(e[3] for e in entries if e is not None))
             return
         kept: list[Entry] = entries  # type: ignore[assignment]
+        same_reads = before is not None and changed is not None
         if checks is None or changed is None:
-            checks = [self._check(e) for e in kept]
+            checks = Checks([self._check(e) for e in kept])
         else:
-            for i in changed:
-                checks[i] = self._check(kept[i])
-        reads = frozenset().union(*(e[3] for e in kept))
+            checks = checks.replaced({i: self._check(kept[i]) for i in changed})
+            same_reads = same_reads and all(kept[i][3] == before[3][i][3] for i in changed)  # type: ignore[index]
+        reads = before[6] if same_reads else frozenset().union(*(e[3] for e in kept))  # type: ignore[index]
         self.walks_now[wkey] = (items, free, keys, kept, parts, checks, reads)
         self.reads.used.update(reads)
 

@@ -161,3 +161,25 @@ def test_a_loop_checked_whole_still_reports_every_read_when_one_iteration_cannot
     assert outcome(memoized, store) == outcome(Unmemoized("t", text), store)  # the loop is now checked whole
     apply(store, ({"web": [("127.0.0.2", 3, "passing", ())]}, {}), 3)
     assert outcome(memoized, store) == outcome(Unmemoized("t", text), store)
+
+
+def test_a_loop_checked_whole_stops_reporting_what_a_changed_iteration_no_longer_reads() -> None:
+    """A loop checked whole reports the reads it kept from last time only while the changed iterations read what
+    they read before: once web's iteration stops reading the key, the render's reads (the watches) drop it."""
+    text = ("{% for s in services() %}{% for i in service(s.name) %}{{ i.address }}{% if i.port == 3 %}"
+            "{{ key('k') }}{% endif %}\n{% endfor %}{% endfor %}")
+    store = Store()
+    store.catalogs[None] = Catalog(datacenter="dc1")
+    apply(store, ({n: [("127.0.0.1", 3 if n == "web" else 1, "passing", ())] for n in ("web", "api", "db")},
+                  {"k": "v"}), 1)
+    memoized = Template("t", text)
+    first = outcome(memoized, store)
+    assert first == outcome(Unmemoized("t", text), store)
+    assert any(d.name == "k" for d in first[1])
+    for index, change in enumerate(({"web": [("127.0.0.2", 1, "passing", ())]},  # web stops reading the key
+                                    {"api": [("127.0.0.3", 1, "passing", ())]},  # the loop is checked whole
+                                    {"web": [("127.0.0.2", 3, "passing", ())]}), 2):  # and reads it again
+        apply(store, (change, {}), index)
+        got = outcome(memoized, store)
+        assert got == outcome(Unmemoized("t", text), store)
+        assert any(d.name == "k" for d in got[1]) == (index == 4)
