@@ -15,7 +15,7 @@ from portside.gotemplate.exec_state import NOFINAL, Break, Continue, State
 from portside.gotemplate.gofmt import sprint_action, sprintf
 from portside.gotemplate.gonum import format_float
 from portside.gotemplate.gostr import quote
-from portside.gotemplate.memo import RangeMemo, memo_items, pure_range
+from portside.gotemplate.memo import RangeMemo, SlicePairs, memo_items, pure_range
 
 if TYPE_CHECKING:
     from portside.gotemplate.template import Template
@@ -264,7 +264,7 @@ def _range_loop(node: N.RangeNode, body: Run, site: bool) -> Callable[[State, An
     def loop(st: State, val: Any) -> bool:
         k = V.kind_of(val)
         if k == V.SLICE:
-            pairs = enumerate(val) if not isinstance(val, (bytes, bytearray)) else enumerate(map(V.Uint8, val))
+            pairs = SlicePairs(val) if not isinstance(val, (bytes, bytearray)) else enumerate(map(V.Uint8, val))
             run_items(st, pairs, V.elem_is_iface(val))
             return len(val) > 0
         if k == V.MAP:
