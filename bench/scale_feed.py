@@ -9,7 +9,7 @@ For each catalog size (services x instances, bulk-loaded through /v1/txn on made
    its own start while nothing else starts, with the most connections each daemon held to the agent at once
    (ss, until 3 s after the file is complete) and the 429s it got;
 2. at the smallest and the largest size: one change -> DNS answer, and -> rendered file, p50/p99 over `flips`
-   health flips of one instance's check.
+   health flips of one instance's check; ours and the anchors in passes of their own, the other side stopped.
 With --anchor, side by side over the same catalog: consul-template v0.41.1 rendering every service (first sync,
 flips -> its file) and Consul's own DNS (qps, flips -> its answer); the agent then allows 8192 connections per
 client, as consul-template holds one per service (bench/scale_anchor.py).
@@ -136,9 +136,17 @@ class Daemons:
             m = re.search(r'dns_balancer_consul_responses_total\{code="429"\} ([0-9.e+]+)', r.read().decode())
         return float(m.group(1)) if m else 0.0
 
+    def stop_jinja(self) -> None:
+        """Stop dns-balancer and the Jinja consul-templates (their logs stay)."""
+        for p in (self.dnsb, self.ct):
+            if p is not None and p.poll() is None:
+                p.terminate()
+                p.wait(10)
+
     def close(self) -> str:
+        """Stop every daemon; consul-templates' log (Jinja)."""
         for p in (self.dnsb, self.ct, self.go):
-            if p is not None:
+            if p is not None and p.poll() is None:
                 p.terminate()
                 p.wait(10)
         for log in self.logs:
@@ -170,34 +178,50 @@ def sync_row(agent: engines.ConsulAgent, services: int, work: Path) -> tuple[Dae
     return d, row
 
 
-def qps(d: Daemons, services: int, seconds: float, port: int | None = None) -> float:
-    """dnsperf against dns-balancer for `seconds`: A and SRV questions for up to 50 services spread over the
+def qps(port: int, services: int, seconds: float) -> float:
+    """dnsperf against the DNS server on `port` for `seconds`: A and SRV questions for up to 50 services spread over the
     catalog (the same number of names at every size, so only the catalog's size changes)."""
     names = [f"svc{k * services // 50}" for k in range(min(50, services))]
     with tempfile.NamedTemporaryFile("w", suffix=".q", delete=False) as qf:
         for name in names:
             qf.write(f"{name}.service.consul A\n{name}.service.consul SRV\n")
-    out = subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(port or d.dns_port), "-d", qf.name, "-l",
+    out = subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qf.name, "-l",
                           str(seconds), "-c", "4", "-T", "1"], capture_output=True, text=True).stdout
     Path(qf.name).unlink()
     m = re.search(r"Queries per second:\s+([\d.]+)", out)
     return float(m.group(1)) if m else float("nan")
 
 
-def flips(agent: engines.ConsulAgent, d: Daemons, layout: bulk.Layout, n: int,
-          anchor: Anchor | None = None, go: bool = False) -> dict[str, list[float]]:
-    """ms from each health flip until each target shows it: ours (dns, file) and, with an anchor, Consul's own
-    DNS (consul_dns) and consul-template's file (ct_file), polled together so no target waits on another.
-    `go`: ours over the .ctmpl (go_file) and consul-template's file only, in a pass of their own."""
+def ours_flips(agent: engines.ConsulAgent, d: Daemons, layout: bulk.Layout, n: int) -> dict[str, list[float]]:
+    """One change -> our DNS answer (dns) and our file (file), nothing of the anchors running."""
+    return flip_pass(agent, {"dns": lambda: d.srv_count("svc7.service.consul"),
+                             "file": lambda: d.upstream_count("svc7")}, layout, n)
+
+
+def go_flips(agent: engines.ConsulAgent, d: Daemons, layout: bulk.Layout, n: int) -> dict[str, list[float]]:
+    """The same through consul-templates over the .ctmpl (go_file), alone: the other two daemons are stopped
+    first (each re-rendered or re-planned on every flip, on the same 2 cores)."""
+    d.stop_jinja()
+    d.start_go(layout.services)
+    return flip_pass(agent, {"go_file": lambda: upstream_count(d.go_dest, "svc7")}, layout, n)
+
+
+def anchor_flips(agent: engines.ConsulAgent, anchor: Anchor, layout: bulk.Layout, n: int) -> dict[str, list[float]]:
+    """One change -> consul-template's file (ct_file) and Consul's own DNS (consul_dns), ours stopped: on 2 cores
+    consul-template's ~150 ms render of 5,000 services per flip took the CPU our daemons needed for the same
+    flip, and the reverse. (Stopped, not paused: with consul-template under SIGSTOP the agent spent ~115 ms more
+    CPU per flip on its 5,000 unread blocking queries.)"""
+    return flip_pass(agent, {"ct_file": lambda: anchor.upstream_count("svc7"),
+                             "consul_dns": lambda: consul_dns_count(agent, "svc7.service.consul")}, layout, n)
+
+
+def flip_pass(agent: engines.ConsulAgent, targets: dict[str, Callable[[], int]], layout: bulk.Layout,
+              n: int) -> dict[str, list[float]]:
+    """`n` health flips of one instance's check, each timed until every target shows it (polled together, every
+    ms); first every target must show the catalog as it is."""
     node, sid, _ = layout.placement(7, 1)
-    targets: dict[str, Callable[[], int]] = {"dns": lambda: d.srv_count("svc7.service.consul"),
-                                             "file": lambda: d.upstream_count("svc7")}
-    if go:
-        targets = {"go_file": lambda: upstream_count(d.go_dest, "svc7")}
-    if anchor is not None:
-        if not go:
-            targets["consul_dns"] = lambda: consul_dns_count(agent, "svc7.service.consul")
-        targets["ct_file"] = lambda: anchor.upstream_count("svc7")
+    engines.wait_until(lambda: all(count() == layout.instances for count in targets.values()), 30,
+                       f"{sorted(targets)} caught up", interval=0.05)
     out: dict[str, list[float]] = {name: [] for name in targets}
     for k in range(n):
         status, want = ("critical", layout.instances - 1) if k % 2 == 0 else ("passing", layout.instances)
@@ -214,6 +238,8 @@ def flips(agent: engines.ConsulAgent, d: Daemons, layout: bulk.Layout, n: int,
         for name, ms in got.items():
             out[name].append(ms)
         time.sleep(0.2)
+    if n % 2:  # leave the instance passing, as the next pass expects
+        bulk.txn(agent.http_addr, [bulk.check_op(node, sid, "passing")])
     return out
 
 
@@ -300,23 +326,27 @@ def main() -> int:
             print(f"{size} x {args.instances}: loaded in {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
             d, row = sync_row(agent, size, work)
             anchor = None
+            ends = size in (sizes[0], sizes[-1])
             try:
+                # ours first, then ours stopped and the anchor started: each side's figures with the machine to
+                # itself (and the agent), as each start-up is timed
+                if shutil.which("dnsperf") and args.qps_seconds > 0:
+                    row["qps"] = qps(d.dns_port, size, args.qps_seconds)
+                if ends:
+                    latency[size] = ours_flips(agent, d, layout, args.flips)
+                row["dns_429"] = d.responses_429()
+                if ends and args.go:
+                    latency[size].update(go_flips(agent, d, layout, args.flips))
+                ct_log = d.close()
                 if args.anchor:
                     anchor = Anchor(agent, work)
                     row.update(anchor.sync(size))
-                if shutil.which("dnsperf") and args.qps_seconds > 0:
-                    row["qps"] = qps(d, size, args.qps_seconds)
-                    if args.anchor:
-                        row["consul_qps"] = qps(d, size, args.qps_seconds, port=agent.ports["dns"])
-                if size in (sizes[0], sizes[-1]):
-                    latency[size] = flips(agent, d, layout, args.flips, anchor)
-                    if args.go:
-                        d.start_go(size)
-                        both = flips(agent, d, layout, args.flips, anchor, go=True)
-                        latency[size]["go_file"] = both["go_file"]
-                        if "ct_file" in both:
-                            latency[size]["ct_file_go"] = both["ct_file"]
-                row["dns_429"] = d.responses_429()
+                    if shutil.which("dnsperf") and args.qps_seconds > 0:
+                        row["consul_qps"] = qps(agent.ports["dns"], size, args.qps_seconds)
+                    if ends:
+                        theirs = anchor_flips(agent, anchor, layout, args.flips)
+                        latency[size].update(theirs)
+                        latency[size]["ct_file_go"] = theirs["ct_file"]  # the same file: the .ctmpl row's anchor
             finally:
                 if anchor is not None:
                     row["anchor_429"] = anchor.close()
