@@ -111,5 +111,5 @@ def json_rows(rows: list[tuple[int, dict[str, float]]], latency: dict[int, dict[
             for p in (50, 99):
                 anchor = pct(by_target[theirs], p) if theirs in by_target else None
                 out.append(row(f"catalog: health flip -> {what} p{p}", size, pct(by_target[ours], p), anchor, "ms",
-                               name if anchor is not None else "", f"x{instances} instances"))
+                               name if anchor is not None else "", f"x{instances} instances; each side alone"))
     return out
