@@ -15,12 +15,13 @@ agent and each dnsperf run in a session of their own whose autogroup gets that n
 alike, nothing else changed.
 
 Where the tail came from: the scheduler. Unpinned, a server is often woken on dnsperf's CPU (the waker's), and
-the two then take turns on one core while the other idles. Measured at 66-68k qps on the 2-core machine: a run
-where ours shared dnsperf's CPU had 35,000-63,000 involuntary context switches in 3 s and a p99 of 1.2-1.6 ms;
-a run where it did not, ~120-700 and 0.12 ms. The bare responder gets the same when it lands there (p99 2-3 ms
-in such runs); which server a run catches it on decided the ratio. So dnsperf runs on the first CPU and every
-Python server (ours, the ceilings) on the others; the Consul agent is left to the scheduler, as confined to one
-core of two its DNS answered ~40% fewer queries (--no-pin: leave every placement to the scheduler)."""
+the two then take turns on one core while the other idles. Measured at 60-68k qps on the 2-core machine, 3 s
+runs: ours had 35,000-63,000 involuntary context switches in three runs (p99 0.18-0.41 ms) and 685 in the
+fourth (p99 0.12 ms); the replaying responder 430-2,800 (p99 0.11-0.39 ms), and 6,400-17,300 in runs where it
+shared dnsperf's CPU (p99 2.3-3.3 ms). Which server a run caught it on decided the ratio. So dnsperf runs on
+the first CPU and every Python server (ours, the ceilings) on the others; the Consul agent is left to the
+scheduler, as confined to one core of two its DNS answered ~40% fewer queries (--no-pin: leave every placement
+to the scheduler)."""
 
 from __future__ import annotations
 
