@@ -60,6 +60,25 @@ class Daemon:
                 self.proc.wait(5)
         self.log.unlink(missing_ok=True)
 
+    def explain(self, name: str) -> str:
+        """Where a service's change got to, for a failed wait: Consul's catalog (each instance's checks), the
+        agent's own check states, our answer, and the tail of our log."""
+        out = []
+        try:
+            for entry in self.agent.api(f"/v1/health/service/{name}") or []:
+                checks = ", ".join(f"{c['CheckID']}={c['Status']}@{c['ModifyIndex']}" for c in entry["Checks"])
+                out.append(f"catalog: {entry['Service']['ID']} {entry['Service']['Address']}: {checks}")
+            local = self.agent.api("/v1/agent/checks") or {}
+            out += [f"agent: {cid}={c['Status']}" for cid, c in sorted(local.items()) if c.get("ServiceName") == name]
+        except OSError as exc:
+            out.append(f"consul: {exc}")
+        try:
+            out.append(f"answer: {self.addresses(f'{name}.service.consul')}")
+        except Exception as exc:  # noqa: BLE001 - a diagnosis, whatever failed
+            out.append(f"answer: {exc!r}")
+        lines = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
+        return "\n".join([*out, "log tail:", *lines[-20:]])
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -156,10 +175,15 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
-def wait_for(predicate, timeout: float = 5.0, what: str = "condition") -> float:
-    """Poll until true; returns the seconds it took."""
+def wait_for(predicate, timeout: float = 5.0, what: str = "condition", explain=None) -> float:
+    """Poll until true; returns the seconds it took. `explain()`: what to add to the error when it never is."""
     t0 = time.monotonic()
-    engines.wait_until(predicate, timeout, what, interval=0.02)
+    try:
+        engines.wait_until(predicate, timeout, what, interval=0.02)
+    except TimeoutError as exc:
+        if explain is None:
+            raise
+        raise TimeoutError(f"{exc}\n{explain()}") from None
     return time.monotonic() - t0
 
 

@@ -27,12 +27,14 @@ def trio(services, dns_daemon):
 def test_critical_check_disappears_within_a_second(consul_agent, dns_daemon, trio):
     name, sids = trio
     consul_agent.api(f"/v1/agent/check/fail/{sids[0]}-ttl", "PUT")
-    took = wait_for(lambda: "127.0.0.2" not in dns_daemon.addresses(f"{name}.service.consul"), 3, "drop")
+    took = wait_for(lambda: "127.0.0.2" not in dns_daemon.addresses(f"{name}.service.consul"), 3, "drop",
+                    lambda: dns_daemon.explain(name))
     assert took < 1.0
     srv = dns_daemon.ask(f"_{name}._tcp.service.consul", "SRV")
     assert sorted(rd.port for rd in srv.answer[0]) == [8001, 8002]
     consul_agent.api(f"/v1/agent/check/pass/{sids[0]}-ttl", "PUT")
-    took = wait_for(lambda: "127.0.0.2" in dns_daemon.addresses(f"{name}.service.consul"), 3, "back")
+    took = wait_for(lambda: "127.0.0.2" in dns_daemon.addresses(f"{name}.service.consul"), 3, "back",
+                    lambda: dns_daemon.explain(name))
     assert took < 1.0
 
 
