@@ -20,7 +20,7 @@ runs: ours had 35,000-63,000 involuntary context switches in three runs (p99 0.1
 fourth (p99 0.12 ms); the replaying responder 430-2,800 (p99 0.11-0.39 ms), and 6,400-17,300 in runs where it
 shared dnsperf's CPU (p99 2.3-3.3 ms). Which server a run caught it on decided the ratio. So dnsperf runs on
 the first CPU and every Python server (ours, the ceilings) on the others; the Consul agent is left to the
-scheduler, as confined to one core of two its DNS answered ~40% fewer queries (--no-pin: leave every placement
+scheduler, as confined to one core of two its DNS answered about half as many queries (--no-pin: leave every placement
 to the scheduler)."""
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def start_servers(agent: engines.ConsulAgent, tmp: str, nice: int,
         ceilings.append(ceiling)
     for proc in (ours, *ceilings, agent.proc):
         prioritize(proc.pid, nice)  # type: ignore[union-attr]
-    for proc in (ours, *ceilings):  # not Consul: a Go server confined to one core of two answers ~40% less
+    for proc in (ours, *ceilings):  # not Consul: a Go server confined to one core of two answers about half as much
         place(proc.pid)
     ports = {"consul": agent.ports["dns"], "ours": ours_port, "ceiling": ceiling_port, "replay": replay_port,
              "spin": spin_port}
@@ -173,7 +173,7 @@ def start_servers(agent: engines.ConsulAgent, tmp: str, nice: int,
 
 def saturate(ports: dict[str, int], qfile: str, order: list[str], args: argparse.Namespace) -> dict[str, dict]:
     """Each server's saturating runs: `order` names it once per segment; qps, mean and lost are its segments'
-    means. A max from one run moved by up to 45% between runs here, and half of it is the rate its tail is
+    means. A max from one run moved by up to 46% between runs here, and half of it is the rate its tail is
     measured at; the segments average that out and let every server see the same background."""
     got: dict[str, list[dict[str, float]]] = {}
     for name in order:
