@@ -104,7 +104,8 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
             log.error("cannot answer DNS on %s:%d: %s", config.server.host, config.server.port, exc)
             return 2
         registry = make_registry(Sources(responder, server, mirror, reachability, forwarder,
-                                         lambda: publisher.rebuilds, lambda: publisher.updates),
+                                         lambda: publisher.rebuilds, lambda: publisher.updates,
+                                         lambda: publisher.failures),
                                  MultiDcCollector(remote, queries, forwarder, reachability, local))
 
         async def health() -> dict[str, bool]:

@@ -26,6 +26,7 @@ class Sources:
     forwarder: Forwarder
     rebuilds: Callable[[], int]
     updates: Callable[[], int] = lambda: 0
+    build_failures: Callable[[], int] = lambda: 0
 
 
 def _type_name(qtype: int) -> str:
@@ -103,6 +104,9 @@ class DnsCollector(Collector):
                                 value=len(r.zone.table))
         yield CounterMetricFamily("dns_balancer_zone_rebuilds", "Whole-zone builds", value=s.rebuilds())
         yield CounterMetricFamily("dns_balancer_zone_updates", "Incremental zone updates", value=s.updates())
+        yield CounterMetricFamily("dns_balancer_zone_build_failures",
+                                  "Zone builds or updates that failed (the previous zone kept, the whole zone "
+                                  "built again)", value=s.build_failures())
 
     def _server(self) -> Iterable[Metric]:
         s = self.s

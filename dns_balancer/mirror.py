@@ -23,6 +23,7 @@ from portside.consul import ConsulClient, WatchObserver
 from portside.feed import Change, Feed, health_path
 
 log = logging.getLogger("dns_balancer.mirror")
+RETRY_AFTER = 1.0  # seconds between a failed zone build and the next (a whole zone)
 
 __all__ = ["Mirror", "ZonePublisher", "health_path"]
 
@@ -67,6 +68,9 @@ class ZonePublisher:
         self.nodes_changed = False
         self.busy = False  # a build is scheduled or running
         self.dirty = False  # something was published since the last build started
+        self.rebuild_next = False  # the last build failed: the next is a whole zone, after RETRY_AFTER
+        self.failures = 0
+        self._building: tuple[set[str], bool] = (set(), False)  # what the running build was asked to carry
         self.rebuilds = 0  # whole-zone builds
         self.updates = 0  # incremental updates
         self.synced: Callable[[], bool] = lambda: True
@@ -95,8 +99,10 @@ class ZonePublisher:
             return
         changed, nodes = self.changed, self.nodes_changed
         self.changed, self.nodes_changed, self.dirty = set(), False, False
+        self._building = (changed, nodes)
         work: Callable[[], Zone | Update]
-        if zone is None or zone.config != self.config or zone.datacenter != zone_datacenter(snapshot, self.config):
+        if (zone is None or self.rebuild_next or zone.config != self.config
+                or zone.datacenter != zone_datacenter(snapshot, self.config)):
             work = partial(build_zone, snapshot, self.config, zone)
         else:
             work = partial(plan, snapshot, changed, zone, nodes)
@@ -107,10 +113,7 @@ class ZonePublisher:
         if future.cancelled():
             self.busy = False
             return
-        exc = future.exception()
-        if exc is not None:  # keep serving the previous zone
-            log.error("zone update failed; still serving the previous zone", exc_info=exc)
-        else:
+        try:
             result = future.result()
             if isinstance(result, Zone):
                 self.zone = result
@@ -122,7 +125,26 @@ class ZonePublisher:
                 self.responder.set_zone(self.zone, ready=self.synced())
                 if self.applied is not None:
                     self.applied(result)
+        except Exception as exc:  # noqa: BLE001 - whatever it was, the services it carried must not stay stale
+            self._failed(exc)
+            return
+        self.rebuild_next = False
         self._start()
+
+    def _failed(self, exc: Exception) -> None:
+        """Keep serving the previous zone, but not for good: the services the failed build carried would
+        otherwise stay stale until they change again. Their names go back into the queue, and the next build
+        is a whole zone (whatever the update tripped on, or a zone left half updated, is not met again), after a
+        pause so that a build that keeps failing does not spin."""
+        self.failures += 1
+        self.rebuild_next = True
+        changed, nodes = self._building
+        self.changed |= changed
+        self.nodes_changed = self.nodes_changed or nodes
+        self.dirty = True
+        log.error("zone update failed; still serving the previous zone, building the whole zone again in %.1fs",
+                  RETRY_AFTER, exc_info=exc)
+        asyncio.get_running_loop().call_later(RETRY_AFTER, self._start)
 
 
 class Mirror:

@@ -92,3 +92,43 @@ async def test_shared_addr_names_stay_while_one_service_still_uses_them():
     assert ask(responder, "7f000032.addr.dc1.consul").rcode() == 3
     zone = responder.zone  # no encoded answer outlives the parts that answer its name
     assert all(key[:-2] in zone.owners for key in zone.table) and zone.hot.keys() <= zone.owners.keys()
+
+
+async def test_a_failed_update_is_not_lost_the_whole_zone_is_built_again(monkeypatch):
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from dns_balancer import mirror
+
+    class FailsOnce(ThreadPoolExecutor):
+        """Runs builds in a thread, but the first incremental update raises (as any bug in `plan` would)."""
+
+        armed = False
+
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+            if self.armed and getattr(fn, "func", None) is mirror.plan:
+                self.armed = False
+                failed: Future = Future()
+                failed.set_exception(RuntimeError("plan tripped"))
+                return failed
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(mirror, "RETRY_AFTER", 0.05)
+    responder = Responder()
+    executor = FailsOnce(1)
+    publisher = ZonePublisher(responder, ZoneConfig(), executor)
+    base = snapshot({"web": (inst(0), inst(1))})
+    publisher.publish(base)
+    await settle(publisher)
+    executor.armed = True
+    publisher.publish(base.with_services({"web": (inst(0),)}, 10), {"web"}, nodes_changed=False)
+    await settle(publisher)
+    assert publisher.failures == 1 and not executor.armed
+    # the change the failed update carried is served, by a whole zone built again
+    assert [rd.address for rd in ask(responder, "web.service.consul").answer[0]] == ["127.0.0.2"]
+    assert publisher.rebuilds == 2 and not publisher.rebuild_next
+    # and updates are incremental again afterwards
+    publisher.publish(base.with_services({"web": (inst(1),)}, 11), {"web"}, nodes_changed=False)
+    await settle(publisher)
+    executor.shutdown()
+    assert publisher.updates == 1 and [rd.address for rd in ask(responder, "web.service.consul").answer[0]] == [
+        "127.0.0.3"]
