@@ -76,6 +76,12 @@ class Daemon:
             out.append(f"answer: {self.addresses(f'{name}.service.consul')}")
         except Exception as exc:  # noqa: BLE001 - a diagnosis, whatever failed
             out.append(f"answer: {exc!r}")
+        try:  # Consul's answers by status (a 429 puts the feed into backoff), the feed's reads, the zone's builds
+            wanted = ("dns_balancer_consul_responses", "dns_balancer_watch_errors", "dns_balancer_feed",
+                      "dns_balancer_zone_")
+            out += [f"metric: {k} {v:g}" for k, v in self.metrics().items() if k.startswith(wanted)]
+        except OSError as exc:
+            out.append(f"metrics: {exc}")
         lines = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
         return "\n".join([*out, "log tail:", *lines[-20:]])
 
