@@ -38,7 +38,7 @@ from consul_templates.languages import (
     UnsafeValue,
     refusal,
 )
-from consul_templates.loopmemo import MEMO_LOOP_NAME, MEMO_NAME, LoopMemo, plan
+from consul_templates.loopmemo import MEMO_LOOP_NAME, MEMO_NAME, LoopMemo, Trusted, plan
 
 __all__ = ["Checked", "Outcome", "RenderError", "Template", "UnsafeValue", "compile_template", "nginx_quote"]
 
@@ -64,6 +64,8 @@ def make_finalize(guard: Guard) -> Callable[[Any], Any]:
             return value
         if t is Checked or t is int or t is float or t is bool:
             return value
+        if t is Trusted:
+            return value.text
         if value is None:
             raise UnsafeValue(value, "is None (use |default or key_or_default)")
         if isinstance(value, jinja2.Undefined):
@@ -177,7 +179,7 @@ class Template:
 
     def _render(self, functions: dict[str, Any], reads: Reads, data: RenderInput) -> str | None:
         try:
-            return str(self.compiled.render(functions))
+            return self._join(functions)
         except UnsafeValue as exc:
             if not reads.missing:  # an incomplete pass: the placeholder data does not count
                 used = frozenset(reads.used)
@@ -190,6 +192,17 @@ class Template:
             if not reads.missing:
                 raise RenderError(f"template {self.name}: {type(exc).__name__}: {exc}", frozenset(reads.used)) from None
         return None
+
+
+    def _join(self, functions: dict[str, Any]) -> str:
+        """jinja2's Template.render, but joined into a plain str: its concat makes a Checked (a copy of the whole
+        file) and the caller a str of that (another)."""
+        compiled = self.compiled
+        try:
+            return "".join(compiled.root_render_func(compiled.new_context(functions)))
+        except Exception:
+            compiled.environment.handle_exception()  # re-raises, with the template's lines in the traceback
+            raise
 
 
 def compile_template(text: str, name: str, options: CompileOptions) -> Template:
