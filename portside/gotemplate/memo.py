@@ -160,7 +160,7 @@ def _walk(st: State, memo: RangeMemo, site: int, elems: list[Any], indexes: list
         for i, text in enumerate(texts):
             if text is not None:
                 continue
-            st.write("".join(texts[last:i]))  # type: ignore[arg-type]
+            st.out.extend(texts[last:i])  # type: ignore[arg-type]
             index, elem = i if indexes is None else indexes[i], elems[i]
             key = (iface, None, elem)
             text = memo.get(site, key)
@@ -168,7 +168,9 @@ def _walk(st: State, memo: RangeMemo, site: int, elems: list[Any], indexes: list
                 text = _run_kept(st, memo, site, key, index, plain)
             st.write(text)
             texts[i], last = text, i + 1
-        st.write("".join(texts[last:]))  # type: ignore[arg-type]
+        # the kept texts as they are, not joined: the whole output is joined once at the end (joining here
+        # copied a 5,000-service file's text once more on every change)
+        st.out.extend(texts[last:])  # type: ignore[arg-type]
         done = True
     finally:
         memo.walked(site, iface, elems, texts if done else None)  # type: ignore[arg-type]
