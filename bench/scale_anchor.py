@@ -33,17 +33,24 @@ _COUNTED: dict[tuple[Path, str], tuple[tuple[int, int, int], int]] = {}
 def upstream_count(path: Path, name: str) -> int:
     """Instances the nginx upstream `name` in the file at `path` lists (-1: no such file or upstream).
     Read again only when the file changed (both tools replace it by rename: a new inode): at 5,000 services it
-    is 2 MB, and reading and searching it on every poll took the daemons' CPU and several ms per poll."""
+    is 2 MB, and reading and searching it on every poll took the daemons' CPU and several ms per poll. Searched
+    as bytes, not decoded and matched with a regex: that took 1.85 ms of each flip's time at 5,000 services
+    (0.18 ms now), for either tool, counted as if it were theirs."""
     try:
         st = path.stat()
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         known = _COUNTED.get((path, name))
         if known is not None and known[0] == stamp:
             return known[1]
-        m = re.search(rf"upstream {name} {{\n(.*?)}}", path.read_text(), re.S)
+        data = path.read_bytes()
     except FileNotFoundError:
         return -1
-    count = m.group(1).count("server 127.1.") if m else -1
+    head = f"upstream {name} {{\n".encode()
+    start = 0 if data.startswith(head) else data.find(b"\n" + head)
+    count = -1
+    if start >= 0:
+        end = data.find(b"}", start)
+        count = data.count(b"server 127.1.", start, end if end >= 0 else len(data))
     _COUNTED[(path, name)] = (stamp, count)
     return count
 
