@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -123,6 +123,7 @@ class Feed:
         self._checks_in: dict[str, dict[tuple[str, str], Check]] = {}  # by state, as each watch last saw them
         self._nodes: dict[str, Node] | None = None
         self._compared: tuple[object, object] = (None, None)  # the nodes and summaries the last step compared
+        self._unlisted: tuple[object, frozenset[str]] = (None, frozenset())  # see _gone
         self._index = 0
         self._todo: set[str] = set()
         self._sweep_due = False
@@ -345,7 +346,7 @@ class Feed:
         current = self.catalog
         changes: dict[str, tuple[Instance, ...] | None] = {
             n: v for n, v in fetched.items() if current.services.get(n) != v and n not in own}
-        changes.update({n: None for n in current.services.keys() - summaries.keys() - own})
+        changes.update(self._gone(current, summaries, own, bulk))
         # a watch hands over a new mapping each time it answers, and the catalog holds what the last step compared:
         # the same object again is unchanged (comparing 5,000 summaries cost ~1 ms per step)
         nodes_changed = nodes is not self._compared[0] and dict(current.nodes) != nodes
@@ -365,6 +366,18 @@ class Feed:
         if sweep_failed:
             self._sweep_due = True
         return failed, sweep_failed
+
+    def _gone(self, current: Catalog, summaries: Mapping[str, ServiceSummary], own: set[str],
+              bulk: Mapping[str, Any]) -> dict[str, None]:
+        """The catalog's services the service list no longer names (their own queries aside), to drop. Looked
+        for only when that can have changed: a new list, a change of the followed services, the first sync (its
+        bulk read may bring names the list does not have yet). Every other step adds only listed names, so the
+        last step's answer (none left) still holds: comparing 5,000 names cost ~1.4 ms of every change."""
+        key = (summaries, frozenset(own))
+        if summaries is self._unlisted[0] and key[1] == self._unlisted[1] and not bulk and self.synced.is_set():
+            return {}
+        self._unlisted = key
+        return {n: None for n in current.services.keys() - summaries.keys() - own}
 
     def _publish(self, change: Change) -> None:
         self.stats["publications"] += 1

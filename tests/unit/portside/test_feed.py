@@ -118,3 +118,21 @@ async def test_a_small_catalog_is_read_whole_instead_of_swept() -> None:
         await consul.bump()
         await until(lambda: any(i.id == "svc3-new" for i in feed.catalog.services["svc3"]))
         assert feed.stats["sweeps_by_service"] >= 1 and feed.stats["sweeps"] == 0
+
+
+async def test_a_service_off_the_list_goes_once_no_query_of_its_own_holds_it() -> None:
+    """The list did not move, but the service's own query stopped: the next step drops it (the steps look for
+    unlisted services only when the list or the followed services moved)."""
+    consul = FakeConsul(services=3)
+    async with running(consul) as (feed, changes):
+        listed = feed._summaries
+        assert listed is not None and "svc1" in feed.catalog.services
+        feed._summaries = {n: s for n, s in listed.items() if n != "svc1"}  # a new list without svc1
+        feed.followed.answered.add("svc1")  # as if its own query had answered: it stays
+        await feed._step()
+        assert "svc1" in feed.catalog.services
+        await feed._step()  # nothing moved
+        assert "svc1" in feed.catalog.services
+        feed.followed.answered.discard("svc1")  # its query stopped, the list is the same object
+        await feed._step()
+        assert "svc1" not in feed.catalog.services and changes[-1].services == {"svc1"}
