@@ -110,7 +110,7 @@ class GoLoopMemo(KeptRenders[Entry, Walk]):
             self._open = None
             return None
         texts: list[str | None] = [entry[2] for entry in w[2]]
-        again = w[4].failing(sources)
+        again = w[4].failing(sources, self.catalogs)
         for i in again:
             texts[i] = None
         self.hits += len(elems) - len(again)
@@ -145,15 +145,18 @@ class GoLoopMemo(KeptRenders[Entry, Walk]):
             entries[i] = entry
         reads = w[3] if same else frozenset().union(*(e[3] for e in entries))
         source.used.update(reads)
-        self.walks_now[wkey] = (w[0], w[1], entries, reads, w[4].replaced({i: entries[i][4] for i in again}))
+        checks = w[4].replaced({i: entries[i][4] for i in again}) if again else w[4]
+        checks.verify(self.catalogs)  # each holds now: kept because it held, or made in this run
+        self.walks_now[wkey] = (w[0], w[1], entries, reads, checks)
 
     def _keep_walk(self, wkey: tuple[int, bool], elems: list[Any]) -> None:
         keys = [(wkey[0], wkey[1], None, id(e)) for e in elems]
         entries = [self.now.get(k) for k in keys]
         if all(e is not None for e in entries):
             kept: list[Entry] = entries  # type: ignore[assignment]
-            self.walks_now[wkey] = (tuple(elems), keys, kept, frozenset().union(*(e[3] for e in kept)),
-                                    Checks([e[4] for e in kept]))
+            checks = Checks([e[4] for e in kept])
+            checks.verify(self.catalogs)
+            self.walks_now[wkey] = (tuple(elems), keys, kept, frozenset().union(*(e[3] for e in kept)), checks)
 
     def start(self) -> Any:
         source = self.source

@@ -294,7 +294,7 @@ class LoopMemo(KeptRenders[Entry, Walk]):
         assert sources is not None
         found: list[Entry | None] = list(entries)
         parts = list(parts)
-        again = checks.failing(sources)
+        again = checks.failing(sources, self.catalogs)
         self.hits += len(items) - len(again)
         self.now.update(zip(keys, entries, strict=True))
         for i in again:  # as the per-iteration path: kept if what it read is unchanged, rendered otherwise
@@ -304,6 +304,7 @@ class LoopMemo(KeptRenders[Entry, Walk]):
         if again:
             self._keep_walk(wkey, items, free, keys, found, parts, checks, again, walk)
         else:
+            checks.verify(self.catalogs)
             self.walks_now[wkey] = walk
             self.reads.used.update(walk[6])
         return Trusted("".join(parts))
@@ -327,6 +328,7 @@ class LoopMemo(KeptRenders[Entry, Walk]):
         else:
             checks = checks.replaced({i: self._check(kept[i]) for i in changed})
             same_reads = same_reads and all(kept[i][3] == before[3][i][3] for i in changed)  # type: ignore[index]
+        checks.verify(self.catalogs)  # each holds now: kept because it held, or made in this render
         reads = before[6] if same_reads else frozenset().union(*(e[3] for e in kept))  # type: ignore[index]
         self.walks_now[wkey] = (items, free, keys, kept, parts, checks, reads)
         self.reads.used.update(reads)

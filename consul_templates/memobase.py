@@ -24,9 +24,13 @@ _MIXED = object()  # checks of more than one datacenter (or none)
 
 class Checks:
     """A whole loop's checks, one per iteration, kept as two lists when they are of one datacenter so that
-    testing them all is one pass of C-level map (at 5,000 iterations ~0.3 ms instead of ~1.5 ms in a loop)."""
+    testing them all is one pass of C-level map (at 5,000 iterations ~0.3 ms instead of ~1.5 ms in a loop).
 
-    __slots__ = ("items", "dc", "names", "objects")
+    Better still, `verified` is the catalog they all held in (set by the memo once they did): the next test
+    asks the current catalog which services moved since then (`Catalog.moved_since`) and tests only their
+    iterations. In a daemon the full pass took ~1.2-1.8 ms of every change at 5,000 services."""
+
+    __slots__ = ("items", "dc", "names", "objects", "verified", "_index")
 
     def __init__(self, items: list[ServiceCheck]) -> None:
         self.items = items
@@ -34,6 +38,8 @@ class Checks:
         self.dc = next(iter(dcs)) if len(dcs) == 1 else _MIXED
         self.names = [None if c is None else c[1] for c in items]
         self.objects = [_NEVER if c is None else c[2] for c in items]
+        self.verified: Any = None
+        self._index: dict[Any, list[int]] | None = None
 
     def replaced(self, changes: Mapping[int, ServiceCheck]) -> Checks:
         """These checks with some replaced (a new object; this one may still be some walk's)."""
@@ -44,13 +50,24 @@ class Checks:
             return Checks(items)
         new = Checks.__new__(Checks)
         new.items, new.dc, new.names, new.objects = items, self.dc, list(self.names), list(self.objects)
+        new.verified, new._index = None, self._index
         for i, check in changes.items():
-            new.names[i] = None if check is None else check[1]
+            name = None if check is None else check[1]
+            if name != new.names[i]:
+                new._index = None  # an iteration now reads another service: the index is made again
+            new.names[i] = name
             new.objects[i] = _NEVER if check is None else check[2]
         return new
 
-    def failing(self, sources: Mapping[Any, Mapping[str, Any]]) -> list[int]:
-        """The iterations whose check does not hold now (those without a check included), in order."""
+    def failing(self, sources: Mapping[Any, Mapping[str, Any]], catalogs: Mapping[Any, Any] | None = None) -> list[int]:
+        """The iterations whose check does not hold now (those without a check included), in order. `catalogs`
+        (each datacenter's Catalog, whose `services` are `sources`) lets a verified set test only what moved."""
+        moved = self._moved(catalogs)
+        if moved is not None:
+            current: Mapping[Any, Any] = sources.get(self.dc) or {}
+            index, names, objects = self._indexed(), self.names, self.objects
+            candidates = sorted({i for name in moved for i in index.get(name, ())} | set(index.get(None, ())))
+            return [i for i in candidates if current.get(names[i]) is not objects[i]]
         if self.dc is not _MIXED:
             services: Mapping[Any, Any] | None = sources.get(self.dc)
             if services is None:
@@ -58,13 +75,32 @@ class Checks:
             same = list(map(is_, map(services.get, self.names), self.objects))
             return [] if all(same) else list(compress(range(len(same)), map(not_, same)))
         out = []
-        for i, check in enumerate(self.items):
+        for i, check in enumerate(self.items):  # checks of several datacenters
             if check is not None:
                 services = sources.get(check[0])
                 if services is not None and services.get(check[1]) is check[2]:
                     continue
             out.append(i)
         return out
+
+    def _moved(self, catalogs: Mapping[Any, Any] | None) -> frozenset[str] | None:
+        if self.verified is None or catalogs is None or self.dc is _MIXED:
+            return None
+        now = catalogs.get(self.dc)
+        return None if now is None else now.moved_since(self.verified)
+
+    def _indexed(self) -> dict[Any, list[int]]:
+        """Service name -> the iterations that read it (None: those with no check, always tested)."""
+        if self._index is None:
+            index: dict[Any, list[int]] = {}
+            for i, name in enumerate(self.names):
+                index.setdefault(name, []).append(i)
+            self._index = index
+        return self._index
+
+    def verify(self, catalogs: Mapping[Any, Any] | None) -> None:
+        """Every check holds in the current catalogs (the memo just tested or made them all)."""
+        self.verified = None if catalogs is None or self.dc is _MIXED else catalogs.get(self.dc)
 
 
 E = TypeVar("E")
@@ -81,6 +117,7 @@ class KeptRenders(Generic[E, W]):
         self.walks_now: dict[Any, W] = {}
         self.store: Mapping[Any, Any] = {}
         self.sources: Mapping[Any, Mapping[str, Any]] | None = None
+        self.catalogs: Mapping[Any, Any] | None = None  # each datacenter's Catalog, while `sources` are theirs
         self.hits = self.misses = 0
 
     def bind(self, store: Mapping[Any, Any]) -> None:
@@ -89,6 +126,8 @@ class KeptRenders(Generic[E, W]):
         # each datacenter's services by name, while every service read is the store's own view of them
         sources = getattr(self.store, "service_sources", None)
         self.sources = sources() if sources is not None else None
+        catalogs = getattr(self.store, "service_catalogs", None)
+        self.catalogs = catalogs() if catalogs is not None and self.sources is not None else None
 
     def end(self, complete: bool) -> None:
         """After a render: keep what it used (all of it, if it finished), drop what it did not."""
@@ -100,7 +139,7 @@ class KeptRenders(Generic[E, W]):
             self.now = {}
             self.walks_before.update(self.walks_now)
             self.walks_now = {}
-        self.store, self.sources = {}, None
+        self.store, self.sources, self.catalogs = {}, None, None
 
     def service_check(self, trail: Sequence[tuple[Any, Any]]) -> ServiceCheck:
         """The check of an iteration that read `trail`: for one service read, what its view was made from."""

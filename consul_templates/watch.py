@@ -92,6 +92,12 @@ class Store(Mapping[Dependency, Any]):
             return None
         return {dc: catalog.services for dc, catalog in self.catalogs.items()}
 
+    def service_catalogs(self) -> dict[str | None, Catalog] | None:
+        """Each datacenter's catalog, of which `service_sources` are the services (None when those are)."""
+        if self._catalog_puts:
+            return None
+        return dict(self.catalogs)
+
     def source_of(self, dep: Dependency, value: Any) -> object:
         """The catalog's value `value` was made from, when `value` is this store's current view of the service
         dependency `dep` (the same view comes back while that object stays); ABSENT otherwise."""

@@ -205,3 +205,27 @@ def test_decoding_with_the_last_answer_equals_a_full_decode(ids: list[str], port
     for port in ports:  # the same entries at the same indexes always carry the same port here, as in Consul
         answer = [indexed(i, sidx=port, Port=port) for i in ids]
         assert decode_health(answer, previous) == decode_health(answer)
+
+
+def test_moved_since_names_what_changed_along_one_line_and_nothing_it_cannot_know() -> None:
+    from portside.catalog import Line
+    from tests.support.dnsb_helpers import inst
+
+    web, api = (inst(0),), (inst(1, service="api"),)
+    start = Catalog().with_services({"web": web, "api": api})
+    a = start.with_services({"web": ()})
+    b = a.with_summaries({}).with_services({"api": None})  # with_summaries keeps the line
+    assert b.moved_since(start) == {"web", "api"} and b.moved_since(a) == {"api"} and b.moved_since(b) == set()
+    assert a.moved_since(b) is None  # backwards
+    assert a.moved_since(start) == {"web"}  # not the line's newest: only the steps up to it
+    assert start.moved_since(Catalog()) is None and Catalog().moved_since(start) is None  # not one line
+    # a catalog made from an older one starts a line of its own (`a` changed web, this one did not): its
+    # changes since a catalog of the old line are not known, not guessed
+    branch = start.with_services({"api": None})
+    assert branch.moved_since(a) is None and branch.moved_since(start) is None
+    # further back than the line keeps
+    far = b
+    for k in range(Line.KEPT):
+        far = far.with_services({f"s{k}": ()})
+    assert far.moved_since(b) is not None and far.moved_since(start) is None
+    assert far == Catalog(services=far.services)  # the line is not part of a catalog's value
