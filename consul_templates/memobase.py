@@ -51,10 +51,16 @@ class Checks:
         new = Checks.__new__(Checks)
         new.items, new.dc, new.names, new.objects = items, self.dc, list(self.names), list(self.objects)
         new.verified, new._index = None, self._index
+        index = self._index
         for i, check in changes.items():
             name = None if check is None else check[1]
-            if name != new.names[i]:
-                new._index = None  # an iteration now reads another service: the index is made again
+            if index is not None and name != new.names[i]:
+                # an iteration that now reads another service (or none) is listed under that name too: the index
+                # may list an iteration under more names than it reads (each candidate is tested anyway), so the
+                # dict these checks share with the ones they came from is only ever added to
+                listed = index.setdefault(name, [])
+                if i not in listed:
+                    listed.append(i)
             new.names[i] = name
             new.objects[i] = _NEVER if check is None else check[2]
         return new
@@ -90,7 +96,8 @@ class Checks:
         return None if now is None else now.moved_since(self.verified)
 
     def _indexed(self) -> dict[Any, list[int]]:
-        """Service name -> the iterations that read it (None: those with no check, always tested)."""
+        """Service name -> the iterations that read it, and maybe some that read it once (None: those with no
+        check, always tested)."""
         if self._index is None:
             index: dict[Any, list[int]] = {}
             for i, name in enumerate(self.names):

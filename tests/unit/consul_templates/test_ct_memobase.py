@@ -68,9 +68,25 @@ def test_checks_verified_in_a_catalog_test_only_what_moved_and_fail_where_each_f
     again = {i: made([reads[i]])[0] for i in checks.failing(by_dc, catalogs)}
     again.update({i: made([n])[0] for i, n in rereads if i < len(reads)})
     new = checks.replaced(again)
+    # the checks it came from (some walk's still) are not changed by it
+    assert checks.failing(by_dc, catalogs) == failing_one_by_one(checks.items, by_dc)
     new.verify(catalogs)
     assert new.failing(by_dc, catalogs) == failing_one_by_one(new.items, by_dc) == [
         i for i, c in enumerate(new.items) if c is None]
     later = catalog.with_services({"web": values[1], "db": None})
     by_dc, catalogs = {None: later.services}, {None: later}
     assert new.failing(by_dc, catalogs) == failing_one_by_one(new.items, by_dc)
+
+
+def test_checks_made_from_others_leave_those_testing_what_they_tested() -> None:
+    from portside.catalog import Catalog
+
+    c0 = Catalog().with_services({"web": ("w",), "api": ("a",)})
+    checks = Checks([(None, "web", c0.services["web"]), (None, "api", c0.services["api"])])
+    checks.verify({None: c0})
+    c1 = c0.with_services({"web": ("w2",)})
+    assert checks.failing({None: c1.services}, {None: c1}) == [0]
+    new = checks.replaced({0: (None, "api", c1.services["api"])})  # iteration 0 now reads api
+    new.verify({None: c1})
+    assert new.failing({None: c1.services}, {None: c1}) == []
+    assert checks.failing({None: c1.services}, {None: c1}) == [0]  # still: web moved since it held
