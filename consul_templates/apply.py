@@ -48,6 +48,40 @@ class SymlinkDestination(OSError):
     """The destination is a symlink: refused rather than followed."""
 
 
+# What install() last put at each destination, by the file's identity right after (device, inode, size, mtime,
+# ctime): while the live file still has it, its bytes are these, and a 2 MB file is not read again to be
+# compared (0.4-0.5 ms of every change at 5,000 services). Any other writer, by rename or in place, changes it.
+_written: dict[Path, tuple[tuple[int, int, int, int, int], bytes]] = {}
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _remember(dest: Path, content: bytes) -> None:
+    try:
+        st = os.lstat(dest)
+    except OSError:
+        _written.pop(dest, None)
+        return
+    if stat.S_ISREG(st.st_mode):
+        _written[dest] = (_identity(st), content)
+
+
+def live_content(dest: Path) -> bytes | None:
+    """The live file's bytes (None: no file), from what install() wrote there when the file is still that;
+    a symlink at `dest` is refused, not followed."""
+    known = _written.get(dest)
+    if known is not None:
+        try:
+            st = os.lstat(dest)
+        except FileNotFoundError:
+            return None
+        if stat.S_ISREG(st.st_mode) and _identity(st) == known[0]:
+            return known[1]
+    return read_live(dest)
+
+
 def read_live(path: Path) -> bytes | None:
     """The live file's bytes (None: no file); a symlink at `path` is refused, not followed."""
     try:
@@ -87,9 +121,13 @@ def _write_candidate(dest: Path, content: bytes, perms: int | None, *, like: Pat
                      create_dirs: bool = True) -> Path:
     """Write `content` to a new file next to `dest` (same filesystem, so rename is atomic) and fsync it.
     Mode and owner: `perms`, else those of `like` (default: `dest`) when it is a regular file, else 0644 & ~umask."""
-    if create_dirs:
+    try:  # the directory is made only when missing: checking it first cost a syscall on every change
+        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".candidate", dir=dest.parent)
+    except FileNotFoundError:
+        if not create_dirs:
+            raise
         dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".candidate", dir=dest.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".candidate", dir=dest.parent)
     try:
         mode = perms
         uid = gid = -1
@@ -152,7 +190,7 @@ async def install(spec: TemplateSpec, content: bytes, env: Mapping[str, str] | N
     `env` is the check command's environment (None: ours)."""
     dest = spec.destination
     try:
-        previous = read_live(dest)
+        previous = live_content(dest)
     except OSError as exc:
         return Installed(WRITE_FAILED, spec, None, f"cannot read {dest}: {exc}")
     if previous == content:
@@ -177,6 +215,7 @@ async def install(spec: TemplateSpec, content: bytes, env: Mapping[str, str] | N
     finally:
         with contextlib.suppress(OSError):
             candidate.unlink()
+    _remember(dest, content)
     return Installed(INSTALLED, spec, previous)
 
 
@@ -195,5 +234,6 @@ def restore(item: Installed) -> None:
         finally:
             with contextlib.suppress(OSError):
                 candidate.unlink()
+        _remember(dest, item.previous)
     except OSError as exc:
         log.error("cannot restore %s after a failed command: %s", dest, exc)

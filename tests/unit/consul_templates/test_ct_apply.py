@@ -174,3 +174,33 @@ async def test_create_dest_dirs_false_refuses_a_missing_directory(tmp_path: Path
     s = spec(tmp_path / "missing", create_dest_dirs=False)
     item = await install(s, b"x")
     assert item.status == apply.WRITE_FAILED and not (tmp_path / "missing").exists()
+
+
+async def test_a_live_file_changed_by_someone_else_is_seen_though_ours_is_not_read_again(tmp_path: Path,
+                                                                                         monkeypatch) -> None:
+    s = spec(tmp_path)
+    assert (await install(s, b"upstream a;\n")).status == INSTALLED
+    reads: list[Path] = []
+    real = apply.read_live
+    monkeypatch.setattr(apply, "read_live", lambda p: reads.append(p) or real(p))
+    assert (await install(s, b"upstream a;\n")).status == UNCHANGED and reads == []  # ours: known, not read
+    s.destination.write_bytes(b"upstream b;\n")  # the same size, in place
+    item = await install(s, b"upstream a;\n")
+    assert item.status == INSTALLED and item.previous == b"upstream b;\n" and reads == [s.destination]
+    other = tmp_path / "other"
+    other.write_bytes(b"upstream c;\n")
+    os.replace(other, s.destination)  # by rename
+    item = await install(s, b"upstream a;\n")
+    assert item.status == INSTALLED and item.previous == b"upstream c;\n"
+    s.destination.unlink()
+    assert (await install(s, b"upstream a;\n")).previous is None
+    restore(await install(s, b"upstream d;\n"))  # a failed command puts ours back: known again
+    reads.clear()
+    assert (await install(s, b"upstream a;\n")).status == UNCHANGED and reads == []
+
+
+async def test_the_destination_directory_is_made_when_missing_and_only_if_allowed(tmp_path: Path) -> None:
+    deep = TemplateSpec(destination=tmp_path / "a" / "b" / "live.conf")
+    assert (await install(deep, b"x\n")).status == INSTALLED and deep.destination.read_bytes() == b"x\n"
+    refused = TemplateSpec(destination=tmp_path / "c" / "live.conf", create_dest_dirs=False)
+    assert (await install(refused, b"x\n")).status == apply.WRITE_FAILED and not refused.destination.parent.exists()
