@@ -123,6 +123,10 @@ class ZonePublisher:
                 self.updates += 1
             if self.zone is not None:
                 self.responder.set_zone(self.zone, ready=self.synced())
+                if log.isEnabledFor(logging.DEBUG):
+                    names = sorted(k for k in result.parts if not k.startswith("\0")) if isinstance(result, Update) \
+                        else ["(whole zone)"]
+                    log.debug("zone updated: %s%s", " ".join(names[:8]), " ..." if len(names) > 8 else "")
                 if self.applied is not None:
                     self.applied(result)
         except Exception as exc:  # noqa: BLE001 - whatever it was, the services it carried must not stay stale

@@ -191,6 +191,7 @@ class Feed:
     async def _watch_checks(self, state: str) -> None:
         async for index, data in self._watch(paths.health_state(state), self.params, f"read {state} checks"):
             decoded = decode_checks(data)
+            log.debug("%s checks at index %d: %d", state, index, len(decoded.value))
             self._checks_in[state] = decoded.value
             if len(self._checks_in) == len(NOT_PASSING):
                 merged = {key: check for s in NOT_PASSING for key, check in self._checks_in[s].items()}
@@ -381,6 +382,10 @@ class Feed:
 
     def _publish(self, change: Change) -> None:
         self.stats["publications"] += 1
+        if log.isEnabledFor(logging.DEBUG):
+            names = sorted(change.services)
+            log.debug("publication %d at index %d: %d service(s) %s%s", self.stats["publications"],
+                      change.catalog.index, len(names), " ".join(names[:8]), " ..." if len(names) > 8 else "")
         for listener in self.listeners:
             try:
                 listener(change)

@@ -83,7 +83,9 @@ class Daemon:
         except OSError as exc:
             out.append(f"metrics: {exc}")
         lines = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
-        return "\n".join([*out, "log tail:", *lines[-20:]])
+        about = [line for line in lines if name in line or " checks at index " in line]
+        return "\n".join([*out, f"log lines about {name} or the check watches:", *about[-30:], "log tail:",
+                          *lines[-20:]])
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

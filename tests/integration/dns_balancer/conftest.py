@@ -14,7 +14,8 @@ from tests.support.dnsb_harness import ALT_DOMAIN, Daemon, deregister, register,
 @pytest.fixture(scope="session")
 def dns_daemon(consul_agent: engines.ConsulAgent) -> Iterator[Daemon]:
     """The daemon most tests share: defaults plus an alternative domain."""
-    d = Daemon(consul_agent, "--alt-domain", ALT_DOMAIN).start()
+    # debug: its log says when each check watch answered, each publication and each zone update (Daemon.explain)
+    d = Daemon(consul_agent, "--alt-domain", ALT_DOMAIN, "--log-level", "debug").start()
     yield d
     d.stop()
 

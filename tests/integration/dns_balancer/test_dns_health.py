@@ -41,24 +41,28 @@ def test_critical_check_disappears_within_a_second(consul_agent, dns_daemon, tri
 def test_maintenance_disappears_within_a_second(consul_agent, dns_daemon, trio):
     name, sids = trio
     consul_agent.api(f"/v1/agent/service/maintenance/{sids[1]}?enable=true&reason=test", "PUT")
-    took = wait_for(lambda: "127.0.0.3" not in dns_daemon.addresses(f"{name}.service.consul"), 3, "drop")
+    took = wait_for(lambda: "127.0.0.3" not in dns_daemon.addresses(f"{name}.service.consul"), 3, "drop",
+                    lambda: dns_daemon.explain(name))
     assert took < 1.0
     consul_agent.api(f"/v1/agent/service/maintenance/{sids[1]}?enable=false", "PUT")
-    wait_for(lambda: "127.0.0.3" in dns_daemon.addresses(f"{name}.service.consul"), 3, "back")
+    wait_for(lambda: "127.0.0.3" in dns_daemon.addresses(f"{name}.service.consul"), 3, "back",
+             lambda: dns_daemon.explain(name))
 
 
 def test_every_instance_critical_is_nxdomain(consul_agent, dns_daemon, trio):
     name, sids = trio
     for sid in sids:
         consul_agent.api(f"/v1/agent/check/fail/{sid}-ttl", "PUT")
-    wait_for(lambda: dns_daemon.ask(f"{name}.service.consul").rcode() == 3, 3, "NXDOMAIN")
+    wait_for(lambda: dns_daemon.ask(f"{name}.service.consul").rcode() == 3, 3, "NXDOMAIN",
+             lambda: dns_daemon.explain(name))
 
 
 def test_warning_is_served_unless_only_passing(consul_agent, dns_daemon, strict_daemon, trio):
     name, sids = trio
     wait_for(lambda: len(strict_daemon.addresses(f"{name}.service.consul")) == 3, 5, "strict daemon synced")
     consul_agent.api(f"/v1/agent/check/warn/{sids[2]}-ttl", "PUT")
-    wait_for(lambda: "127.0.0.4" not in strict_daemon.addresses(f"{name}.service.consul"), 3, "strict drop")
+    wait_for(lambda: "127.0.0.4" not in strict_daemon.addresses(f"{name}.service.consul"), 3, "strict drop",
+             lambda: strict_daemon.explain(name))
     assert "127.0.0.4" in dns_daemon.addresses(f"{name}.service.consul")
 
 
@@ -67,5 +71,6 @@ def test_deregistered_service_goes_away(consul_agent, services, dns_daemon):
     sid = services(name, 0, "127.0.0.9")
     wait_for(lambda: dns_daemon.addresses(f"{name}.service.consul") == ["127.0.0.9"], 10, "registered")
     consul_agent.api(f"/v1/agent/service/deregister/{sid}", "PUT")
-    took = wait_for(lambda: dns_daemon.ask(f"{name}.service.consul").rcode() == 3, 3, "NXDOMAIN")
+    took = wait_for(lambda: dns_daemon.ask(f"{name}.service.consul").rcode() == 3, 3, "NXDOMAIN",
+                    lambda: dns_daemon.explain(name))
     assert took < 1.0
