@@ -17,12 +17,13 @@ pytestmark = pytest.mark.engines
 
 
 def child_script(log: Path, watched: Path | None = None) -> str:
-    """A child (sh SCRIPT) that logs what it sees at start and on USR1/USR2/TERM (signals land between sleeps)."""
+    """A child (sh SCRIPT) that logs what it sees at start and on USR1/USR2/TERM (signals land between sleeps).
+    The traps are set before the start line is written: the tests act as soon as they see that line."""
     show = f"$(cat {watched} 2>/dev/null || echo MISSING)" if watched else "${DB_HOST:-none} ${CONSUL_HTTP_TOKEN:-}"
     script = log.with_suffix(".sh")
-    script.write_text(f'echo "start $$ {show}" >> {log}\ntrap \'echo "usr1 {show}" >> {log}\' USR1\n'
-                      f"trap 'echo usr2 >> {log}' USR2\ntrap 'echo term >> {log}; exit 0' TERM\n"
-                      "while :; do sleep 0.05; done\n")
+    script.write_text(f"trap 'echo \"usr1 {show}\" >> {log}' USR1\ntrap 'echo usr2 >> {log}' USR2\n"
+                      f"trap 'echo term >> {log}; exit 0' TERM\n"
+                      f'echo "start $$ {show}" >> {log}\nwhile :; do sleep 0.05; done\n')
     return str(script)
 
 

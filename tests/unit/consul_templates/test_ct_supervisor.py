@@ -16,9 +16,10 @@ from consul_templates.supervisor import Child, Supervisor, exit_code
 
 
 def script(log: Path, on_term: str = "exit 3") -> tuple[str, ...]:
-    """A child that logs its start, USR1 and TERM (signals reach sh between two short sleeps)."""
-    body = (f'echo "start $$ ${{APP_X:-}}" >> {log}; trap "echo usr1 >> {log}" USR1; '
-            f'trap "echo term >> {log}; {on_term}" TERM; while :; do sleep 0.05; done')
+    """A child that logs its start, USR1 and TERM (signals reach sh between two short sleeps). The traps are set
+    before the start line is written: the tests signal as soon as they see that line."""
+    body = (f'trap "echo usr1 >> {log}" USR1; trap "echo term >> {log}; {on_term}" TERM; '
+            f'echo "start $$ ${{APP_X:-}}" >> {log}; while :; do sleep 0.05; done')
     return ("sh", "-c", body)
 
 
