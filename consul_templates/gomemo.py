@@ -22,7 +22,7 @@ from typing import Any
 
 from consul_templates.ctfuncs.source import ABSENT, BLOCKED, StoreSource
 from consul_templates.ctfuncs.types import CONSUL_TYPES
-from consul_templates.memobase import Checks, KeptRenders, ServiceCheck
+from consul_templates.memobase import Checks, KeptRenders, Positions, ServiceCheck
 
 # Go's builtins but `call` (it calls whatever function value it is given)
 _BUILTINS = {"and", "or", "not", "len", "index", "slice", "print", "printf", "println", "eq", "ne", "lt", "le", "gt",
@@ -52,9 +52,9 @@ def _keyable(value: Any) -> bool:
 # an iteration's element (kept alive: its id is part of the key), reads, text, the dependencies it read, and for
 # an iteration that read one service: (datacenter, name, the catalog's value its view was made from)
 Entry = tuple[Any, tuple[tuple[Any, Any], ...], str, frozenset[Any], ServiceCheck]
-# a whole range: its elements (kept alive: their ids are the entries' keys), each one's key and entry, and the
-# union of what they read
-Walk = tuple[tuple[Any, ...], list[tuple[Any, ...]], list[Entry], frozenset[Any], Checks]
+# a whole range: its elements (kept alive: their ids are the entries' keys), each one's key and entry, the
+# union of what they read, their checks, where each key is, and each one's text
+Walk = tuple[tuple[Any, ...], list[tuple[Any, ...]], list[Entry], frozenset[Any], Checks, Positions, list[str]]
 
 
 class GoLoopMemo(KeptRenders[Entry, Walk]):
@@ -79,7 +79,7 @@ class GoLoopMemo(KeptRenders[Entry, Walk]):
         if not (_keyable(elem) and _keyable(index)):
             return None
         k = (site, iface, index, id(elem))
-        entry = self.now.get(k) or self.before.get(k)
+        entry = self.find(k)
         if entry is None or entry[0] is not elem:
             return None
         source = self.source
@@ -109,15 +109,14 @@ class GoLoopMemo(KeptRenders[Entry, Walk]):
                 or not all(map(is_, w[0], elems))):
             self._open = None
             return None
-        texts: list[str | None] = [entry[2] for entry in w[2]]
+        texts: list[str | None] = list(w[6])
         again = w[4].failing(sources, self.catalogs)
         for i in again:
             texts[i] = None
         self.hits += len(elems) - len(again)
-        now = self.now
-        now.update(zip(w[1], w[2], strict=True))
-        for i in again:  # left open: get() checks it as before, and only a new entry is found here after it
-            del now[w[1][i]]
+        # lent, not copied into `now`: an iteration left open is found there by get(), checked as before, and
+        # only an entry kept in this run is in `now` when walked() looks
+        self.lend(w[5], w[2])
         self._open = (wkey, w, again)
         return texts
 
@@ -132,7 +131,7 @@ class GoLoopMemo(KeptRenders[Entry, Walk]):
             self._keep_walk(wkey, elems)  # ran through get() and keep(), which counted each one's reads
             return
         _, w, again = opened
-        entries = list(w[2])
+        entries, kept_texts = list(w[2]), list(w[6])
         same = True
         for i in again:
             entry = self.now.get(w[1][i]) if texts is not None else None
@@ -142,12 +141,12 @@ class GoLoopMemo(KeptRenders[Entry, Walk]):
                 source.used.update(*(e[3] for j, e in enumerate(w[2]) if j not in left))
                 return
             same = same and entry[3] == entries[i][3]
-            entries[i] = entry
+            entries[i], kept_texts[i] = entry, entry[2]
         reads = w[3] if same else frozenset().union(*(e[3] for e in entries))
         source.used.update(reads)
         checks = w[4].replaced({i: entries[i][4] for i in again}) if again else w[4]
         checks.verify(self.catalogs)  # each holds now: kept because it held, or made in this run
-        self.walks_now[wkey] = (w[0], w[1], entries, reads, checks)
+        self.walks_now[wkey] = (w[0], w[1], entries, reads, checks, w[5], kept_texts)
 
     def _keep_walk(self, wkey: tuple[int, bool], elems: list[Any]) -> None:
         keys = [(wkey[0], wkey[1], None, id(e)) for e in elems]
@@ -156,7 +155,8 @@ class GoLoopMemo(KeptRenders[Entry, Walk]):
             kept: list[Entry] = entries  # type: ignore[assignment]
             checks = Checks([e[4] for e in kept])
             checks.verify(self.catalogs)
-            self.walks_now[wkey] = (tuple(elems), keys, kept, frozenset().union(*(e[3] for e in kept)), checks)
+            self.walks_now[wkey] = (tuple(elems), keys, kept, frozenset().union(*(e[3] for e in kept)), checks,
+                                    Positions(keys), [e[2] for e in kept])
 
     def start(self) -> Any:
         source = self.source

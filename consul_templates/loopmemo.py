@@ -31,7 +31,7 @@ import jinja2
 from jinja2 import nodes
 
 from consul_templates.functions import ABSENT, Instance, KeyPair, Node, ServiceSummary
-from consul_templates.memobase import Checks, KeptRenders, ServiceCheck
+from consul_templates.memobase import Checks, KeptRenders, Positions, ServiceCheck
 from portside.catalog import Check, FrozenMap
 
 MEMO_NAME = "__portside_loop_memo"
@@ -185,8 +185,9 @@ def _immutable(value: Any, depth: int = 0) -> bool:
 Entry = tuple[tuple[tuple[Any, Any], ...], str, tuple[Any, ...], frozenset[Any]]
 WalkCheck = ServiceCheck
 # a whole loop: its items and outer values (kept alive: the ids of these objects are its keys), and per
-# iteration the key, entry, text and check; the union of what they read
-Walk = tuple[tuple[Any, ...], tuple[Any, ...], list[tuple[int, ...]], list[Entry], list[str], Checks, frozenset[Any]]
+# iteration the key, entry, text and check; the union of what they read; where each key is
+Walk = tuple[tuple[Any, ...], tuple[Any, ...], list[tuple[int, ...]], list[Entry], list[str], Checks, frozenset[Any],
+             Positions]
 
 
 class Trusted:
@@ -224,7 +225,7 @@ class LoopMemo(KeptRenders[Entry, Walk]):
             return self._render(block, args)[0]
         # An entry keeps its arguments alive, so an entry found under their ids was made for these very objects.
         key = (block, *map(id, args))
-        entry = self.now.get(key) or self.before.get(key)
+        entry = self.find(key)
         if entry is not None:
             get = self.store.get
             for dep, value in entry[0]:
@@ -245,7 +246,7 @@ class LoopMemo(KeptRenders[Entry, Walk]):
     def loop(self, items: Any, block: int, *free: Any) -> Trusted:
         """A whole loop (one loop variable, no else, no condition): each iteration as __call__ gives it. The
         same steps, inlined: this runs once per service of a template over the catalog, on every change."""
-        now, before, get, used, outer = self.now, self.before, self.store.get, self.reads.used, self.reads.trail
+        now, find, get, used, outer = self.now, self.find, self.store.get, self.reads.used, self.reads.trail
         free_ids = tuple(map(id, free))
         if not all(map(_immutable, free)):
             return Trusted("".join([self(block, item, *free) for item in items]))
@@ -263,7 +264,7 @@ class LoopMemo(KeptRenders[Entry, Walk]):
                 parts.append(self(block, item, *free))
                 continue
             key = (block, id(item), *free_ids)
-            entry = now.get(key) or before.get(key)
+            entry = find(key)
             if entry is not None:
                 trail = entry[0]
                 for dep, value in trail:
@@ -289,16 +290,17 @@ class LoopMemo(KeptRenders[Entry, Walk]):
     # does not change; checking that identity costs a dict lookup per iteration where the reads cost a store
     # lookup each, so a template over 5,000 services re-checks its loop in a fraction of the time.
     def _rewalk(self, wkey: tuple[int, ...], walk: Walk, block: int) -> Trusted:
-        items, free, keys, entries, parts, checks, _ = walk
+        items, free, keys, entries, parts, checks, _, positions = walk
         sources = self.sources
         assert sources is not None
         found: list[Entry | None] = list(entries)
         parts = list(parts)
         again = checks.failing(sources, self.catalogs)
         self.hits += len(items) - len(again)
-        self.now.update(zip(keys, entries, strict=True))
-        for i in again:  # as the per-iteration path: kept if what it read is unchanged, rendered otherwise
-            del self.now[keys[i]]
+        # lent, not copied into `now`: a changed iteration goes the per-iteration way (kept if what it read is
+        # unchanged, rendered otherwise), and only an entry kept in this render is in `now` after it
+        self.lend(positions, entries)
+        for i in again:
             parts[i] = self(block, items[i], *free)
             found[i] = self.now.get(keys[i])
         if again:
@@ -330,7 +332,8 @@ class LoopMemo(KeptRenders[Entry, Walk]):
             same_reads = same_reads and all(kept[i][3] == before[3][i][3] for i in changed)  # type: ignore[index]
         checks.verify(self.catalogs)  # each holds now: kept because it held, or made in this render
         reads = before[6] if same_reads else frozenset().union(*(e[3] for e in kept))  # type: ignore[index]
-        self.walks_now[wkey] = (items, free, keys, kept, parts, checks, reads)
+        positions = before[7] if before is not None else Positions(keys)
+        self.walks_now[wkey] = (items, free, keys, kept, parts, checks, reads, positions)
         self.reads.used.update(reads)
 
     def _check(self, entry: Entry) -> WalkCheck:

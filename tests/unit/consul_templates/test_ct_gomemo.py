@@ -200,3 +200,20 @@ def test_a_range_walked_whole_whose_changed_iteration_cannot_be_kept_reads_and_r
         go_apply(store, (change, {}), index)
     assert outcome(memoized, store) == outcome(Unmemoized(text), store)
     assert memoized.memo.hits > 0
+
+
+
+def test_a_range_walked_whole_keeps_the_iterations_it_tests_one_by_one_while_their_reads_hold() -> None:
+    """An iteration the range cannot test by its service alone (here it reads a key too) is tested by its reads
+    on every render, and kept while they hold."""
+    text = ('{{ range services }}{{ .Name }}={{ keyOrDefault (print "k/" .Name) "x" }}:'
+            '{{ range service .Name }}{{ .Port }}{{ end }}\n{{ end }}')
+    store = empty_store()
+    go_apply(store, ({f"s{n}": [("127.0.0.1", n % 3 + 1, "passing", ())] for n in range(50)},
+                     {f"k/s{n}": str(n) for n in range(50)}), 1)
+    t = compile_go(text)
+    outcome(t, store)
+    for index, port in enumerate((9, 8), start=2):
+        go_apply(store, ({"s7": [("127.0.0.2", port, "passing", ())]}, {}), index)
+        assert outcome(t, store) == outcome(Unmemoized(text), store)
+    assert (t.memo.hits, t.memo.misses) == (98, 52)

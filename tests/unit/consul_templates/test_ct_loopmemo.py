@@ -183,3 +183,21 @@ def test_a_loop_checked_whole_stops_reporting_what_a_changed_iteration_no_longer
         got = outcome(memoized, store)
         assert got == outcome(Unmemoized("t", text), store)
         assert any(d.name == "k" for d in got[1]) == (index == 4)
+
+
+def test_a_loop_checked_whole_lends_its_iterations_to_the_next_render_that_cannot_check_it_whole() -> None:
+    """A whole loop's kept iterations are not copied one by one into the render's entries: they stay findable
+    through the loop, in the render that checked it and in the next (here the service list moved, so the next
+    render runs the loop one item at a time and finds them there)."""
+    store = Store()
+    store.catalogs[None] = Catalog(datacenter="dc1")
+    apply(store, ({f"s{n}": [("127.0.0.1", n % 3 + 1, "passing", ())] for n in range(50)}, {}), 1)
+    t = Template("t", EVERY_SERVICE_TEMPLATE)
+    outcome(t, store)
+    apply(store, ({"s7": [("127.0.0.2", 9, "passing", ())]}, {}), 2)
+    outcome(t, store)
+    assert (t.memo.hits, t.memo.misses) == (49, 51) and len(t.memo.before) < 50  # lent, not copied
+    apply(store, ({"s50": [("127.0.0.3", 1, "passing", ())]}, {}), 3)
+    third = outcome(t, store)
+    assert (t.memo.hits, t.memo.misses) == (99, 52)
+    assert third == outcome(Unmemoized("t", EVERY_SERVICE_TEMPLATE), store)
