@@ -100,7 +100,7 @@ class GoLoopMemo(KeptRenders[Entry, Walk]):
     # The same range over the same elements as before (the store hands out the same list until the service list
     # moves): each iteration that read one service is kept while the catalog holds the same object for it, in one
     # pass; the others are left to get() and, if need be, a run.
-    def walk(self, site: int, iface: bool, elems: list[Any]) -> list[str | None] | None:
+    def walk(self, site: int, iface: bool, elems: list[Any]) -> tuple[list[str], list[int]] | None:
         wkey = (site, iface)
         w = self.walks_now.get(wkey) or self.walks_before.get(wkey)
         sources, source = self.sources, self.source
@@ -109,20 +109,21 @@ class GoLoopMemo(KeptRenders[Entry, Walk]):
                 or not all(map(is_, w[0], elems))):
             self._open = None
             return None
-        texts: list[str | None] = list(w[6])
         again = w[4].failing(sources, self.catalogs)
-        for i in again:
-            texts[i] = None
         self.hits += len(elems) - len(again)
         # lent, not copied into `now`: an iteration left open is found there by get(), checked as before, and
         # only an entry kept in this run is in `now` when walked() looks
         self.lend(w[5], w[2])
         self._open = (wkey, w, again)
-        return texts
+        return w[6], again
 
-    def walked(self, site: int, iface: bool, elems: list[Any], texts: list[str] | None) -> None:
+    def walked(self, site: int, iface: bool, elems: list[Any], done: bool) -> None:
         """Count the range's reads and keep it as a walk when every iteration of it is kept (one that read no
-        data yet is not). The iterations left open counted their own reads."""
+        data yet is not). The iterations left open counted their own reads.
+
+        A walk is updated in place (its lists are 5,000 long; copying them, and later freeing the copies, cost
+        ~1 ms per change in a daemon): what it holds after is what a new walk would hold, and only this site's
+        walks share those lists."""
         opened, self._open = self._open, None
         source = self.source
         assert source is not None
@@ -131,22 +132,24 @@ class GoLoopMemo(KeptRenders[Entry, Walk]):
             self._keep_walk(wkey, elems)  # ran through get() and keep(), which counted each one's reads
             return
         _, w, again = opened
-        entries, kept_texts = list(w[2]), list(w[6])
-        same = True
-        for i in again:
-            entry = self.now.get(w[1][i]) if texts is not None else None
-            if entry is None:
-                # not kept (or the range raised): the other iterations' reads count all the same
-                left = set(again)
-                source.used.update(*(e[3] for j, e in enumerate(w[2]) if j not in left))
-                return
-            same = same and entry[3] == entries[i][3]
-            entries[i], kept_texts[i] = entry, entry[2]
-        reads = w[3] if same else frozenset().union(*(e[3] for e in entries))
+        elems_, keys, entries, reads, checks, positions, texts = w
+        found = [self.now.get(keys[i]) for i in again] if done else [None]
+        if None in found:
+            # not kept (or the range raised): the other iterations' reads count all the same; the walk is left
+            # as it was, and its open iterations are tested again next time
+            left = set(again)
+            source.used.update(*(e[3] for j, e in enumerate(entries) if j not in left))
+            return
+        same = all(e[3] == entries[i][3] for i, e in zip(again, found, strict=True))  # type: ignore[index]
+        for i, entry in zip(again, found, strict=True):
+            entries[i], texts[i] = entry, entry[2]  # type: ignore[index,assignment]
+        if not same:
+            reads = frozenset().union(*(e[3] for e in entries))
         source.used.update(reads)
-        checks = w[4].replaced({i: entries[i][4] for i in again}) if again else w[4]
+        if again:
+            checks.update({i: entries[i][4] for i in again})
         checks.verify(self.catalogs)  # each holds now: kept because it held, or made in this run
-        self.walks_now[wkey] = (w[0], w[1], entries, reads, checks, w[5], kept_texts)
+        self.walks_now[wkey] = (elems_, keys, entries, reads, checks, positions, texts)
 
     def _keep_walk(self, wkey: tuple[int, bool], elems: list[Any]) -> None:
         keys = [(wkey[0], wkey[1], None, id(e)) for e in elems]

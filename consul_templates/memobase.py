@@ -43,27 +43,33 @@ class Checks:
 
     def replaced(self, changes: Mapping[int, ServiceCheck]) -> Checks:
         """These checks with some replaced (a new object; this one may still be some walk's)."""
-        items = list(self.items)
+        new = Checks.__new__(Checks)
+        new.items, new.dc, new.names, new.objects = list(self.items), self.dc, list(self.names), list(self.objects)
+        new.verified, new._index = None, self._index
+        new.update(changes)
+        return new
+
+    def update(self, changes: Mapping[int, ServiceCheck]) -> None:
+        """Some checks replaced in place (by the one walk that holds these checks)."""
+        items = self.items
         for i, check in changes.items():
             items[i] = check
+        self.verified = None
         if self.dc is _MIXED or any(c is not None and c[0] != self.dc for c in changes.values()):
-            return Checks(items)
-        new = Checks.__new__(Checks)
-        new.items, new.dc, new.names, new.objects = items, self.dc, list(self.names), list(self.objects)
-        new.verified, new._index = None, self._index
+            self.__init__(items)  # type: ignore[misc]
+            return
         index = self._index
         for i, check in changes.items():
             name = None if check is None else check[1]
-            if index is not None and name != new.names[i]:
+            if index is not None and name != self.names[i]:
                 # an iteration that now reads another service (or none) is listed under that name too: the index
                 # may list an iteration under more names than it reads (each candidate is tested anyway), so the
                 # dict these checks share with the ones they came from is only ever added to
                 listed = index.setdefault(name, [])
                 if i not in listed:
                     listed.append(i)
-            new.names[i] = name
-            new.objects[i] = _NEVER if check is None else check[2]
-        return new
+            self.names[i] = name
+            self.objects[i] = _NEVER if check is None else check[2]
 
     def failing(self, sources: Mapping[Any, Mapping[str, Any]], catalogs: Mapping[Any, Any] | None = None) -> list[int]:
         """The iterations whose check does not hold now (those without a check included), in order. `catalogs`

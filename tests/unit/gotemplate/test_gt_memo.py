@@ -15,7 +15,7 @@ class KeepAll:
     def __init__(self) -> None:
         self.kept: dict[tuple[int, Any], str] = {}
         self.hits = self.runs = self.aborts = self.walks = 0
-        self.walked_texts: list[list[str] | None] = []
+        self.walked_done: list[bool] = []
 
     def get(self, site: int, key: tuple[Any, ...]) -> str | None:
         text = self.kept.get((site, _hashable(key)))
@@ -32,12 +32,12 @@ class KeepAll:
     def abort(self, token: Any) -> None:
         self.aborts += 1
 
-    def walk(self, site: int, iface: bool, elems: list[Any]) -> list[str | None] | None:
+    def walk(self, site: int, iface: bool, elems: list[Any]) -> tuple[list[str], list[int]] | None:
         self.walks += 1
         return None
 
-    def walked(self, site: int, iface: bool, elems: list[Any], texts: list[str] | None) -> None:
-        self.walked_texts.append(texts)
+    def walked(self, site: int, iface: bool, elems: list[Any], done: bool) -> None:
+        self.walked_done.append(done)
 
 
 def _hashable(key: tuple[Any, ...]) -> Any:
@@ -79,3 +79,36 @@ def test_a_function_not_named_pure_makes_no_site() -> None:
     t = Template("t", funcs={"tick": lambda: "t"}).memoize(frozenset()).parse("{{ range . }}{{ tick }}{{ end }}")
     t.execute([1, 2], memo=memo)
     assert memo.runs == 0
+
+
+class Walks(KeepAll):
+    """A RangeMemo that answers a whole range with the texts given, `again` left for the iterations to decide."""
+
+    def __init__(self, texts: list[str], again: list[int]) -> None:
+        super().__init__()
+        self.answer = (texts, again)
+
+    def walk(self, site: int, iface: bool, elems: list[Any]) -> tuple[list[str], list[int]] | None:
+        self.walks += 1
+        return self.answer
+
+
+@pytest.mark.parametrize("data", [["a", "b", "c"], ["a", "x", "c"], ["x", "b", "c"], ["a", "b", "x"]])
+def test_a_range_answered_whole_writes_what_the_plain_range_writes_even_when_an_iteration_fails(data: Any) -> None:
+    """The kept texts go out as they are and the stale ones are overwritten; an iteration that raises leaves
+    what came before it and what it wrote, as the plain range does ("x" fails after writing "<")."""
+    text = '{{ range . }}<{{ if eq . "x" }}{{ index "" 5 }}{{ end }}{{ . }}>{{ end }}'
+    again = [data.index("x")] if "x" in data else [1]
+    kept = ["<a>", "<b>", "<c>"]
+    memo = Walks([t if i not in again else "<stale>" for i, t in enumerate(kept)], again)
+    memoized = Template("t").memoize(frozenset({"eq", "index"})).parse(text)
+    try:
+        want = Template("t").parse(text).execute(data)
+    except ExecError as plain:
+        with pytest.raises(ExecError) as raised:
+            memoized.execute(data, memo=memo)
+        assert (str(raised.value), raised.value.output) == (str(plain), plain.output)
+        assert memo.walked_done == [False]
+        return
+    assert memoized.execute(data, memo=memo) == want == "<a><b><c>" and memo.walked_done == [True]
+    assert memo.runs == 1 and memo.kept  # only the stale one ran
