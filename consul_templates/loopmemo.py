@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from operator import is_
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 from jinja2 import nodes
@@ -290,50 +290,53 @@ class LoopMemo(KeptRenders[Entry, Walk]):
     # does not change; checking that identity costs a dict lookup per iteration where the reads cost a store
     # lookup each, so a template over 5,000 services re-checks its loop in a fraction of the time.
     def _rewalk(self, wkey: tuple[int, ...], walk: Walk, block: int) -> Trusted:
-        items, free, keys, entries, parts, checks, _, positions = walk
+        """The walk is updated in place once every changed iteration is kept (its lists are 5,000 long: copying
+        them, and later freeing the copies, cost ~1 ms per change in a daemon); what it holds after is what a
+        new walk would hold, and only this loop's walks share those lists."""
+        items, free, keys, entries, parts, checks, reads, positions = walk
         sources = self.sources
         assert sources is not None
-        found: list[Entry | None] = list(entries)
-        parts = list(parts)
         again = checks.failing(sources, self.catalogs)
         self.hits += len(items) - len(again)
         # lent, not copied into `now`: a changed iteration goes the per-iteration way (kept if what it read is
         # unchanged, rendered otherwise), and only an entry kept in this render is in `now` after it
         self.lend(positions, entries)
-        for i in again:
-            parts[i] = self(block, items[i], *free)
-            found[i] = self.now.get(keys[i])
+        texts = {i: self(block, items[i], *free) for i in again}
+        found = {i: self.now.get(keys[i]) for i in again}
+        if None in found.values():
+            # an iteration read something with no data yet: it must be read again, and the walk is left as it
+            # was; the kept iterations' reads (the rendered ones counted theirs) are still this render's
+            self.reads.used.update(*(e[3] for i, e in enumerate(entries) if i not in found))
+            out = list(parts)
+            for i, text in texts.items():
+                out[i] = text
+            return Trusted("".join(out))
+        kept = cast("dict[int, Entry]", found)
+        if any(e[3] != entries[i][3] for i, e in kept.items()):
+            reads = frozenset().union(*(e[3] for i, e in enumerate(entries) if i not in kept),
+                                      *(e[3] for e in kept.values()))
+        for i, entry in kept.items():
+            entries[i], parts[i] = entry, texts[i]
         if again:
-            self._keep_walk(wkey, items, free, keys, found, parts, checks, again, walk)
-        else:
-            checks.verify(self.catalogs)
-            self.walks_now[wkey] = walk
-            self.reads.used.update(walk[6])
+            checks.update({i: self._check(entries[i]) for i in again})
+        checks.verify(self.catalogs)  # each holds now: kept because it held, or made in this render
+        self.walks_now[wkey] = (items, free, keys, entries, parts, checks, reads, positions)
+        self.reads.used.update(reads)
         return Trusted("".join(parts))
 
     def _keep_walk(self, wkey: tuple[int, ...], items: tuple[Any, ...], free: tuple[Any, ...],
-                   keys: list[tuple[int, ...]], entries: list[Entry | None], parts: list[str],
-                   checks: Checks | None = None, changed: Iterable[int] | None = None,
-                   before: Walk | None = None) -> None:
-        """Keep a loop whose every iteration was kept, with the check of each (only the changed ones anew).
-        `before`: the walk these changed iterations came from; its reads are kept when theirs did not move (the
-        union over 5,000 iterations cost ~1.5 ms per change)."""
+                   keys: list[tuple[int, ...]], entries: list[Entry | None], parts: list[str]) -> None:
+        """Keep a loop whose every iteration was kept, with the check of each."""
         if None in entries:
             # an iteration read something with no data yet: it must be read again, and no walk is kept; the
             # kept iterations' reads (the rendered ones counted theirs) are still this render's
             self.reads.used.update(*(e[3] for e in entries if e is not None))
             return
         kept: list[Entry] = entries  # type: ignore[assignment]
-        same_reads = before is not None and changed is not None
-        if checks is None or changed is None:
-            checks = Checks([self._check(e) for e in kept])
-        else:
-            checks = checks.replaced({i: self._check(kept[i]) for i in changed})
-            same_reads = same_reads and all(kept[i][3] == before[3][i][3] for i in changed)  # type: ignore[index]
+        checks = Checks([self._check(e) for e in kept])
         checks.verify(self.catalogs)  # each holds now: kept because it held, or made in this render
-        reads = before[6] if same_reads else frozenset().union(*(e[3] for e in kept))  # type: ignore[index]
-        positions = before[7] if before is not None else Positions(keys)
-        self.walks_now[wkey] = (items, free, keys, kept, parts, checks, reads, positions)
+        reads = frozenset().union(*(e[3] for e in kept))
+        self.walks_now[wkey] = (items, free, keys, kept, parts, checks, reads, Positions(keys))
         self.reads.used.update(reads)
 
     def _check(self, entry: Entry) -> WalkCheck:

@@ -41,16 +41,8 @@ class Checks:
         self.verified: Any = None
         self._index: dict[Any, list[int]] | None = None
 
-    def replaced(self, changes: Mapping[int, ServiceCheck]) -> Checks:
-        """These checks with some replaced (a new object; this one may still be some walk's)."""
-        new = Checks.__new__(Checks)
-        new.items, new.dc, new.names, new.objects = list(self.items), self.dc, list(self.names), list(self.objects)
-        new.verified, new._index = None, self._index
-        new.update(changes)
-        return new
-
     def update(self, changes: Mapping[int, ServiceCheck]) -> None:
-        """Some checks replaced in place (by the one walk that holds these checks)."""
+        """Some checks replaced, in place: a walk is updated in place, and holds its checks alone."""
         items = self.items
         for i, check in changes.items():
             items[i] = check
@@ -63,8 +55,7 @@ class Checks:
             name = None if check is None else check[1]
             if index is not None and name != self.names[i]:
                 # an iteration that now reads another service (or none) is listed under that name too: the index
-                # may list an iteration under more names than it reads (each candidate is tested anyway), so the
-                # dict these checks share with the ones they came from is only ever added to
+                # may list an iteration under more names than it reads (each candidate is tested anyway)
                 listed = index.setdefault(name, [])
                 if i not in listed:
                     listed.append(i)

@@ -25,12 +25,10 @@ def test_checks_fail_exactly_where_each_check_fails(items: list[ServiceCheck], b
     checks = Checks(items)
     assert checks.failing(by_dc) == failing_one_by_one(items, by_dc)
     changes = {i: c for i, c in changes.items() if i < len(items)}
-    new = checks.replaced(changes)
     want = [changes.get(i, c) for i, c in enumerate(items)]
-    assert new.items == want
-    assert new.failing(by_dc) == failing_one_by_one(want, by_dc)
-    assert checks.items == items  # the walk it came from is left as it was
-    assert checks.failing(by_dc) == failing_one_by_one(items, by_dc)
+    checks.update(changes)
+    assert checks.items == want
+    assert checks.failing(by_dc) == failing_one_by_one(want, by_dc)
 
 
 NAMES = ["web", "api", "db", "cache"]
@@ -67,9 +65,8 @@ def test_checks_verified_in_a_catalog_test_only_what_moved_and_fail_where_each_f
     # now), then verified here; they still fail exactly where each check fails
     again = {i: made([reads[i]])[0] for i in checks.failing(by_dc, catalogs)}
     again.update({i: made([n])[0] for i, n in rereads if i < len(reads)})
-    new = checks.replaced(again)
-    # the checks it came from (some walk's still) are not changed by it
-    assert checks.failing(by_dc, catalogs) == failing_one_by_one(checks.items, by_dc)
+    new = checks
+    new.update(again)
     new.verify(catalogs)
     assert new.failing(by_dc, catalogs) == failing_one_by_one(new.items, by_dc) == [
         i for i, c in enumerate(new.items) if c is None]
@@ -78,7 +75,7 @@ def test_checks_verified_in_a_catalog_test_only_what_moved_and_fail_where_each_f
     assert new.failing(by_dc, catalogs) == failing_one_by_one(new.items, by_dc)
 
 
-def test_checks_made_from_others_leave_those_testing_what_they_tested() -> None:
+def test_an_iteration_that_reads_another_service_now_is_tested_when_that_one_moves() -> None:
     from portside.catalog import Catalog
 
     c0 = Catalog().with_services({"web": ("w",), "api": ("a",)})
@@ -86,7 +83,12 @@ def test_checks_made_from_others_leave_those_testing_what_they_tested() -> None:
     checks.verify({None: c0})
     c1 = c0.with_services({"web": ("w2",)})
     assert checks.failing({None: c1.services}, {None: c1}) == [0]
-    new = checks.replaced({0: (None, "api", c1.services["api"])})  # iteration 0 now reads api
-    new.verify({None: c1})
-    assert new.failing({None: c1.services}, {None: c1}) == []
-    assert checks.failing({None: c1.services}, {None: c1}) == [0]  # still: web moved since it held
+    checks.update({0: (None, "api", c1.services["api"])})  # iteration 0 now reads api
+    checks.verify({None: c1})
+    assert checks.failing({None: c1.services}, {None: c1}) == []
+    c2 = c1.with_services({"api": ("a2",)})
+    assert checks.failing({None: c2.services}, {None: c2}) == [0, 1]
+    c3 = c2.with_services({"web": ("w3",)})
+    checks.update({0: (None, "api", c2.services["api"]), 1: (None, "api", c2.services["api"])})
+    checks.verify({None: c2})
+    assert checks.failing({None: c3.services}, {None: c3}) == []  # web moved: no iteration reads it now
