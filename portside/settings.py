@@ -5,6 +5,7 @@ Explicit values (CLI flags, config files) always beat the environment; the envir
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -34,6 +35,18 @@ class ConsulSettings:
         if self.unix_socket:
             return f"unix://{self.unix_socket}"
         return f"{self.scheme}://{hostport(self.host, self.port)}"
+
+    @property
+    def on_this_host(self) -> bool:
+        """The agent is reached through a unix socket or a loopback address."""
+        if self.unix_socket:
+            return True
+        if self.host.lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
 
 
 def _truthy(value: str) -> bool:

@@ -66,6 +66,10 @@ class ConsulClient:
     def __init__(self, settings: ConsulSettings, raw: consul.aio.Consul) -> None:
         self.settings = settings
         self.raw = raw
+        # An agent on this host is asked for its answers uncompressed: Consul gzips every answer a client accepts
+        # gzip for, and on loopback that buys nothing; measured on a change stream (a 40-instance answer per
+        # change), compressing and inflating cost ~1 ms of the ~7 ms from the change to the file.
+        self._encoding = {"Accept-Encoding": "identity"} if settings.on_this_host else {}
 
     @classmethod
     async def open(cls, settings: ConsulSettings) -> Self:
@@ -122,7 +126,7 @@ class ConsulClient:
         _refuse_dot_segments(path, what)
         query = urllib.parse.urlencode(list(params))
         url = yarl.URL(f"{self.raw.http.base_uri}{path}{'?' + query if query else ''}", encoded=True)
-        headers = self.raw.prepare_headers()
+        headers = {**self.raw.prepare_headers(), **self._encoding}
         data = content if body is None else json.dumps(body).encode()
         try:
             async with self.raw.http._session.request(

@@ -42,3 +42,15 @@ def test_bad_addresses_name_the_value(bad):
         parse_address(bad)
     if bad:
         assert bad in str(err.value)
+
+
+@pytest.mark.parametrize(("address", "here"), [
+    ("127.0.0.1:8500", True), ("127.0.0.53:8500", True), ("[::1]:8500", True), ("localhost:8500", True),
+    ("consul:8500", False), ("198.18.0.2:8500", False), ("https://consul.example:8501", False),
+])
+def test_an_agent_on_this_host_is_one_on_loopback(address: str, here: bool) -> None:
+    assert consul_settings({}, address=address).on_this_host is here
+
+
+def test_an_agent_on_a_unix_socket_is_on_this_host() -> None:
+    assert consul_settings({"CONSUL_HTTP_ADDR": "unix:///run/consul.sock"}).on_this_host
