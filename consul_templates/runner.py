@@ -219,7 +219,10 @@ class Runner:
             text = self._render(st)
             if text is not None:
                 staged.append((st, text.encode()))
-        self.watches.sync(frozenset().union(*(st.used for st in self.states)))  # set unions: no hashing again
+        # one template: its own set, not a copy (5,000 dependencies for a template over the catalog); several:
+        # set unions, no hashing again
+        states = self.states
+        self.watches.sync(states[0].used if len(states) == 1 else frozenset().union(*(st.used for st in states)))
         self.metrics.watches.set(len(self.watches))
         if self.dry:
             for st, content in staged:
