@@ -168,6 +168,11 @@ async def watch_loop(
                 fresh, handed = answer.data != handed, answer.data
                 yield answer.index, answer.data
                 if fresh:
+                    # what the change woke (a render, a zone update, the feed's reads) runs before the next
+                    # request goes out: sending it first put its cost on the path from a change to the file
+                    # (~0.3-0.5 ms of ~2 ms from a followed service's answer to the swapped file). A change in the
+                    # meantime is not lost: the next request asks from this index.
+                    await asyncio.sleep(0)
                     continue
             elapsed = loop.time() - started
             if elapsed < min_interval:

@@ -168,3 +168,30 @@ async def test_only_wake_ups_that_bring_nothing_new_are_rate_limited() -> None:
     assert gaps[3] >= 0.19 and gaps[4] >= 0.19, gaps  # same index, equal data at a new index: rate-limited
     assert gaps[5] < 0.1, gaps  # new data behind a reset index is a change too; its re-ask is not blocking...
     assert gaps[6] >= 0.19, gaps  # ...so the repeat it brings back is rate-limited: no tight loop
+
+
+async def test_what_a_change_woke_runs_before_the_next_request_goes_out() -> None:
+    """A consumer that only wakes another task (the runner, the zone) on a change: that task runs before the
+    watch sends its next request, so the request's cost is not on the path from the change to its effect."""
+    order: list[str] = []
+    woken = asyncio.Event()
+
+    class Recorded(Scripted):
+        async def get_indexed(self, path: str, params: Any = (), *, index: int = 0, wait: str = "5m",
+                              stale: bool = False, what: str | None = None) -> Answer:
+            order.append(f"request {index}")
+            return await super().get_indexed(path, params, index=index, wait=wait, stale=stale, what=what)
+
+    async def effect() -> None:
+        await woken.wait()
+        order.append("effect")
+
+    task = asyncio.create_task(effect())
+    client = Recorded([(14, ["a"]), (15, ["b"])])
+    async for _ in client.watch("/v1/x", min_interval=0):
+        if not woken.is_set():
+            woken.set()
+            continue
+        break
+    await task
+    assert order == ["request 0", "effect", "request 14"]
