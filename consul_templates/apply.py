@@ -14,6 +14,7 @@ redirect the render onto another file.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import logging
@@ -46,6 +47,10 @@ class Installed:
 
 class SymlinkDestination(OSError):
     """The destination is a symlink: refused rather than followed."""
+
+
+class NotRegularDestination(OSError):
+    """The destination is a fifo, socket or device: refused rather than opened or replaced."""
 
 
 # What install() last put at each destination, by the file's identity right after (device, inode, size, mtime,
@@ -83,15 +88,19 @@ def live_content(dest: Path) -> bytes | None:
 
 
 def read_live(path: Path) -> bytes | None:
-    """The live file's bytes (None: no file); a symlink at `path` is refused, not followed."""
+    """The live file's bytes (None: no file); a symlink at `path` is refused, not followed, and so is anything
+    but a regular file (opening a fifo planted there would wait for a writer: O_NONBLOCK, then refused)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise SymlinkDestination(errno.ELOOP, "is a symlink; refusing to follow it", str(path)) from None
         raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotRegularDestination(errno.EINVAL, "is not a regular file; refusing to replace it", str(path))
     with os.fdopen(fd, "rb") as f:
         return f.read()
 
@@ -166,12 +175,43 @@ def _write_in_place(dest: Path, content: bytes) -> None:
         os.close(fd)
 
 
+# A replaced file at least this large is released by a worker thread, not by the rename (see _hold_old).
+RELEASE_APART = 256 * 1024
+
+
+def _hold_old(dest: Path) -> int | None:
+    """An open descriptor on the large file `dest` is about to replace, else None. A rename over a file nobody
+    has open frees its pages inside the rename: 0.6-0.8 ms for 2 MB of nginx config, on the way from a change
+    to the new file. Held open, the old file outlives the rename and is freed when the descriptor is closed,
+    in a worker thread after the new file is in place."""
+    try:  # only a regular file is opened: opening a device or a fifo planted there could have effects
+        st = os.lstat(dest)
+        if not stat.S_ISREG(st.st_mode) or st.st_size < RELEASE_APART:
+            return None
+        fd = os.open(dest, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        return fd
+    os.close(fd)
+    return None
+
+
+def _release(fd: int) -> None:
+    """Close a descriptor from _hold_old off the event loop (a thread), or here when there is no loop."""
+    try:
+        asyncio.get_running_loop().run_in_executor(None, os.close, fd)
+    except RuntimeError:
+        os.close(fd)
+
+
 def swap(candidate: Path, dest: Path, content: bytes) -> None:
     """Atomic rename; on EBUSY/EXDEV (single-file bind mounts) overwrite the live file in place instead.
 
     The candidate's bytes were fsynced before the rename, so after a crash the path holds either the old
     or the new complete file, never a torn one. The directory is not fsynced (as consul-template): losing
     the rename in a crash leaves the previous good file, and the daemon renders again when it starts."""
+    held = _hold_old(dest) if len(content) >= RELEASE_APART else None
     try:
         os.replace(candidate, dest)
     except OSError as exc:
@@ -183,6 +223,9 @@ def swap(candidate: Path, dest: Path, content: bytes) -> None:
         finally:
             with contextlib.suppress(OSError):
                 candidate.unlink()
+    finally:
+        if held is not None:
+            _release(held)
 
 
 async def install(spec: TemplateSpec, content: bytes, env: Mapping[str, str] | None = None) -> Installed:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
+import stat
+import threading
 import time
 from pathlib import Path
 
@@ -204,3 +207,55 @@ async def test_the_destination_directory_is_made_when_missing_and_only_if_allowe
     assert (await install(deep, b"x\n")).status == INSTALLED and deep.destination.read_bytes() == b"x\n"
     refused = TemplateSpec(destination=tmp_path / "c" / "live.conf", create_dest_dirs=False)
     assert (await install(refused, b"x\n")).status == apply.WRITE_FAILED and not refused.destination.parent.exists()
+
+
+def _open_on(path: Path) -> list[str]:
+    """Our descriptors on `path`, live or replaced ('... (deleted)')."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(str(path)):
+                found.append(target)
+    return found
+
+
+async def test_a_large_replaced_file_outlives_the_rename_and_is_then_released(tmp_path: Path, monkeypatch) -> None:
+    s = spec(tmp_path)
+    big = apply.RELEASE_APART
+    assert (await install(s, b"a" * big)).status == INSTALLED
+    during: list[list[str]] = []
+    real = os.replace
+    monkeypatch.setattr(apply.os, "replace", lambda a, b: (real(a, b), during.append(_open_on(s.destination)))[0])
+    assert (await install(s, b"b" * big)).status == INSTALLED
+    assert during == [[f"{s.destination} (deleted)"]]  # held through the rename: not freed inside it
+    for _ in range(200):  # then closed by a worker thread
+        if not _open_on(s.destination):
+            break
+        await asyncio.sleep(0.005)
+    assert _open_on(s.destination) == []
+    during.clear()
+    assert (await install(s, b"small\n")).status == INSTALLED and during == [[]]  # small: nothing held
+
+
+async def test_a_fifo_planted_at_the_destination_is_refused_not_waited_on(tmp_path: Path) -> None:
+    s = spec(tmp_path)
+    os.mkfifo(s.destination)
+    rescued = threading.Event()
+
+    def rescue() -> None:  # a reader blocked on the fifo would wait forever: open its other end after 5 s
+        if not done.wait(5):
+            rescued.set()
+            with contextlib.suppress(OSError), open(s.destination, "wb"):
+                pass
+
+    done = threading.Event()
+    threading.Thread(target=rescue, daemon=True).start()
+    try:
+        item = await install(s, b"c" * apply.RELEASE_APART)
+    finally:
+        done.set()
+    assert not rescued.is_set()
+    assert item.status == apply.WRITE_FAILED and "not a regular file" in item.detail
+    assert stat.S_ISFIFO(os.lstat(s.destination).st_mode)
+    assert apply._hold_old(s.destination) is None
