@@ -95,23 +95,25 @@ async def test_shared_addr_names_stay_while_one_service_still_uses_them():
 
 
 async def test_a_failed_update_is_not_lost_the_whole_zone_is_built_again(monkeypatch):
-    from concurrent.futures import Future, ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor
 
     from dns_balancer import mirror
 
+    real_plan = mirror.plan
+
     class FailsOnce(ThreadPoolExecutor):
-        """Runs builds in a thread, but the first incremental update raises (as any bug in `plan` would)."""
+        """Runs builds in a thread; once armed, the next incremental update raises (as any bug in `plan` would),
+        whether it is planned here or on the loop."""
 
         armed = False
 
-        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
-            if self.armed and getattr(fn, "func", None) is mirror.plan:
-                self.armed = False
-                failed: Future = Future()
-                failed.set_exception(RuntimeError("plan tripped"))
-                return failed
-            return super().submit(fn, *args, **kwargs)
+    def plan(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if executor.armed:
+            executor.armed = False
+            raise RuntimeError("plan tripped")
+        return real_plan(*args, **kwargs)
 
+    monkeypatch.setattr(mirror, "plan", plan)
     monkeypatch.setattr(mirror, "RETRY_AFTER", 0.05)
     responder = Responder()
     executor = FailsOnce(1)
@@ -132,3 +134,37 @@ async def test_a_failed_update_is_not_lost_the_whole_zone_is_built_again(monkeyp
     executor.shutdown()
     assert publisher.updates == 1 and [rd.address for rd in ask(responder, "web.service.consul").answer[0]] == [
         "127.0.0.3"]
+
+
+async def test_a_small_update_is_planned_on_the_loop_a_large_one_in_the_worker(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dns_balancer import mirror
+
+    class Counting(ThreadPoolExecutor):
+        submitted = 0
+
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+            self.submitted += 1
+            return super().submit(fn, *args, **kwargs)
+
+    executor = Counting(1)
+    responder = Responder()
+    publisher = ZonePublisher(responder, ZoneConfig(), executor)
+    small = tuple(inst(i) for i in range(mirror.INLINE_INSTANCES))
+    big = tuple(inst(i, service="big") for i in range(mirror.INLINE_INSTANCES + 2))
+    base = snapshot({"web": small, "big": big})
+    publisher.publish(base)
+    await settle(publisher)
+    assert executor.submitted == 1 and publisher.rebuilds == 1  # the first zone: a worker
+    publisher.publish(base.with_services({"web": small[1:]}, 10), {"web"}, nodes_changed=False)
+    await settle(publisher)
+    assert executor.submitted == 1 and publisher.updates == 1  # on the loop
+    assert len(ask(responder, "web.service.consul", "SRV", tcp=True).answer[0]) == mirror.INLINE_INSTANCES - 1
+    publisher.publish(base.with_services({"big": big[1:]}, 11), {"big"}, nodes_changed=False)
+    await settle(publisher)
+    assert executor.submitted == 2 and publisher.updates == 2  # in the worker
+    publisher.publish(base.with_services({"web": small}, 12), {"web"}, nodes_changed=True)
+    await settle(publisher)
+    executor.shutdown()
+    assert executor.submitted == 3  # a node change may touch every service: a worker
