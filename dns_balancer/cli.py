@@ -55,7 +55,7 @@ def build_config(
     tcp_idle_timeout: float, tcp_max_connections: int, tcp_message_timeout: float = 5.0, tcp_max_per_source: int = 16,
     allow_from: str | None = None, recursion_from: str | None = None, rate_limit: float = 0.0,
     rate_limit_slip: int = 2, remote_idle: float = 300.0, remote_wait: float = 3.0, remote_max: int = 4,
-    **shared: object,
+    follow_asked: int = 16, **shared: object,
 ) -> DaemonConfig:
     """Every option validated once (click.BadParameter naming the option: exit 2); `shared`: portside.shell's."""
     shell = shell_from(shared)
@@ -84,7 +84,7 @@ def build_config(
         consul=shell.consul, zone=zone, server=server, a_record_limit=a_record_limit, recursors=recursors,
         recursor_timeout=recursor_timeout, http_addr=shell.http_addr, stale_reads=stale,
         datacenter=datacenter, allow_from=allow, recursion_from=recurse, remote_idle=remote_idle,
-        remote_wait=remote_wait, remote_max=remote_max,
+        remote_wait=remote_wait, remote_max=remote_max, follow_asked=follow_asked,
     )
 
 
@@ -132,6 +132,9 @@ def build_config(
                    "for its data (then SERVFAIL).")
 @click.option("--remote-max", default=4, show_default=True, show_envvar=True, type=click.IntRange(0, 64),
               help="Other datacenters mirrored at once; a question for one more is SERVFAIL until one goes idle.")
+@click.option("--follow-asked", default=16, show_default=True, show_envvar=True, type=click.IntRange(0, 256),
+              help="Follow up to this many asked services with a blocking query each, so their changes are answered "
+                   "in one round trip to Consul instead of two (within --consul-max-conns; 0: none).")
 @shared_options(ENV_PREFIX, http_default="127.0.0.1:9600")
 def cli(log_format: str | None, log_level: str, **options: object) -> None:
     """dns-balancer: round-robin DNS for Consul services, answered from an in-memory mirror."""

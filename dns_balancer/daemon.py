@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from dns_balancer.access import Access, Network
 from dns_balancer.elsewhere import HoldingForwarder, Router
+from dns_balancer.follow import AskedFollower, room
 from dns_balancer.leases import Leases
 from dns_balancer.metrics import Sources, make_registry
 from dns_balancer.mirror import BuildThread, Mirror, ZonePublisher
@@ -49,6 +50,7 @@ class DaemonConfig:
     remote_idle: float = 300.0  # stop mirroring another datacenter (or reading prepared queries) unasked this long
     remote_wait: float = 3.0  # hold a first question for another datacenter or a prepared query at most this long
     remote_max: int = 4  # other datacenters mirrored at once (each: 4 blocking queries + fetch_pool // 2 reads)
+    follow_asked: int = 16  # asked local services followed with a blocking query each, within the connection cap
 
 
 def other_datacenters(config: DaemonConfig, consul: ConsulClient, responder: Responder, mirror: Mirror,
@@ -119,6 +121,13 @@ async def serve(config: DaemonConfig, stop: asyncio.Event, ready: asyncio.Event 
             log.error("cannot serve /health and /metrics on %s: %s", config.http_addr, exc)
             return 2
         tasks.start("mirror", mirror.run)
+        limit = room(config.consul.max_connections, config.follow_asked, config.fetch_pool, config.remote_max)
+        if limit < config.follow_asked:
+            log.info("following at most %d asked services (of --follow-asked %d): what the connection cap of %d "
+                     "leaves", limit, config.follow_asked, config.consul.max_connections)
+        if limit > 0:  # a task the supervisor runs must not end
+            follower = AskedFollower(mirror.feed, lambda: responder.zone, lambda: responder.rotation, limit)
+            tasks.start("follow asked", follower.run)
         if ready is not None:
             ready.set()
         await stop.wait()

@@ -84,6 +84,9 @@ class DnsCollector(Collector):
                                 value=feed.pool.running)
         yield GaugeMetricFamily("dns_balancer_feed_pool_size", "Most non-blocking reads at once (plus 3 watches)",
                                 value=feed.pool.size)
+        yield GaugeMetricFamily("dns_balancer_followed_services",
+                                "Asked services followed with a blocking query each (--follow-asked)",
+                                value=len(feed.followed))
         stats = CounterMetricFamily("dns_balancer_feed", "Feed activity", labels=["what"])
         for what, n in sorted(feed.stats.items()):
             stats.add_metric([what], n)
