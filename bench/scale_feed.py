@@ -32,12 +32,9 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-import dns.message
-import dns.query
-
 from bench.benchjson import add_json_option, write_rows
 from bench.render_latency import CT_BIG
-from bench.scale_anchor import Anchor, anchor_agent, consul_dns_count, json_rows, upstream_count
+from bench.scale_anchor import Anchor, anchor_agent, consul_dns_count, json_rows, srv_count, upstream_count
 from dns_balancer.zone import ZoneConfig, build_zone, plan
 from portside.catalog import Catalog, Instance
 from portside.consul import ConsulClient
@@ -125,8 +122,7 @@ class Daemons:
             return False
 
     def srv_count(self, name: str) -> int:
-        q = dns.message.make_query(name, "SRV")
-        return sum(len(rrset) for rrset in dns.query.tcp(q, "127.0.0.1", port=self.dns_port, timeout=2).answer)
+        return srv_count(self.dns_port, name)
 
     def upstream_count(self, name: str) -> int:
         return upstream_count(self.dest, name)
