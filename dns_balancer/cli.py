@@ -134,7 +134,7 @@ def build_config(
               help="Other datacenters mirrored at once; a question for one more is SERVFAIL until one goes idle.")
 @click.option("--follow-asked", default=16, show_default=True, show_envvar=True, type=click.IntRange(0, 256),
               help="Follow up to this many asked services with a blocking query each, so their changes are answered "
-                   "in one round trip to Consul instead of two (within --consul-max-conns; 0: none).")
+                   "in one round trip to Consul instead of two (within the cap on connections to Consul; 0: none).")
 @shared_options(ENV_PREFIX, http_default="127.0.0.1:9600")
 def cli(log_format: str | None, log_level: str, **options: object) -> None:
     """dns-balancer: round-robin DNS for Consul services, answered from an in-memory mirror."""
