@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -74,3 +75,23 @@ def uncovered(only: list[str] | None) -> list[str]:
     if only:
         out.append(f"only {', '.join(only)} ran (--only)")
     return out
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(idle + iowait, total) jiffies of all CPUs together, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields)
+
+
+def wait_quiet(idle: float = 0.6, within: float = 10.0, window: float = 0.5) -> float:
+    """Wait (at most `within` s) until the CPUs were at least `idle` idle over one `window`; that idle fraction.
+    A timed pass that starts while something else still works (an engine removing the last benchmark's
+    containers, a daemon still catching up) measures that work, not the change; past `within` it starts anyway."""
+    deadline = time.monotonic() + within
+    while True:
+        i0, t0 = _cpu_times()
+        time.sleep(window)
+        i1, t1 = _cpu_times()
+        got = (i1 - i0) / max(1, t1 - t0)
+        if got >= idle or time.monotonic() >= deadline:
+            return got

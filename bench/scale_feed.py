@@ -32,6 +32,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import machine
 from bench.benchjson import add_json_option, write_rows
 from bench.render_latency import CT_BIG
 from bench.scale_anchor import Anchor, anchor_agent, consul_dns_count, json_rows, srv_count, upstream_count
@@ -132,6 +133,12 @@ class Daemons:
             m = re.search(r'dns_balancer_consul_responses_total\{code="429"\} ([0-9.e+]+)', r.read().decode())
         return float(m.group(1)) if m else 0.0
 
+    def stop_ct(self) -> None:
+        """Stop the Jinja consul-templates (its log stays)."""
+        if self.ct is not None and self.ct.poll() is None:
+            self.ct.terminate()
+            self.ct.wait(10)
+
     def stop_jinja(self) -> None:
         """Stop dns-balancer and the Jinja consul-templates (their logs stay)."""
         for p in (self.dnsb, self.ct):
@@ -197,16 +204,18 @@ def qps(port: int, services: int, seconds: float) -> float:
     return statistics.median(runs)
 
 
-SETTLE = 2.0  # seconds between a side catching up and its first flip (see flip_pass)
+FLIP_SETTLE = 2.0  # seconds between a side catching up and its first flip (see flip_pass)
 
 
 def ours_flips(agent: engines.ConsulAgent, d: Daemons, layout: bulk.Layout, n: int) -> dict[str, list[float]]:
-    """One change -> our DNS answer (dns), then in a pass of its own -> our file (file), both daemons running and
-    nothing of the anchors. Polled apart: asking the DNS over TCP every ms took the bench ~0.5 ms of CPU a time,
-    which the file's daemon then waited for (at 100 services its flips took 11.3 ms polled with the DNS, 7.7 ms
-    for the .ctmpl daemon polled alone)."""
-    got = flip_pass(agent, {"dns": lambda: d.srv_count("svc7.service.consul")}, layout, n)
-    got.update(flip_pass(agent, {"file": lambda: d.upstream_count("svc7")}, layout, n))
+    """One change -> our file (file), both daemons running; then consul-templates stopped and, in a pass of its
+    own, -> our DNS answer (dns). Each side alone, as Consul's DNS is measured: at 5,000 services consul-templates
+    renders 2 MB on every flip (~10 ms of CPU on the same 2 cores), and with it running the DNS flips took
+    13.3-27.2 ms in one run where alone they take 5-9 ms. Polled apart: asking the DNS over TCP every ms took the
+    bench ~0.5 ms of CPU a time, which the file's daemon then waited for."""
+    got = flip_pass(agent, {"file": lambda: d.upstream_count("svc7")}, layout, n)
+    d.stop_ct()
+    got.update(flip_pass(agent, {"dns": lambda: d.srv_count("svc7.service.consul")}, layout, n))
     return got
 
 
@@ -219,12 +228,16 @@ def go_flips(agent: engines.ConsulAgent, d: Daemons, layout: bulk.Layout, n: int
 
 
 def anchor_flips(agent: engines.ConsulAgent, anchor: Anchor, layout: bulk.Layout, n: int) -> dict[str, list[float]]:
-    """One change -> consul-template's file (ct_file) and Consul's own DNS (consul_dns), ours stopped: on 2 cores
-    consul-template's ~150 ms render of 5,000 services per flip took the CPU our daemons needed for the same
-    flip, and the reverse. (Stopped, not paused: with consul-template under SIGSTOP the agent spent ~115 ms more
-    CPU per flip on its 5,000 unread blocking queries.)"""
-    return flip_pass(agent, {"ct_file": lambda: anchor.upstream_count("svc7"),
-                             "consul_dns": lambda: consul_dns_count(agent, "svc7.service.consul")}, layout, n)
+    """One change -> consul-template's file (ct_file), ours stopped: on 2 cores consul-template's ~150 ms render
+    of 5,000 services per flip took the CPU our daemons needed for the same flip, and the reverse. (Stopped, not
+    paused: with consul-template under SIGSTOP the agent spent ~115 ms more CPU per flip on its 5,000 unread
+    blocking queries.)"""
+    return flip_pass(agent, {"ct_file": lambda: anchor.upstream_count("svc7")}, layout, n)
+
+
+def consul_dns_flips(agent: engines.ConsulAgent, layout: bulk.Layout, n: int) -> dict[str, list[float]]:
+    """One change -> Consul's own DNS answer (consul_dns), with the agent to itself (as ours is measured)."""
+    return flip_pass(agent, {"consul_dns": lambda: consul_dns_count(agent, "svc7.service.consul")}, layout, n)
 
 
 def flip_pass(agent: engines.ConsulAgent, targets: dict[str, Callable[[], int]], layout: bulk.Layout,
@@ -238,7 +251,9 @@ def flip_pass(agent: engines.ConsulAgent, targets: dict[str, Callable[[], int]],
     # blocking queries of the services it follows, whose first answers all come at once (a flip in that window
     # took 80.9 ms at 100 services where the next nine took 7.7-8.3 ms), and consul-template opens its own.
     # Every side gets the same pause: these rows are the steady state, start-up has rows of its own.
-    time.sleep(SETTLE)
+    time.sleep(FLIP_SETTLE)
+    idle = machine.wait_quiet()
+    print(f"flips -> {' '.join(sorted(targets))}: CPU {idle:.0%} idle before the first", file=sys.stderr, flush=True)
     out: dict[str, list[float]] = {name: [] for name in targets}
     for k in range(n):
         status, want = ("critical", layout.instances - 1) if k % 2 == 0 else ("passing", layout.instances)
@@ -358,10 +373,13 @@ def main() -> int:
                     latency[size].update(go_flips(agent, d, layout, args.flips))
                 ct_log = d.close()
                 if args.anchor:
-                    anchor = Anchor(agent, work)
-                    row.update(anchor.sync(size))
+                    # Consul's DNS with the agent to itself, as ours: then consul-template, started and timed
                     if shutil.which("dnsperf") and args.qps_seconds > 0:
                         row["consul_qps"] = qps(agent.ports["dns"], size, args.qps_seconds)
+                    if ends:
+                        latency[size].update(consul_dns_flips(agent, layout, args.flips))
+                    anchor = Anchor(agent, work)
+                    row.update(anchor.sync(size))
                     if ends:
                         theirs = anchor_flips(agent, anchor, layout, args.flips)
                         latency[size].update(theirs)

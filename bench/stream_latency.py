@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -33,7 +34,9 @@ from render_latency import (
     bench_agent,
     consul_template_binary,
     latency_run,
+    nginx_count,
     pct,
+    poll,
     tools,
 )
 
@@ -110,6 +113,40 @@ def quiescence(agent: engines.ConsulAgent, tools_: list[Tool], work: Path, n: in
     return out
 
 
+def nginx_alone(nginx: engines.Nginx, changes: int, spacing: float) -> list[float]:
+    """change -> nginx serving with no tool at all: the bench writes the file (a new file renamed over the old,
+    as both tools do) and runs the same reload command itself, then waits until nginx serves it; `spacing` s
+    between changes. Below ~100 ms apart this is slow for anyone: after each reload nginx's master sleeps 100 ms
+    ("allow new processes to start") before it retires the old workers and takes the next signal, so a change
+    that comes sooner waits out the rest of that sleep whichever tool sends it."""
+    port = engines.free_port()
+    dest = nginx.conf_d / "floor.conf"
+
+    def put(n: int) -> None:
+        tmp = dest.with_suffix(".new")
+        tmp.write_text(f"upstream floor {{\n{''.join(f'    server 127.0.0.1:{20000 + i};{chr(10)}' for i in range(n))}"
+                       f"    server 127.0.0.1:1 down;\n}}\n"
+                       f'server {{ listen 127.0.0.1:{port}; location /count {{ return 200 "{n}"; }} }}\n')
+        tmp.replace(dest)
+        subprocess.run(nginx.reload_command, shell=True, check=True, capture_output=True)
+
+    out = []
+    try:
+        put(0)
+        poll(nginx_count(port, 0), 30)
+        time.sleep(0.5)
+        for n in range(1, changes + 1):
+            t0 = time.perf_counter()
+            put(n)
+            poll(nginx_count(port, n))
+            out.append(time.perf_counter() - t0)
+            time.sleep(spacing)
+    finally:
+        dest.unlink(missing_ok=True)
+        subprocess.run(nginx.reload_command, shell=True, check=False, capture_output=True)
+    return out
+
+
 def go_tools(agent: engines.ConsulAgent, ct: str) -> list[Tool]:
     """Ours with consul-template's own template (a Go template, .ctmpl) instead of the Jinja2 twin."""
     theirs, ours = tools(agent, ct)
@@ -138,12 +175,17 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="ct-stream-"))
     both = go_tools(agent, ct) if args.language == "go" else tools(agent, ct)
     rows: list[tuple[str, float, dict[str, list[float]]]] = []
+    floor: dict[float, list[float]] = {}  # nginx with no tool: the bench writes and reloads (ms apart -> seconds)
     try:
         for target, engine in (("file", None), ("nginx", nginx)):
             for spacing in spacings:
                 rows.append((f"{target}, {spacing * 1000:.0f} ms apart", spacing * 1000,
                              latency_run(agent, both, work, args.changes, engine, spacing)))
                 print(rows[-1][0], table_row("", rows[-1][2]), file=sys.stderr, flush=True)
+                if engine is not None:
+                    floor[spacing * 1000] = nginx_alone(engine, args.changes, spacing)
+                    print(f"nginx alone, {spacing * 1000:.0f} ms apart: p50 {pct(floor[spacing * 1000], 50):.1f} ms",
+                          file=sys.stderr, flush=True)
             rows.append((f"{target}, burst of {args.burst}", args.burst, bursts(agent, both, work, args.burst, engine)))
             print(rows[-1][0], table_row("", rows[-1][2]), file=sys.stderr, flush=True)
         quiet = quiescence(agent, both, work, args.burst, nginx, args.wait)
@@ -156,17 +198,22 @@ def main() -> int:
           "| ours / theirs p50 / p99 |\n|---|---|---|---|")
     for label, _, result in rows:
         print(table_row(label, result))
+    print("\nnginx alone (the bench writes the file and reloads, no tool), p50 / p99 ms: " + "; ".join(
+        f"{ms:.0f} ms apart {pct(v, 50):.1f} / {pct(v, 99):.1f}" for ms, v in floor.items()))
     print(f"\nburst of {args.burst} with -wait {args.wait}, nginx reloads counted by the command:")
     print("| tool | reloads | first registration -> nginx serves all (s) |\n|---|---|---|")
     for name, (reloads, served) in quiet.items():
         print(f"| {name} | {reloads} | {served:.2f} |")
-    write_rows(args.json, json_rows(rows, quiet, args))
+    write_rows(args.json, json_rows(rows, quiet, args, floor))
     return 0
 
 
 def json_rows(rows: list[tuple[str, float, dict[str, list[float]]]], quiet: dict[str, tuple[int, float]],
-              args: argparse.Namespace) -> list[dict]:
+              args: argparse.Namespace, floor: dict[float, list[float]]) -> list[dict]:
     out = []
+    for ms, seconds in floor.items():
+        out.append(row("change stream -> nginx p50, nginx alone (no tool)", ms, pct(seconds, 50), None, "ms", "",
+                       "size: ms between changes; the bench writes the file and reloads: nginx's own floor"))
     for label, size, result in rows:
         kind = "burst" if "burst" in label else "stream"
         target = label.split(",")[0]
