@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from dns_balancer.zone import Zone
 from portside.feed import Feed
+from portside.feedfollow import most_moved
 
 log = logging.getLogger("dns_balancer.follow")
 
@@ -70,8 +71,7 @@ def count_asked(hot: Iterable[bytes], rotation: Iterable[tuple[bytes, list[int]]
 
 def choose(rates: Mapping[str, int], followed: Iterable[str], limit: int) -> list[str]:
     """The `limit` most asked services (`rates`), a followed one's rate doubled, then followed first, then by name."""
-    followed = set(followed)
-    return sorted(rates, key=lambda s: (-rates[s] * (2 if s in followed else 1), s not in followed, s))[:max(0, limit)]
+    return most_moved(rates, rates, set(followed), limit)
 
 
 class AskedFollower:

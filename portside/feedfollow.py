@@ -14,12 +14,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
+from typing import Any, TypeVar
 
 log = logging.getLogger("portside.feed")
 
 Watch = Callable[[str], AsyncIterator[tuple[int, Any]]]  # name -> the service's blocking query
+K = TypeVar("K")
+
+
+def most_moved(candidates: Iterable[K], rates: Mapping[K, int], followed: Collection[K], limit: int,
+               order: Callable[[K], Any] = lambda k: k) -> list[K]:
+    """Which services to follow when not all fit: the `limit` candidates that moved most since the last review
+    (`rates`: how often each was asked, or changed), a followed one's count doubled, so another must move more
+    than twice as often to take its place and a steady mix does not churn queries; ties: followed first, then
+    by `order`."""
+    return sorted(candidates, key=lambda k: (-rates.get(k, 0) * (2 if k in followed else 1), k not in followed,
+                                             order(k)))[:max(0, limit)]
 
 
 class Followed:

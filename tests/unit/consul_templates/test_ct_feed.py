@@ -60,6 +60,35 @@ async def test_template_over_every_service_from_the_feed(tmp_path: Path) -> None
         assert consul.peak <= runner.watches.pool.size
 
 
+async def test_past_the_budget_the_services_that_change_are_followed(tmp_path: Path, monkeypatch: Any) -> None:
+    """More services read than can be followed: a service that keeps changing takes the place of a quiet one at
+    the next review (its next change then comes with its own query's answer, no read), the count stays at the
+    budget, and while nothing changes the choice stands."""
+    from consul_templates import watch
+
+    monkeypatch.setattr(watch, "REVIEW", 0.05)
+    consul = FakeConsul(services=200)
+    dest = tmp_path / "all.conf"
+    async with running(consul, dest, EVERY) as runner:
+        await until(dest.exists)
+        feed = runner.watches.feeds[None]
+        last = sorted(f"svc{k}" for k in range(200))[49]
+        assert "svc7" not in feed.followed.names and last in feed.followed.names and runner.watches.followed() == 50
+        consul.set_status("svc7-1", "critical")
+        await consul.bump()
+        await until(lambda: "svc7: svc7-0" in lines(dest))
+        await until(lambda: "svc7" in feed.followed.answered)
+        assert runner.watches.followed() == 50 and last not in feed.followed.names  # the last by name gave way
+        reads = len(consul.reads)
+        consul.set_status("svc7-1", "passing")
+        await consul.bump()
+        await until(lambda: "svc7: svc7-0 svc7-1" in lines(dest))
+        assert "/v1/health/service/svc7" not in consul.reads[reads:]  # its own query brought it
+        chosen = feed.followed.names
+        await asyncio.sleep(0.3)  # reviews with nothing moved
+        assert feed.followed.names == chosen
+
+
 async def test_nothing_is_written_while_the_feed_cannot_sync(tmp_path: Path) -> None:
     consul = FakeConsul(services=3)
     consul.down = True
