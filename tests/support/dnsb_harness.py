@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
+import dns.exception
 import dns.flags
 import dns.message
 import dns.query
@@ -147,7 +148,12 @@ class FakeUpstream:
                 data, addr = self.sock.recvfrom(4096)
             except OSError:
                 return
-            q = dns.message.from_wire(data)
+            try:
+                q = dns.message.from_wire(data)
+            except dns.exception.DNSException:  # what dnspython cannot parse gets FORMERR, as from a recursor
+                if len(data) >= 12:
+                    self.sock.sendto(data[:2] + b"\x80\x01" + bytes(8), addr)
+                continue
             if q.question[0].name.to_text().startswith("silent"):
                 continue
             r = dns.message.make_response(q)
